@@ -1,0 +1,95 @@
+"""The dataset interface every stage reads: labelled images as float tensors in [0, 1]."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+
+
+class ImageDataset(Protocol):
+    """A labelled image split.
+
+    Attributes: ``classes`` (folder-safe class ids, index = label), ``class_names`` (names used in
+    prompts), ``labels`` (int64 array, one per sample), ``channels`` (1 or 3), ``resolution``
+    (side in pixels of the tensors ``images`` returns).
+    """
+
+    classes: list[str]
+    class_names: list[str]
+    labels: np.ndarray
+    channels: int
+    resolution: int
+
+    def __len__(self) -> int: ...
+
+    def file_name(self, index: int) -> str:
+        """A stable relative name for sample ``index`` (the key of captions and latents)."""
+
+    def images(self, indices: Sequence[int]) -> torch.Tensor:
+        """(b, channels, resolution, resolution) float32 in [0, 1]."""
+
+
+@dataclass
+class TensorDataset:
+    """An in-memory dataset: uint8 images (n, C, H, W) and labels; used by Fashion-MNIST and slices."""
+
+    data: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    class_names: list[str]
+    split: str = "train"
+    names: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def channels(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.data.shape[-1])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def file_name(self, index: int) -> str:
+        if self.names is not None:
+            return self.names[index]
+        return f"{self.split}/{self.classes[self.labels[index]]}/{index:05d}.png"
+
+    def images(self, indices: Sequence[int]) -> torch.Tensor:
+        idx = np.asarray(indices, dtype=np.int64)
+        return torch.from_numpy(self.data[idx].astype(np.float32) / 255.0)
+
+    def subset(self, indices: Sequence[int]) -> "TensorDataset":
+        """A dataset of the given samples; file names keep their original indices."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return TensorDataset(self.data[idx], self.labels[idx], self.classes, self.class_names, self.split,
+                             [self.file_name(int(i)) for i in idx])
+
+
+def class_indices(dataset: ImageDataset, label: int) -> np.ndarray:
+    """Indices of the samples of class ``label``, in dataset order."""
+    return np.flatnonzero(np.asarray(dataset.labels) == label)
+
+
+def per_class_slice(dataset: TensorDataset, classes: Sequence[int] | None, per_class: int | None,
+                    seed: int = 0) -> TensorDataset:
+    """The first ``per_class`` samples of each chosen class (all classes / all samples when None).
+
+    Labels are renumbered 0..len(classes)-1 and class lists cut to match.
+    """
+    chosen = list(range(len(dataset.classes))) if classes is None else list(classes)
+    keep, new_labels = [], []
+    for new, c in enumerate(chosen):
+        idx = class_indices(dataset, c)
+        if per_class is not None:
+            idx = idx[:per_class]
+        keep.append(idx)
+        new_labels.append(np.full(len(idx), new, dtype=np.int64))
+    idx = np.concatenate(keep)
+    order = np.argsort(idx, kind="stable")
+    idx, labels = idx[order], np.concatenate(new_labels)[order]
+    return TensorDataset(dataset.data[idx], labels, [dataset.classes[c] for c in chosen],
+                         [dataset.class_names[c] for c in chosen], dataset.split)

@@ -1,0 +1,100 @@
+"""The latents store: per-class shards of VAE latents, written as encoding goes, read one class at a time.
+
+Layout under ``root``::
+
+    index.json                       {"classes": [...], "class_names": [...], "shape": [C, H, W],
+                                      "scaling_factor": s, "shard_size": n}
+    <class>/<shard:05d>.safetensors  tensors "latents" (n, C, H, W) float32 (already × scaling_factor)
+                                     and "ids" (n,) int64 dataset indices; metadata "file_names" (JSON list)
+
+A shard is written atomically, so a crashed run resumes by skipping the shards already on disk.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_json, read_json
+
+
+@dataclass
+class ClassLatents:
+    """One class's latents: ``ids`` (n,) int64, ``file_names`` (n,), ``latents`` (n, C, H, W) float32."""
+
+    ids: np.ndarray
+    file_names: list[str]
+    latents: np.ndarray
+
+    def flat(self) -> np.ndarray:
+        """(n, C*H*W) float32 view for clustering."""
+        return self.latents.reshape(len(self.latents), -1)
+
+
+class LatentStore:
+    """Read/write access to a latents folder (see module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def index(self) -> dict:
+        return read_json(self.root / "index.json")
+
+    def exists(self) -> bool:
+        return (self.root / "index.json").exists()
+
+    def init(self, classes: Sequence[str], class_names: Sequence[str], shape: Sequence[int],
+             scaling_factor: float, shard_size: int) -> None:
+        """Create (or check, when resuming) the index."""
+        index = {"classes": list(classes), "class_names": list(class_names), "shape": list(shape),
+                 "scaling_factor": float(scaling_factor), "shard_size": int(shard_size)}
+        if self.exists() and self.index != index:
+            raise VlcpError(f"{self.root / 'index.json'}: existing latents were made with other settings "
+                            f"({self.index}); use a new output folder")
+        atomic_write_json(self.root / "index.json", index)
+
+    def classes(self) -> list[str]:
+        return list(self.index["classes"])
+
+    def class_names(self) -> list[str]:
+        return list(self.index["class_names"])
+
+    def shard_path(self, class_id: str, shard: int) -> Path:
+        return self.root / class_id / f"{shard:05d}.safetensors"
+
+    def has_shard(self, class_id: str, shard: int) -> bool:
+        return self.shard_path(class_id, shard).exists()
+
+    def write_shard(self, class_id: str, shard: int, ids: np.ndarray, file_names: Sequence[str],
+                    latents: torch.Tensor | np.ndarray) -> None:
+        path = self.shard_path(class_id, shard)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lat = latents.detach().cpu().float().numpy() if isinstance(latents, torch.Tensor) else latents
+        tmp = path.with_suffix(".tmp")
+        save_file({"latents": np.ascontiguousarray(lat, dtype=np.float32),
+                   "ids": np.asarray(ids, dtype=np.int64)}, str(tmp),
+                  metadata={"file_names": json.dumps(list(file_names))})
+        tmp.replace(path)
+
+    def read_class(self, class_id: str) -> ClassLatents:
+        """Concatenate one class's shards (ordered by shard number)."""
+        shards = sorted((self.root / class_id).glob("*.safetensors"))
+        if not shards:
+            raise VlcpError(f"{self.root / class_id}: no latents for class {class_id!r} (run `vlcp encode` first)")
+        ids, names, lats = [], [], []
+        for p in shards:
+            from safetensors import safe_open
+
+            with safe_open(str(p), "np") as f:
+                names += json.loads(f.metadata()["file_names"])
+            t = load_file(str(p))
+            ids.append(t["ids"])
+            lats.append(t["latents"])
+        return ClassLatents(np.concatenate(ids), names, np.concatenate(lats))
