@@ -1,0 +1,89 @@
+"""The generator bundle every diffusion stage takes: built modules plus the pixel adapter."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vlcp.models.text import TextEncoder
+
+
+@dataclass
+class PixelAdapter:
+    """Maps dataset images ([0, 1], ``data_channels`` × ``data_resolution``²) to model input
+    ([-1, 1], ``model_channels`` × ``model_resolution``²) and back.
+
+    When the model side exceeds the data side by at most 8 pixels (Fashion-MNIST 28 → 32) the image
+    is zero-padded and cropped back exactly; otherwise it is resized (bicubic, antialiased).
+    Channels: grey → RGB by repetition, RGB → grey by the mean.
+    """
+
+    data_resolution: int
+    data_channels: int
+    model_resolution: int
+    model_channels: int
+
+    @property
+    def _pad(self) -> int | None:
+        diff = self.model_resolution - self.data_resolution
+        return diff if 0 <= diff <= 8 else None
+
+    def to_model(self, images: torch.Tensor) -> torch.Tensor:
+        x = _match_channels(images, self.model_channels)
+        pad = self._pad
+        if pad is not None:
+            x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
+        else:
+            x = F.interpolate(x, size=(self.model_resolution,) * 2, mode="bicubic", antialias=True,
+                              align_corners=False)
+        return x.clamp(0, 1) * 2 - 1
+
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Model output in [-1, 1] → dataset images in [0, 1]."""
+        x = (x.float() / 2 + 0.5).clamp(0, 1)
+        pad = self._pad
+        if pad is not None:
+            lo = pad // 2
+            x = x[..., lo:lo + self.data_resolution, lo:lo + self.data_resolution]
+        else:
+            x = F.interpolate(x, size=(self.data_resolution,) * 2, mode="bicubic", antialias=True,
+                              align_corners=False).clamp(0, 1)
+        return _match_channels(x, self.data_channels)
+
+
+def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    if x.shape[1] == channels:
+        return x
+    if channels == 3 and x.shape[1] == 1:
+        return x.repeat(1, 3, 1, 1)
+    if channels == 1:
+        return x.mean(1, keepdim=True)
+    raise ValueError(f"cannot map {x.shape[1]} channels to {channels}")
+
+
+@dataclass
+class LatentDiffusion:
+    """A latent diffusion model, built: ``vae`` (AutoencoderKL), ``unet`` (UNet2DConditionModel),
+    ``scheduler`` (the noise scheduler used in training; synthesis derives DDIM from its config),
+    ``text_encoder`` (``TextEncoder``), ``resolution`` and ``channels`` of the model's pixel space."""
+
+    vae: torch.nn.Module
+    unet: torch.nn.Module
+    scheduler: object
+    text_encoder: TextEncoder
+    resolution: int
+    channels: int
+
+    def adapter(self, data_resolution: int, data_channels: int) -> PixelAdapter:
+        return PixelAdapter(data_resolution, data_channels, self.resolution, self.channels)
+
+    @property
+    def latent_scale(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> "LatentDiffusion":
+        self.vae.to(device, dtype)
+        self.unet.to(device, dtype)
+        self.text_encoder.to(device)
+        return self
