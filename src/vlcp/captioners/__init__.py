@@ -1,4 +1,5 @@
-"""Captioners: a registry of image → text describers."""
+"""Captioners: a registry of image → text describers (``attributes`` offline; ``llava`` via transformers)."""
 from vlcp.captioners.base import CAPTIONERS, PAPER_PROMPT, Captioner
+from vlcp.captioners import attributes  # noqa: F401  (registers "attributes")
 
 __all__ = ["CAPTIONERS", "PAPER_PROMPT", "Captioner"]

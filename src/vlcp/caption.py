@@ -1,0 +1,85 @@
+"""The caption stage: describe every training image with a captioner; write ``metadata.jsonl``.
+
+Output lines ``{"file_name", "text", "label"}`` (Hugging Face imagefolder / diffusers text-to-image
+format), in dataset order. Batches are appended to ``parts/metadata-<rank>-of-<world>.jsonl`` as
+they finish; a rerun skips the batches already written, and the parts are merged at the end.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from vlcp.captioners import CAPTIONERS, Captioner
+from vlcp.config import check, save_config
+from vlcp.data import ImageDataset
+from vlcp.errors import VlcpError
+from vlcp.io import append_jsonl, atomic_write_text, read_jsonl
+from vlcp.shards import Shard, barrier
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    captioner: str = field(default="attributes", metadata={"help": "captioner", "choices": CAPTIONERS.names})
+    batch_size: int = field(default=1024, metadata={"help": "images per captioner call"})
+    limit: int = field(default=0, metadata={"help": "caption only the first N images (0: all)"})
+
+    def __post_init__(self) -> None:
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.limit >= 0, "limit", "must be >= 0")
+
+
+def read_captions(path: str | Path) -> dict[str, str]:
+    """file_name → text of a ``metadata.jsonl``."""
+    out = {}
+    for n, rec in enumerate(read_jsonl(path), 1):
+        if "file_name" not in rec or "text" not in rec:
+            raise VlcpError(f"{path}:{n}: a caption line needs 'file_name' and 'text'")
+        out[rec["file_name"]] = rec["text"]
+    return out
+
+
+def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, config: CaptionConfig,
+            shard: Shard = Shard(), progress: bool = True) -> Path:
+    """Caption ``dataset`` into ``out_dir/metadata.jsonl``; returns its path."""
+    out_dir = Path(out_dir)
+    part = out_dir / "parts" / f"metadata-{shard.suffix}.jsonl"
+    done = {r["file_name"] for r in read_jsonl(part)} if part.exists() else set()
+    n = min(len(dataset), config.limit) if config.limit else len(dataset)
+    todo = [(b, idx) for b, idx in shard.batches(n, config.batch_size)
+            if not all(dataset.file_name(int(i)) in done for i in idx)]
+    if shard.rank == 0:
+        save_config(config, out_dir / "caption.toml")
+    t0 = time.time()
+    for _, idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
+        names = [dataset.class_names[int(dataset.labels[i])] for i in idx]
+        texts = captioner.caption(dataset.images(idx), names)
+        if len(texts) != len(idx):
+            raise VlcpError(f"captioner {config.captioner!r} returned {len(texts)} captions for {len(idx)} images")
+        append_jsonl(part, ({"file_name": dataset.file_name(int(i)), "text": t, "label": int(dataset.labels[i])}
+                            for i, t in zip(idx, texts) if dataset.file_name(int(i)) not in done))
+    barrier()
+    out = out_dir / "metadata.jsonl"
+    if shard.rank == 0:
+        _merge(out_dir, dataset, n, out)
+        (out_dir / "caption.log").write_text(f"captioned {n} images in {time.time() - t0:.1f} s\n")
+    barrier()
+    return out
+
+
+def _merge(out_dir: Path, dataset: ImageDataset, n: int, out: Path) -> None:
+    records = {}
+    for part in sorted((out_dir / "parts").glob("metadata-*.jsonl")):
+        for rec in read_jsonl(part):
+            records[rec["file_name"]] = rec
+    import json
+
+    lines = []
+    for i in range(n):
+        name = dataset.file_name(i)
+        if name not in records:
+            raise VlcpError(f"{out_dir / 'parts'}: no caption for {name!r}; rerun `vlcp caption` to finish")
+        lines.append(json.dumps(records[name], ensure_ascii=False))
+    atomic_write_text(out, "\n".join(lines) + "\n")

@@ -1,0 +1,102 @@
+"""The embedded default generator: a small Stable-Diffusion-shaped latent diffusion model for
+28×28 greyscale images (Fashion-MNIST), built from diffusers classes and conditioned on
+all-MiniLM-L6-v2 token embeddings (cross_attention_dim 384).
+
+Pixel space 1×32×32 (28×28 zero-padded), VAE latents 4×8×8. The trained weights are committed under
+``vlcp/resources/fashion_mnist_ldm/`` (fp16 safetensors, about 16 MB); ``vlcp train`` reproduces them.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_json, read_json
+from vlcp.models.generator import LatentDiffusion
+from vlcp.models.text import HFTokenEncoder, TextEncoder, load_minilm
+
+RESOLUTION = 32
+CHANNELS = 1
+MODEL_INFO = "vlcp_model.json"
+
+
+def embedded_checkpoint() -> Path:
+    """The committed checkpoint folder inside the package."""
+    return Path(str(resources.files("vlcp") / "resources" / "fashion_mnist_ldm"))
+
+
+def build_vae(channels: int = CHANNELS, resolution: int = RESOLUTION,
+              block_out_channels: tuple[int, ...] = (32, 64, 64)) -> AutoencoderKL:
+    """AutoencoderKL with random weights: downsamples by 2**(len(blocks)-1), 4 latent channels."""
+    n = len(block_out_channels)
+    return AutoencoderKL(in_channels=channels, out_channels=channels, latent_channels=4,
+                         down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+                         block_out_channels=block_out_channels, layers_per_block=1, norm_num_groups=32,
+                         sample_size=resolution)
+
+
+def build_unet(sample_size: int = 8, cross_attention_dim: int = 384,
+               block_out_channels: tuple[int, ...] = (64, 128, 128)) -> UNet2DConditionModel:
+    """UNet2DConditionModel with random weights, SD's block pattern at small width."""
+    n = len(block_out_channels)
+    return UNet2DConditionModel(sample_size=sample_size, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=block_out_channels,
+                                down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
+                                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
+                                cross_attention_dim=cross_attention_dim, attention_head_dim=8, norm_num_groups=32)
+
+
+def build_noise_scheduler() -> DDPMScheduler:
+    """Stable Diffusion's training schedule (scaled-linear betas, 1000 steps, epsilon prediction)."""
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
+                         beta_end=0.012, clip_sample=False, steps_offset=1)
+
+
+def build_embedded(text_encoder: TextEncoder | None = None, vae_blocks: tuple[int, ...] = (32, 64, 64),
+                   unet_blocks: tuple[int, ...] = (64, 128, 128)) -> LatentDiffusion:
+    """A fresh (untrained) embedded model; the text encoder defaults to MiniLM."""
+    text_encoder = text_encoder or load_minilm()
+    vae = build_vae(block_out_channels=vae_blocks)
+    latent_side = RESOLUTION // 2 ** (len(vae_blocks) - 1)
+    unet = build_unet(latent_side, text_encoder.dim, unet_blocks)
+    return LatentDiffusion(vae, unet, build_noise_scheduler(), text_encoder, RESOLUTION, CHANNELS)
+
+
+def save_generator(model: LatentDiffusion, folder: str | Path, dtype: torch.dtype = torch.float32) -> None:
+    """Write a diffusers-style folder: vae/, unet/, scheduler/ and ``vlcp_model.json``."""
+    folder = Path(folder)
+    for name in ("vae", "unet"):
+        module = getattr(model, name)
+        orig = next(module.parameters()).dtype
+        module.to(dtype).save_pretrained(folder / name, safe_serialization=True)
+        module.to(orig)
+    model.scheduler.save_pretrained(folder / "scheduler")
+    te = model.text_encoder
+    atomic_write_json(folder / MODEL_INFO, {
+        "text_encoder": getattr(te, "name", "minilm"), "text_max_length": getattr(te, "max_length", None),
+        "resolution": model.resolution, "channels": model.channels})
+
+
+def load_generator(folder: str | Path | None = None, text_encoder: TextEncoder | None = None,
+                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> LatentDiffusion:
+    """Load a folder written by ``save_generator`` (default: the committed embedded checkpoint)."""
+    folder = Path(folder) if folder is not None else embedded_checkpoint()
+    if not (folder / MODEL_INFO).exists():
+        raise VlcpError(f"{folder}: not a vlcp model folder (missing {MODEL_INFO}; train one with `vlcp train`)")
+    info = read_json(folder / MODEL_INFO)
+    if text_encoder is None:
+        if info["text_encoder"] != "minilm":
+            raise VlcpError(f"{folder}: text encoder {info['text_encoder']!r} must be passed in")
+        text_encoder = load_minilm(device, max_length=info.get("text_max_length") or 64)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype)
+    scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
+    model = LatentDiffusion(vae, unet, scheduler, text_encoder, int(info["resolution"]), int(info["channels"]))
+    return model.to(device, dtype)
+
+
+def is_text_encoder_compatible(model: LatentDiffusion, encoder: HFTokenEncoder) -> bool:
+    return int(model.unet.config.cross_attention_dim) == encoder.dim

@@ -1,0 +1,292 @@
+"""The train stage: noise-prediction training of a latent diffusion model on image–caption pairs.
+
+From scratch (the embedded default: the VAE is trained first, ``vae_steps``, then the UNet) or as a
+fine-tune of a pretrained model (the paper: SD v1.5's UNet, VAE and text encoder frozen,
+``vae_steps = 0``). Captions are replaced by "" at ``caption_dropout`` so that classifier-free
+guidance works at synthesis. Runs under accelerate (one process, several GPUs or nodes: each process
+draws its own slice of every shuffled epoch), keeps an EMA of the UNet, checkpoints every
+``checkpoint_every`` steps to ``<out>/checkpoint/`` and resumes from it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from vlcp.config import check, save_config
+from vlcp.data import ImageDataset
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_json, read_json
+from vlcp.models.generator import LatentDiffusion
+from vlcp.models.text import CachedTextEncoder
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    vae_steps: int = field(default=0, metadata={"help": "VAE training steps before the UNet (0: keep the VAE frozen)"})
+    vae_batch_size: int = field(default=64, metadata={"help": "VAE batch size per process"})
+    vae_lr: float = field(default=1e-3, metadata={"help": "VAE learning rate (AdamW)"})
+    kl_weight: float = field(default=1e-6, metadata={"help": "weight of the VAE's KL term"})
+    unet_steps: int = field(default=0, metadata={"help": "UNet steps (0: use epochs)"})
+    epochs: int = field(default=8, metadata={"help": "UNet epochs when unet_steps is 0 (paper: 8)"})
+    batch_size: int = field(default=8, metadata={"help": "UNet batch size per process (paper: 8)"})
+    lr: float = field(default=1e-5, metadata={"help": "UNet learning rate, AdamW (paper: 1e-5)"})
+    warmup_steps: int = field(default=0, metadata={"help": "linear learning-rate warm-up steps"})
+    cosine: bool = field(default=False, metadata={"help": "cosine decay of the UNet learning rate to 0"})
+    caption_dropout: float = field(default=0.1, metadata={"help": "rate of captions replaced by '' (for guidance)"})
+    ema_decay: float = field(default=0.9999, metadata={"help": "EMA decay of the UNet weights (0: no EMA)"})
+    random_flip: bool = field(default=True, metadata={"help": "random horizontal flips"})
+    sample_latents: bool = field(default=True, metadata={"help": "train on latent samples (False: latent means)"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "UNet gradient checkpointing"})
+    mixed_precision: str = field(default="no", metadata={"help": "accelerate mixed precision", "choices": ["no", "fp16", "bf16"]})
+    save_dtype: str = field(default="float32", metadata={"help": "dtype of the saved weights", "choices": ["float32", "float16"]})
+    checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
+    seed: int = field(default=0, metadata={"help": "seed of initialisation, shuffling, noise and dropout"})
+
+    def __post_init__(self) -> None:
+        for name in ("vae_steps", "unet_steps", "warmup_steps"):
+            check(getattr(self, name) >= 0, name, "must be >= 0")
+        for name in ("vae_batch_size", "batch_size", "epochs", "checkpoint_every"):
+            check(getattr(self, name) >= 1, name, "must be >= 1")
+        check(self.lr > 0 and self.vae_lr > 0, "lr", "learning rates must be > 0")
+        check(0 <= self.caption_dropout < 1, "caption_dropout", "must be in [0, 1)")
+        check(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+
+
+def _accelerator(config: TrainConfig):
+    from accelerate import Accelerator
+
+    return Accelerator(mixed_precision=config.mixed_precision)
+
+
+class _Batches:
+    """Seeded epoch shuffles; process ``rank`` of ``world`` takes every world-th index."""
+
+    def __init__(self, n: int, batch: int, seed: int, rank: int, world: int) -> None:
+        self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
+        self.per_epoch = max(1, (n // world) // batch)
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, k = divmod(step, self.per_epoch)
+        perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)[self.rank::self.world]
+        return np.sort(perm[k * self.batch:(k + 1) * self.batch])
+
+
+def _load_ckpt(ckpt: Path, phase: str) -> dict | None:
+    if not (ckpt / "state.json").exists():
+        return None
+    state = read_json(ckpt / "state.json")
+    return state if state["phase"] == phase else None
+
+
+def _save_modules(path: Path, modules: Mapping[str, torch.nn.Module], optimizer, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True, exist_ok=True)
+    for name, m in modules.items():
+        tmp = path / f".{name}.tmp"
+        save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp))
+        tmp.replace(path / f"{name}.safetensors")
+    tmp = path / ".optimizer.tmp"
+    torch.save(optimizer.state_dict(), tmp)
+    tmp.replace(path / "optimizer.pt")
+    atomic_write_json(path / "state.json", state)
+
+
+def _restore_modules(path: Path, modules: Mapping[str, torch.nn.Module], optimizer) -> None:
+    from safetensors.torch import load_file
+
+    for name, m in modules.items():
+        m.load_state_dict(load_file(str(path / f"{name}.safetensors")))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu"))
+
+
+def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, str], out_dir: str | Path,
+          config: TrainConfig, *, save: Callable[[LatentDiffusion, Path], None] | None = None,
+          progress: bool = True) -> Path:
+    """Train ``model`` in place on ``dataset`` with ``captions`` (file_name → text); save it to ``out_dir``.
+
+    ``save(model, folder)`` writes the final model (default: ``vlcp.models.embedded.save_generator``).
+    Returns ``out_dir``. An interrupted run restarts from ``<out_dir>/checkpoint/``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    missing = [dataset.file_name(i) for i in range(min(len(dataset), 5000)) if dataset.file_name(i) not in captions]
+    if missing:
+        raise VlcpError(f"captions: no caption for {len(missing)} training image(s), e.g. {missing[0]!r} "
+                        f"(caption the same dataset first)")
+    save_config(config, out_dir / "train.toml")
+    acc = _accelerator(config)
+    adapter = model.adapter(dataset.resolution, dataset.channels)
+    names = [dataset.file_name(i) for i in range(len(dataset))]
+    ckpt = out_dir / "checkpoint"
+    if config.vae_steps:
+        _train_vae(model, dataset, adapter, config, acc, ckpt, progress)
+    steps = config.unet_steps or config.epochs * max(1, (len(dataset) // acc.num_processes) // config.batch_size)
+    if steps:
+        _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress)
+    if acc.is_main_process:
+        if save is None:
+            from vlcp.models.embedded import save_generator
+
+            dtype = torch.float16 if config.save_dtype == "float16" else torch.float32
+            save = lambda m, folder: save_generator(m, folder, dtype)  # noqa: E731
+        save(model, out_dir)
+    acc.wait_for_everyone()
+    return out_dir
+
+
+def _flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    mask = torch.rand(len(x), generator=gen) < 0.5
+    x = x.clone()
+    x[mask] = x[mask].flip(-1)
+    return x
+
+
+def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
+    vae = model.vae.train().requires_grad_(True)
+    opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
+    final = ckpt / "vae_final.safetensors"
+    if final.exists():  # the VAE phase finished before an interruption
+        from safetensors.torch import load_file
+
+        vae.load_state_dict(load_file(str(final)))
+        vae.register_to_config(scaling_factor=read_json(ckpt / "vae_final.json")["scaling_factor"])
+        model.vae = vae.eval().requires_grad_(False)
+        return
+    vae_p, opt = acc.prepare(vae, opt)
+    batches = _Batches(len(dataset), config.vae_batch_size, config.seed, acc.process_index, acc.num_processes)
+    start = 0
+    state = _load_ckpt(ckpt, "vae")
+    if state is not None:
+        _restore_modules(ckpt, {"vae": acc.unwrap_model(vae_p)}, opt)
+        start = state["step"]
+    gen = torch.Generator().manual_seed(config.seed + 17 * acc.process_index + start)
+    bar = tqdm(range(start, config.vae_steps), desc="train vae", disable=not (progress and acc.is_local_main_process),
+               initial=start, total=config.vae_steps)
+    for step in bar:
+        idx = batches.indices(step)
+        x = adapter.to_model(dataset.images(idx)).to(acc.device)
+        if config.random_flip:
+            x = _flip(x, gen)
+        dist = acc.unwrap_model(vae_p).encode(x).latent_dist
+        z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(acc.device)
+        recon = acc.unwrap_model(vae_p).decode(z).sample
+        loss = F.mse_loss(recon.float(), x.float()) + config.kl_weight * dist.kl().mean()
+        acc.backward(loss)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % config.checkpoint_every == 0 and acc.is_main_process:
+            _save_modules(ckpt, {"vae": acc.unwrap_model(vae_p)}, opt, {"phase": "vae", "step": step + 1})
+    vae = acc.unwrap_model(vae_p).eval().requires_grad_(False)
+    vae.register_to_config(scaling_factor=_latent_scaling(vae, dataset, adapter, acc.device, config.seed))
+    model.vae = vae
+    if acc.is_main_process:
+        from safetensors.torch import save_file
+
+        ckpt.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(ckpt / ".vae_final.tmp"))
+        (ckpt / ".vae_final.tmp").replace(final)
+        atomic_write_json(ckpt / "vae_final.json", {"scaling_factor": float(vae.config.scaling_factor)})
+
+
+@torch.no_grad()
+def _latent_scaling(vae, dataset, adapter, device, seed: int, n: int = 2048) -> float:
+    """1 / std of the latents of ``n`` random training images (how SD's 0.18215 was chosen)."""
+    idx = np.sort(np.random.default_rng(seed).choice(len(dataset), size=min(n, len(dataset)), replace=False))
+    z = torch.cat([vae.encode(adapter.to_model(dataset.images(idx[i:i + 256])).to(device)).latent_dist.mean
+                   for i in range(0, len(idx), 256)])
+    return float(1.0 / z.float().std())
+
+
+def _lr_lambda(config: TrainConfig, steps: int):
+    def f(step: int) -> float:
+        warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+        if not config.cosine:
+            return warm
+        progress = min(1.0, max(0, step - config.warmup_steps) / max(1, steps - config.warmup_steps))
+        return warm * 0.5 * (1 + math.cos(math.pi * progress))
+    return f
+
+
+def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress) -> None:
+    from diffusers.training_utils import EMAModel
+
+    vae = model.vae.to(acc.device).eval().requires_grad_(False)
+    text = CachedTextEncoder(model.text_encoder)
+    unet = model.unet.train().requires_grad_(True)
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    params = [p for p in unet.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, steps))
+    ema = EMAModel(params, decay=config.ema_decay) if config.ema_decay else None
+    unet_p, opt = acc.prepare(unet, opt)
+    noise_sched = model.scheduler
+    batches = _Batches(len(dataset), config.batch_size, config.seed, acc.process_index, acc.num_processes)
+    start = 0
+    state = _load_ckpt(ckpt, "unet")
+    if state is not None and state["step"] > 0:
+        mods = {"unet": acc.unwrap_model(unet_p)}
+        _restore_modules(ckpt, mods, opt)
+        if ema is not None and (ckpt / "ema.safetensors").exists():
+            from safetensors.torch import load_file
+
+            ema_state = load_file(str(ckpt / "ema.safetensors"))
+            ema.shadow_params = [ema_state[f"{i}"] for i in range(len(ema.shadow_params))]
+            ema.optimization_step = state["step"]
+        start = state["step"]
+        for _ in range(start):
+            sched.step()
+    gen = torch.Generator().manual_seed(config.seed + 1000 + 17 * acc.process_index + start)
+    scale = float(vae.config.scaling_factor)
+    bar = tqdm(range(start, steps), desc="train unet", disable=not (progress and acc.is_local_main_process),
+               initial=start, total=steps)
+    t0 = time.time()
+    for step in bar:
+        idx = batches.indices(step)
+        with torch.no_grad():
+            x = adapter.to_model(dataset.images(idx)).to(acc.device)
+            if config.random_flip:
+                x = _flip(x, gen)
+            dist = vae.encode(x.to(vae.dtype)).latent_dist
+            z = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(acc.device, dist.mean.dtype)
+                 if config.sample_latents else dist.mean) * scale
+            drop = torch.rand(len(idx), generator=gen) < config.caption_dropout
+            prompts = ["" if d else captions[names[i]] for i, d in zip(idx, drop.tolist())]
+            ctx = text.encode(prompts).to(acc.device)
+            noise = torch.randn(z.shape, generator=gen).to(acc.device, z.dtype)
+            t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(acc.device)
+            noisy = noise_sched.add_noise(z, noise, t)
+        with acc.autocast():
+            pred = unet_p(noisy, t, encoder_hidden_states=ctx).sample
+        loss = F.mse_loss(pred.float(), noise.float())
+        acc.backward(loss)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(params)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % config.checkpoint_every == 0 and acc.is_main_process:
+            _save_modules(ckpt, {"unet": acc.unwrap_model(unet_p)}, opt, {"phase": "unet", "step": step + 1,
+                                                                         "seconds": time.time() - t0})
+            if ema is not None:
+                from safetensors.torch import save_file
+
+                save_file({f"{i}": p.contiguous() for i, p in enumerate(ema.shadow_params)}, str(ckpt / ".ema.tmp"))
+                (ckpt / ".ema.tmp").replace(ckpt / "ema.safetensors")
+    unet = acc.unwrap_model(unet_p)
+    if ema is not None:
+        ema.copy_to(params)
+    model.unet = unet.eval().requires_grad_(False)
