@@ -93,3 +93,39 @@ def per_class_slice(dataset: TensorDataset, classes: Sequence[int] | None, per_c
     idx, labels = idx[order], np.concatenate(new_labels)[order]
     return TensorDataset(dataset.data[idx], labels, [dataset.classes[c] for c in chosen],
                          [dataset.class_names[c] for c in chosen], dataset.split)
+
+
+class SubsetDataset:
+    """Any ``ImageDataset`` cut to chosen classes and the first ``per_class`` samples of each.
+
+    Labels are renumbered 0..len(classes)-1; file names are the parent's, so captions and latents
+    of the full dataset still match.
+    """
+
+    def __init__(self, parent: ImageDataset, classes: Sequence[int] | None = None, per_class: int = 0) -> None:
+        chosen = list(range(len(parent.classes))) if classes is None else [int(c) for c in classes]
+        labels = np.asarray(parent.labels)
+        keep, new = [], []
+        for n, c in enumerate(chosen):
+            idx = np.flatnonzero(labels == c)
+            idx = idx[:per_class] if per_class else idx
+            keep.append(idx)
+            new.append(np.full(len(idx), n, dtype=np.int64))
+        idx = np.concatenate(keep)
+        order = np.argsort(idx, kind="stable")
+        self.parent = parent
+        self.indices = idx[order]
+        self.labels = np.concatenate(new)[order]
+        self.classes = [parent.classes[c] for c in chosen]
+        self.class_names = [parent.class_names[c] for c in chosen]
+        self.channels = parent.channels
+        self.resolution = parent.resolution
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def file_name(self, index: int) -> str:
+        return self.parent.file_name(int(self.indices[index]))
+
+    def images(self, indices: Sequence[int]) -> torch.Tensor:
+        return self.parent.images(self.indices[np.asarray(indices, dtype=np.int64)])

@@ -1,0 +1,74 @@
+"""The encode stage: every training image → VAE latents, stored per class (``vlcp.latents``).
+
+Latents are ``latent_dist.mean`` (default) or a sample drawn with a seeded generator, times
+``vae.config.scaling_factor``, at the model's resolution. Shards of ``shard_size`` images are
+written atomically as they finish; a rerun skips the shards on disk. Under several processes each
+takes every world-th shard of each class, so the store equals a one-process run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vlcp.config import check, save_config
+from vlcp.data import ImageDataset, class_indices
+from vlcp.latents import LatentStore
+from vlcp.models.generator import LatentDiffusion
+from vlcp.shards import Shard, barrier
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    sample: bool = field(default=False, metadata={"help": "store a latent sample instead of the mean"})
+    seed: int = field(default=0, metadata={"help": "seed of the latent samples (with --sample)"})
+    batch_size: int = field(default=256, metadata={"help": "images per VAE call"})
+    shard_size: int = field(default=1024, metadata={"help": "images per stored shard"})
+    per_class: int = field(default=0, metadata={"help": "encode only the first N images of each class (0: all)"})
+
+    def __post_init__(self) -> None:
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.shard_size >= 1, "shard_size", "must be >= 1")
+        check(self.per_class >= 0, "per_class", "must be >= 0")
+
+
+@torch.no_grad()
+def encode_images(model: LatentDiffusion, images: torch.Tensor, sample: bool = False,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """(b, C, H, W) images in [0, 1] at dataset resolution → scaled latents (b, 4, h, w) float32."""
+    adapter = model.adapter(images.shape[-1], images.shape[1])
+    vae = model.vae
+    param = next(vae.parameters())
+    x = adapter.to_model(images).to(param.device, param.dtype)
+    dist = vae.encode(x).latent_dist
+    z = dist.sample(generator) if sample else dist.mean
+    return (z * model.latent_scale).float().cpu()
+
+
+def encode(model: LatentDiffusion, dataset: ImageDataset, out_dir: str | Path, config: EncodeConfig,
+           shard: Shard = Shard(), progress: bool = True) -> LatentStore:
+    """Encode ``dataset`` into a latents store at ``out_dir``; returns the store."""
+    store = LatentStore(out_dir)
+    probe = encode_images(model, dataset.images([0]))
+    if shard.rank == 0:
+        store.init(dataset.classes, dataset.class_names, probe.shape[1:], model.latent_scale, config.shard_size)
+        save_config(config, Path(out_dir) / "encode.toml")
+    barrier()
+    jobs = []
+    for label, class_id in enumerate(dataset.classes):
+        idx = class_indices(dataset, label)
+        if config.per_class:
+            idx = idx[:config.per_class]
+        for s, start in enumerate(range(0, len(idx), config.shard_size)):
+            if s % shard.world == shard.rank and not store.has_shard(class_id, s):
+                jobs.append((class_id, s, idx[start:start + config.shard_size]))
+    for class_id, s, idx in tqdm(jobs, desc="encode", unit="shard", disable=not progress):
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + int(idx[0])) if config.sample else None
+        lat = torch.cat([encode_images(model, dataset.images(idx[i:i + config.batch_size]), config.sample, gen)
+                         for i in range(0, len(idx), config.batch_size)])
+        store.write_shard(class_id, s, np.asarray(idx), [dataset.file_name(int(i)) for i in idx], lat)
+    barrier()
+    return store
