@@ -1,0 +1,173 @@
+"""The report stage: a self-contained HTML page from a (fake) run folder."""
+from __future__ import annotations
+
+import json
+import re
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vlcp.errors import VlcpError
+from vlcp.report import add_parser, report
+
+CLASSES = {"t_shirt": "T-shirt", "trouser": "trouser"}
+PROMPTS = {("t_shirt", 0): 'a T-shirt with <b>bold</b> "stripes" & dots', ("t_shirt", 1): "a plain T-shirt",
+           ("trouser", 0): "long dark trousers", ("trouser", 1): "trousers, flared"}
+
+
+def _png(path: Path, value: int, size: int = 4) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size, size), value, dtype=np.uint8), mode="L").save(path)
+
+
+def _distilled(run: Path, manifest: bool = True) -> None:
+    records = []
+    for (cid, n), prompt in PROMPTS.items():
+        _png(run / "distilled" / cid / f"{n}.png", 40 * n + 10)
+        records.append({"number": len(records), "file_name": f"{cid}/{n}.png", "class": cid, "prototype": n,
+                        "prompt": prompt, "seed": len(records), "strength": 0.7, "guidance_scale": 10.0})
+    if manifest:
+        (run / "distilled" / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _results(run: Path, wrapped: bool = False) -> None:
+    rows = [
+        {"method": "vlcp", "ipc": 10, "model": "convnet", "protocol": "dc", "mean": 83.1, "std": 0.4, "runs": 5,
+         "extra": "ignored"},
+        {"method": "random", "ipc": 10, "model": "convnet", "protocol": "dc", "mean": 70.3, "std": 1.0, "runs": 5},
+        {"method": "vlcp", "ipc": 1, "model": "convnet", "protocol": "dc", "mean": 61.0, "std": 2.5,
+         "runs": [60.0, 62.0, 61.0]},
+    ]
+    (run / "eval").mkdir(parents=True, exist_ok=True)
+    (run / "eval" / "results.json").write_text(json.dumps({"rows": rows} if wrapped else rows))
+
+
+def _prototypes(run: Path) -> None:
+    classes = {}
+    for cid, name in CLASSES.items():
+        classes[cid] = {"class_name": name, "n": 20, "n_outliers": 2, "n_inliers": 18, "k": 2,
+                        "nonrepresentative": ["image", "shows"],
+                        "clusters": [{"cluster": c, "size": 9, "keywords": [["stripe", 7], ["cotton", 3]],
+                                      "text": f"{name} caption {c}", "prompt": f"{name} caption {c}",
+                                      "nonrepresentative": ["image", "shows"]} for c in range(2)]}
+    (run / "prototypes").mkdir(parents=True, exist_ok=True)
+    (run / "prototypes" / "prototype_report.json").write_text(
+        json.dumps({"strategy": "dcs", "config": {"ipc": 2}, "classes": classes}))
+
+
+@pytest.fixture()
+def run(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    _distilled(run)
+    _results(run)
+    _prototypes(run)
+    for cid in CLASSES:
+        for n in range(2):
+            _png(run / "baselines" / "kmeans" / cid / f"{n}.png", 200)
+        for n in range(3):
+            _png(run / "baselines" / "random" / cid / f"{n}.png", 100)
+    (run / "distilled" / "synthesize.toml").write_text('strength = 0.7\nnegative_prompt = "a <cartoon>"\n')
+    return run
+
+
+def test_full_report(run: Path):
+    out = report(run)
+    assert out == run / "report.html"
+    html = out.read_text("utf-8")
+    # results table: mean ± std and N, methods as columns, settings as rows
+    assert "83.1 ± 0.4" in html and "70.3 ± 1.0" in html
+    assert "N=5" in html and "N=3" in html
+    assert "<th>vlcp</th><th>random</th>" in html
+    assert html.index("61.0 ± 2.5") < html.index("83.1 ± 0.4")  # IPC 1 before IPC 10
+    # images: distilled 4 + k-means 4 + random 6 + one chart, all embedded
+    imgs = re.findall(r"<img [^>]*>", html)
+    assert len(imgs) == 4 + 4 + 6 + 1
+    assert all('src="data:image/png;base64,' in i for i in imgs)
+    assert "http://" not in html and "https://" not in html
+    # prompts escaped (as tooltip and list)
+    assert "a T-shirt with &lt;b&gt;bold&lt;/b&gt; &quot;stripes&quot; &amp; dots" in html
+    assert "<b>bold</b>" not in html
+    assert "trousers, flared" in html
+    # prototype report
+    assert "stripe: 7, cotton: 3" in html and "T-shirt caption 1" in html and "image shows" in html
+    # settings verbatim, escaped
+    assert "distilled/synthesize.toml" in html and "a &lt;cartoon&gt;" in html
+
+
+def test_distilled_img_per_image_with_prompt(run: Path):
+    html = report(run).read_text("utf-8")
+    for prompt in PROMPTS.values():
+        assert f'title="{escape(prompt, quote=True)}' in html
+
+
+def test_wrapped_rows_and_both_result_files(tmp_path: Path):
+    run = tmp_path / "run"
+    _results(run, wrapped=True)
+    (run / "results.json").write_text(json.dumps([{"method": "kmeans", "ipc": 10, "model": "convnet",
+                                                   "protocol": "dc", "mean": 0.5, "std": 0.01, "runs": 3}]))
+    html = report(run, tmp_path / "elsewhere" / "r.html").read_text("utf-8")
+    assert "83.1 ± 0.4" in html and "0.500 ± 0.010" in html
+    assert "eval/results.json" in html and ">results.json<" in html
+    assert not (run / "report.html").exists()
+
+
+def test_missing_sections_are_notes(tmp_path: Path):
+    run = tmp_path / "empty"
+    run.mkdir()
+    html = report(run).read_text("utf-8")
+    assert "No results" in html and "No images" in html and "No prototypes" in html and "No *.toml" in html
+    assert "<img" not in html
+
+
+def test_images_without_manifest_and_unreadable_json(tmp_path: Path):
+    run = tmp_path / "run"
+    _distilled(run, manifest=False)
+    (run / "eval").mkdir()
+    (run / "eval" / "results.json").write_text("{not json")
+    (run / "prototypes").mkdir()
+    (run / "prototypes" / "prototype_report.json").write_text('["nope"]')
+    html = report(run).read_text("utf-8")
+    assert len(re.findall(r"<img ", html)) == 4
+    assert "No manifest.jsonl" in html and "Unreadable" in html
+
+
+def test_prototype_report_bare_mapping(tmp_path: Path):
+    run = tmp_path / "run"
+    (run / "prototypes").mkdir(parents=True)
+    (run / "prototypes" / "prototype_report.json").write_text(json.dumps(
+        {"0": [{"cluster": 0, "size": 5, "nonrepresentative": ["photo"], "keywords": [["red", 4]], "text": "red"}]}))
+    html = report(run).read_text("utf-8")
+    assert "red: 4" in html and "photo" in html
+
+
+def test_missing_run_folder(tmp_path: Path):
+    with pytest.raises(VlcpError, match="nowhere"):
+        report(tmp_path / "nowhere")
+
+
+def test_cli(run: Path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", "--run", str(run)])
+    assert args.func(args) == 0
+    assert str(run / "report.html") in capsys.readouterr().out
+    assert parser.parse_args(["report"]).run == Path("runs/latest")
+
+
+def test_prototype_report_from_the_prototypes_stage_writer(tmp_path: Path):
+    writer = pytest.importorskip("vlcp.prototypes.report")
+    run = tmp_path / "run"
+    classes = {"3": {"class_name": "dress", "n": 10, "n_outliers": 1, "n_inliers": 9, "k": 1,
+                     "nonrepresentative": ["picture"],
+                     "clusters": [{"cluster": 0, "size": 9, "keywords": [["sleeve", 6]], "text": "a long dress",
+                                   "file_name": "train/dress/1.png", "score": 6, "prompt": "dress: a long dress",
+                                   "nonrepresentative": ["picture"]}]}}
+    writer.write_report({"strategy": "cp", "config": {"ipc": 1}, "classes": classes}, run / "prototypes")
+    html = report(run).read_text("utf-8")
+    assert "sleeve: 6" in html and "a long dress" in html and "dress: a long dress" in html
+    assert "<code>cp</code>" in html and "picture" in html
