@@ -141,7 +141,7 @@ def _cmd_synthesize(args) -> int:
 
 
 # ---- run / demo ----------------------------------------------------------------------------------
-STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "evaluate")
+STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "evaluate", "report")
 
 
 def _cmd_run(args) -> int:
@@ -157,6 +157,8 @@ def _cmd_run(args) -> int:
         argv = [stage, "--run", str(run), "--config", str(args.config_file), "--device", args.device]
         if stage == "evaluate":
             argv = [stage, str(run / "distilled"), "--config", str(args.config_file), "--out", str(run / "eval")]
+        elif stage == "report":
+            argv = [stage, "--run", str(run)]
         print(f"== vlcp {' '.join(argv)}", flush=True)
         code = main(argv)
         if code:

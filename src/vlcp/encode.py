@@ -27,12 +27,10 @@ class EncodeConfig:
     seed: int = field(default=0, metadata={"help": "seed of the latent samples (with --sample)"})
     batch_size: int = field(default=256, metadata={"help": "images per VAE call"})
     shard_size: int = field(default=1024, metadata={"help": "images per stored shard"})
-    per_class: int = field(default=0, metadata={"help": "encode only the first N images of each class (0: all)"})
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.shard_size >= 1, "shard_size", "must be >= 1")
-        check(self.per_class >= 0, "per_class", "must be >= 0")
 
 
 @torch.no_grad()
@@ -60,8 +58,6 @@ def encode(model: LatentDiffusion, dataset: ImageDataset, out_dir: str | Path, c
     jobs = []
     for label, class_id in enumerate(dataset.classes):
         idx = class_indices(dataset, label)
-        if config.per_class:
-            idx = idx[:config.per_class]
         for s, start in enumerate(range(0, len(idx), config.shard_size)):
             if s % shard.world == shard.rank and not store.has_shard(class_id, s):
                 jobs.append((class_id, s, idx[start:start + config.shard_size]))
