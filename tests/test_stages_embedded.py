@@ -103,7 +103,7 @@ def test_synthesize_resumes_after_interruption(tiny_model, tmp_path):
     write_prototypes(tmp_path / "p")
     cfg = SynthesizeConfig(steps=3, batch_size=2)
     out = synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
-    part = next((out / "parts").glob("*.jsonl"))
+    part = next((out / ".parts").glob("*.jsonl"))
     lines = part.read_text().splitlines(keepends=True)
     part.write_text("".join(lines[:2]) + lines[2][:10])  # crash: two done, one torn line
     (out / "manifest.jsonl").unlink()

@@ -20,8 +20,22 @@ def _device(name: str) -> str:
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":  # under a multi-process launch (accelerate launch, torchrun) each process takes its own GPU
+        from vlcp.shards import distributed_state, world_size
+
+        if world_size() > 1:
+            return str(distributed_state().device)
     return name
+
+
+def _read_size(model) -> int | None:
+    """The side training images are read at for ``model``: a diffusers (CLIP-conditioned) model reads
+    them at its own resolution (short side resized, centre-cropped); the embedded model at the
+    dataset's (its pixel adapter pads 28 -> 32)."""
+    from vlcp.models.clip_text import CLIPTextEncoder
+
+    return model.resolution if isinstance(model.text_encoder, CLIPTextEncoder) else None
 
 
 def _dtype(name: str):
@@ -55,16 +69,21 @@ def _model_spec(args) -> str:
 
 
 def _load_model(args):
+    from vlcp.io import atomic_write_json
     from vlcp.models import load_model
 
-    return load_model(_model_spec(args), device=_device(args.device), dtype=_dtype(args.dtype))
+    spec = _model_spec(args)
+    model = load_model(spec, device=_device(args.device), dtype=_dtype(args.dtype))
+    args.run.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.run / "model.json", {"model": spec})
+    return model
 
 
 def _save_data(args, data: DataConfig) -> None:
     from vlcp.config import save_config
 
     args.run.mkdir(parents=True, exist_ok=True)
-    save_config(data, args.run / "data.toml")
+    save_config(data, args.run / "data.toml", section="data")
 
 
 # ---- caption -------------------------------------------------------------------------------------
@@ -80,7 +99,8 @@ def _cmd_caption(args) -> int:
     if config.captioner != "attributes":
         options.setdefault("device", _device(args.device))
     captioner = CAPTIONERS.get(config.captioner)(**options)
-    out = caption(data.load("train"), captioner, args.out or args.run / "captions", config,
+    out = caption(data.load("train", resolution=getattr(captioner, "image_size", None)), captioner,
+                  args.out or args.run / "captions", config,
                   shard=current_shard(), progress=not args.quiet)
     print(f"captions: {out}")
     return 0
@@ -107,9 +127,17 @@ def _cmd_train(args) -> int:
 
         model = build_embedded().to(_device(args.device))
     save = None
-    if base and not (Path(base) / "vlcp_model.json").exists():
-        from vlcp.models.hub import save_stable_diffusion as save
-    out = train(model, data.load("train"), captions, args.out or args.run / "model", config, save=save,
+    if _read_size(model):  # a diffusers model (--base folder or hub id): saved as a diffusers folder
+        from vlcp.models.hub import save_stable_diffusion, set_resolution
+
+        if config.model_resolution:
+            set_resolution(model, config.model_resolution)
+        save_dtype = torch.float16 if config.save_dtype == "float16" else torch.float32
+        save = lambda m, folder: save_stable_diffusion(m, folder, save_dtype)  # noqa: E731
+    elif config.model_resolution:
+        raise VlcpError("setting 'model_resolution': only a diffusers model (--base) can change its resolution")
+    out = train(model, data.load("train", resolution=_read_size(model)), captions, args.out or args.run / "model",
+                config, save=save,
                 progress=not args.quiet)
     print(f"model: {out}")
     return 0
@@ -121,7 +149,10 @@ def _cmd_encode(args) -> int:
     from vlcp.shards import current_shard
 
     config = config_from_args(EncodeConfig, args, toml_section(args.config, "encode"))
-    store = encode(_load_model(args), _data(args).load("train"), args.out or args.run / "latents", config,
+    _save_data(args, _data(args))
+    model = _load_model(args)
+    store = encode(model, _data(args).load("train", resolution=_read_size(model)), args.out or args.run / "latents",
+                   config,
                    shard=current_shard(), progress=not args.quiet)
     print(f"latents: {store.root}")
     return 0
@@ -144,6 +175,9 @@ def _cmd_synthesize(args) -> int:
 STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "evaluate", "report")
 
 
+DISTRIBUTED_STAGES = ("caption", "train", "encode", "synthesize")  # each process takes its share
+
+
 def _cmd_run(args) -> int:
     from vlcp.config import load_toml
 
@@ -153,14 +187,25 @@ def _cmd_run(args) -> int:
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise VlcpError(f"{args.config_file}: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    from vlcp.shards import barrier, current_shard
+
+    shard = current_shard()  # under `accelerate launch`: per-image stages and train split, the rest on rank 0
     for stage in stages:
         argv = [stage, "--run", str(run), "--config", str(args.config_file), "--device", args.device]
+        if stage in ("encode", "synthesize") and getattr(args, "dtype", None):
+            argv += ["--dtype", args.dtype]
+        if stage not in DISTRIBUTED_STAGES and shard.world > 1:
+            if shard.rank != 0:
+                barrier()
+                continue
         if stage == "evaluate":
             argv = [stage, str(run / "distilled"), "--config", str(args.config_file), "--out", str(run / "eval")]
         elif stage == "report":
             argv = [stage, "--run", str(run)]
         print(f"== vlcp {' '.join(argv)}", flush=True)
         code = main(argv)
+        if stage not in DISTRIBUTED_STAGES and shard.world > 1:
+            barrier()
         if code:
             return code
     return 0
@@ -235,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=Path, default=None, help="run folder (default: [run].dir)")
     p.add_argument("--stages", nargs="+", default=None, choices=STAGES, help="stages to run (default: [run].stages)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
+                   help="model dtype of encode and synthesize (default: float32)")
     p.set_defaults(func=_cmd_run)
 
     from vlcp.demo import DemoConfig

@@ -5,7 +5,8 @@ Uses the stock ``StableDiffusionImg2ImgPipeline``: the prototype latents are pas
 encoder, with a negative prompt for classifier-free guidance and a DDIM scheduler derived from the
 model's training schedule. Prototypes are batched; each image has its own seeded generator
 (seed = ``seed`` + global prototype number), so batching does not change the images.
-Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``manifest.jsonl``.
+Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``manifest.jsonl``
+(per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
 """
 from __future__ import annotations
 
@@ -33,14 +34,14 @@ class SynthesizeConfig:
     negative_prompt: str = field(default="cartoon, anime, painting", metadata={"help": "negative prompt"})
     batch_size: int = field(default=32, metadata={"help": "prototypes per pipeline call"})
     seed: int = field(default=0, metadata={"help": "base seed; image i uses seed + i"})
-    resolution: int = field(default=0, metadata={"help": "saved image side (0: the dataset's)"})
+    image_size: int = field(default=0, metadata={"help": "saved image side (0: the dataset's resolution)"})
 
     def __post_init__(self) -> None:
         check(0 < self.strength <= 1, "strength", "must be in (0, 1]")
         check(self.guidance_scale >= 0, "guidance_scale", "must be >= 0")
         check(self.steps >= 1, "steps", "must be >= 1")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        check(self.resolution >= 0, "resolution", "must be >= 0")
+        check(self.image_size >= 0, "image_size", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,12 @@ def make_pipeline(model: LatentDiffusion):
 def synthesize_batch(pipe, model: LatentDiffusion, latents: torch.Tensor, prompts: list[str], seeds: list[int],
                      config: SynthesizeConfig) -> torch.Tensor:
     """Img2img for a batch of prototype latents (b, 4, h, w); returns model-space images in [-1, 1]."""
-    param = next(model.unet.parameters())
-    cond = model.text_encoder.encode(prompts).to(param.device, param.dtype)
-    uncond = model.text_encoder.encode([config.negative_prompt] * len(prompts)).to(param.device, param.dtype)
-    if uncond.shape != cond.shape:  # long-prompt chunking can give the prompt more chunks
-        from vlcp.models.text import match_length
+    from vlcp.models.text import encode_pair
 
-        cond, uncond = match_length(cond, uncond)
+    param = next(model.unet.parameters())
+    # one length for both (CLIP: the negative prompt gets as many 75-token chunks as the longest prompt)
+    cond, uncond = encode_pair(model.text_encoder, prompts, [config.negative_prompt] * len(prompts))
+    cond, uncond = cond.to(param.device, param.dtype), uncond.to(param.device, param.dtype)
     gens = [torch.Generator(device=param.device).manual_seed(s) for s in seeds]
     out = pipe(image=latents.to(param.device, param.dtype), prompt_embeds=cond, negative_prompt_embeds=uncond,
                strength=config.strength, guidance_scale=config.guidance_scale,
@@ -110,9 +110,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``."""
     out_dir = Path(out_dir)
     protos = load_prototypes(prototypes_dir)
-    res = config.resolution or data_resolution
+    res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
-    part = out_dir / "parts" / f"manifest-{shard.suffix}.jsonl"
+    part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()
     if shard.rank == 0:
         save_config(config, out_dir / "synthesize.toml")
@@ -136,12 +136,12 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     barrier()
     if shard.rank == 0:
         records = {}
-        for p in sorted((out_dir / "parts").glob("manifest-*.jsonl")):
+        for p in sorted((out_dir / ".parts").glob("manifest-*.jsonl")):
             for r in read_jsonl(p):
                 records[r["number"]] = r
         missing = [p.number for p in protos if p.number not in records]
         if missing:
-            raise VlcpError(f"{out_dir / 'parts'}: {len(missing)} prototypes not synthesized; rerun to finish")
+            raise VlcpError(f"{out_dir / '.parts'}: {len(missing)} prototypes not synthesized; rerun to finish")
         atomic_write_text(out_dir / "manifest.jsonl",
                           "".join(json.dumps(records[p.number], ensure_ascii=False) + "\n" for p in protos))
     barrier()
@@ -166,3 +166,22 @@ def decode_prototypes(model: LatentDiffusion, prototypes_dir: str | Path, out_di
         for n, img in enumerate(decode_latents(model, lat.float(), adapter)):
             save_png(img, out_dir / class_id / f"{n}.png")
     return out_dir
+
+
+def decode_centroids(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """The k-means baseline of a run folder: loads the run's model (``RUN/model`` when trained there,
+    else the one named in ``RUN/model.json``, else the embedded default) and its dataset settings
+    (``RUN/data.toml``), then ``decode_prototypes``. A convenience for ``vlcp baseline --method kmeans``."""
+    from vlcp.cliutil import toml_section
+    from vlcp.config import from_dict
+    from vlcp.data.config import DataConfig
+    from vlcp.models import load_model
+
+    run_dir = Path(run_dir)
+    spec = str(run_dir / "model") if (run_dir / "model" / "vlcp_model.json").exists() else None
+    if spec is None and (run_dir / "model.json").exists():
+        spec = read_json(run_dir / "model.json").get("model")
+    data_toml = run_dir / "data.toml"
+    data = from_dict(DataConfig, toml_section(data_toml, "data") if data_toml.exists() else {}, str(data_toml))
+    train = data.load("train")
+    return decode_prototypes(load_model(spec), run_dir / "prototypes", out_dir, train.resolution, train.channels)

@@ -44,7 +44,7 @@ class ImageFolderDataset:
         self.root = Path(root)
         if not self.root.is_dir():
             raise VlcpError(f"{self.root}: image folder not found")
-        found = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         self.classes = list(classes) if classes is not None else found
         missing = [c for c in self.classes if c not in found]
         if missing:

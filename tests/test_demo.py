@@ -1,0 +1,50 @@
+"""The demo path end to end on a small slice: 2 classes × 200 images, a tiny model trained a few steps."""
+import json
+
+import pytest
+import torch
+
+from vlcp.data.config import DataConfig
+from vlcp.demo import DemoConfig, run_demo
+
+
+@pytest.fixture()
+def tiny_model_dir(tiny_model, tmp_path):
+    from vlcp.caption import CaptionConfig, caption, read_captions
+    from vlcp.captioners import CAPTIONERS
+    from vlcp.train import TrainConfig, train
+
+    data = DataConfig(num_classes=2, per_class=200).load("train")
+    meta = caption(data, CAPTIONERS.get("attributes")(), tmp_path / "caps", CaptionConfig(), progress=False)
+    cfg = TrainConfig(vae_steps=3, vae_batch_size=16, unet_steps=3, batch_size=16, lr=1e-4, random_flip=False)
+    return train(tiny_model, data, read_captions(meta), tmp_path / "model", cfg, progress=False)
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    cfg = DemoConfig(model=str(tiny_model_dir), num_classes=2, per_class=200, ipc=3, repeats=2, epochs=2, steps=4)
+    rows = run_demo(run, cfg, progress=False)
+    out = capsys.readouterr().out
+
+    for rel in ("captions/metadata.jsonl", "latents/index.json", "prototypes/prototypes.safetensors",
+                "prototypes/clusters.json", "prototypes/text_prototypes.json", "prototypes/prototype_report.md",
+                "distilled/manifest.jsonl", "eval/results.json", "eval/results.csv", "eval/results.md",
+                "results.json", "report.html", "demo.toml", "data.toml"):
+        assert (run / rel).exists(), rel
+    assert len((run / "captions/metadata.jsonl").read_text().splitlines()) == 400
+    for folder in ("distilled", "baselines/kmeans", "baselines/random"):
+        for cls in ("tshirt_top", "trouser"):
+            assert len(list((run / folder / cls).glob("*.png"))) == 3, (folder, cls)
+
+    results = json.loads((run / "results.json").read_text())
+    assert results == rows
+    assert [r["method"] for r in results] == ["vlcp (ours)", "random real", "k-means centroids"]
+    for r in results:
+        assert set(r) == {"method", "ipc", "model", "protocol", "mean", "std", "runs"}
+        assert (r["ipc"], r["model"], r["protocol"], r["runs"]) == (3, "convnet3", "dc", 2)
+        assert 0 <= r["mean"] <= 100 and r["std"] >= 0
+
+    assert "vlcp (ours)" in out and "random real" in out and "k-means centroids" in out
+    assert f"{results[0]['mean']:.1f}" in out
+    assert "shortened to 2 of the dc protocol's 300 epochs" in out
