@@ -49,6 +49,13 @@ class TrainConfig:
     save_dtype: str = field(default="float32", metadata={"help": "dtype of the saved weights", "choices": ["float32", "float16"]})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, shuffling, noise and dropout"})
+    lora_rank: int = field(default=0, metadata={
+        "help": "train LoRA adapters of this rank on the UNet's attention (peft) instead of all weights; "
+                "merged into the saved UNet (0: full fine-tuning)"})
+    lora_alpha: float = field(default=0.0, metadata={"help": "LoRA alpha (0: = lora_rank)"})
+    model_resolution: int = field(default=0, metadata={
+        "help": "model resolution in px when fine-tuning a diffusers model (0: its own, 512 for SD v1.5; "
+                "e.g. 256); images are resized (short side) and centre-cropped to it"})
 
     def __post_init__(self) -> None:
         for name in ("vae_steps", "unet_steps", "warmup_steps"):
@@ -58,11 +65,17 @@ class TrainConfig:
         check(self.lr > 0 and self.vae_lr > 0, "lr", "learning rates must be > 0")
         check(0 <= self.caption_dropout < 1, "caption_dropout", "must be in [0, 1)")
         check(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+        check(self.lora_rank >= 0 and self.lora_alpha >= 0, "lora_rank", "LoRA rank and alpha must be >= 0")
+        check(self.model_resolution >= 0, "model_resolution", "must be >= 0")
 
 
 def _accelerator(config: TrainConfig):
     from accelerate import Accelerator
 
+    from vlcp.shards import distributed_state, world_size
+
+    if world_size() > 1:  # join the launch's process group (gloo on machines without CUDA)
+        distributed_state()
     return Accelerator(mixed_precision=config.mixed_precision)
 
 
@@ -222,8 +235,14 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     from diffusers.training_utils import EMAModel
 
     vae = model.vae.to(acc.device).eval().requires_grad_(False)
+    model.text_encoder.to(acc.device)
     text = CachedTextEncoder(model.text_encoder)
-    unet = model.unet.train().requires_grad_(True)
+    unet = model.unet.train().requires_grad_(not config.lora_rank)
+    if config.lora_rank:
+        from peft import LoraConfig
+
+        unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha or config.lora_rank,
+                                    init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     params = [p for p in unet.parameters() if p.requires_grad]
@@ -267,9 +286,11 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
             noise = torch.randn(z.shape, generator=gen).to(acc.device, z.dtype)
             t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(acc.device)
             noisy = noise_sched.add_noise(z, noise, t)
+            target = (noise_sched.get_velocity(z, noise, t) if noise_sched.config.prediction_type == "v_prediction"
+                      else noise)
         with acc.autocast():
             pred = unet_p(noisy, t, encoder_hidden_states=ctx).sample
-        loss = F.mse_loss(pred.float(), noise.float())
+        loss = F.mse_loss(pred.float(), target.float())
         acc.backward(loss)
         opt.step()
         sched.step()
@@ -289,4 +310,9 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     unet = acc.unwrap_model(unet_p)
     if ema is not None:
         ema.copy_to(params)
+    if config.lora_rank:  # merge the adapters: the saved UNet is a plain UNet2DConditionModel
+        unet.fuse_lora()
+        unet.unload_lora()
+    if config.gradient_checkpointing:
+        unet.disable_gradient_checkpointing()
     model.unet = unet.eval().requires_grad_(False)

