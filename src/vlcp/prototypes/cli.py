@@ -1,0 +1,59 @@
+"""``vlcp prototypes``: the subcommand; ``vlcp.cli`` calls :func:`add_parser`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vlcp.cliutil import add_config_args, config_from_args, toml_section
+from vlcp.errors import VlcpError
+
+__all__ = ["add_parser", "main"]
+
+
+def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+    """Register ``prototypes`` (image + text prototypes from latents and captions)."""
+    from vlcp.prototypes.config import PrototypesConfig
+
+    p = subparsers.add_parser(
+        "prototypes", help="image prototypes (LOF + k-means) and text prototypes per class",
+        description="Reads the latents store one class at a time, removes outliers with LOF, clusters the "
+                    "inliers with k-means (k = ipc) and picks one caption per cluster (Algorithm 2). Writes "
+                    "prototypes.safetensors, clusters.json, text_prototypes.json, prototype_report.{json,md} "
+                    "and prototypes.toml.")
+    p.add_argument("--run", type=Path, metavar="DIR",
+                   help="run folder holding latents/ and captions/metadata.jsonl; outputs go to DIR/prototypes/")
+    p.add_argument("--latents", type=Path, metavar="DIR", help="latents store (default: RUN/latents)")
+    p.add_argument("--captions", type=Path, metavar="JSONL",
+                   help="captions metadata.jsonl (default: RUN/captions/metadata.jsonl)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: RUN/prototypes)")
+    p.add_argument("--config", type=Path, metavar="TOML", help="TOML file; its [prototypes] section sets defaults")
+    add_config_args(p, PrototypesConfig)
+    p.set_defaults(func=main)
+    return p
+
+
+def _resolve(args: argparse.Namespace, given: Path | None, under_run: str, option: str) -> Path:
+    if given is not None:
+        return given
+    if args.run is None:
+        raise VlcpError(f"pass --run DIR or {option}")
+    return args.run / under_run
+
+
+def main(args: argparse.Namespace) -> int:
+    from vlcp.latents import LatentStore
+    from vlcp.prototypes.config import PrototypesConfig
+    from vlcp.prototypes.stage import read_captions, run_prototypes
+
+    config = config_from_args(PrototypesConfig, args, toml_section(args.config, "prototypes"))
+    latents = _resolve(args, args.latents, "latents", "--latents")
+    captions = _resolve(args, args.captions, "captions/metadata.jsonl", "--captions")
+    out = _resolve(args, args.out, "prototypes", "--out")
+    store = LatentStore(latents)
+    if not store.exists():
+        raise VlcpError(f"{latents}: no latents store (index.json missing; run `vlcp encode` first)")
+    result = run_prototypes(store, read_captions(captions), out, config)
+    n = len(result.classes)
+    k = sum(c["k"] for c in result.classes.values())
+    print(f"prototypes: {n} classes, {k} prototypes ({config.strategy} prompts) -> {out}")
+    return 0

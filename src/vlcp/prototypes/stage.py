@@ -1,0 +1,190 @@
+"""The ``prototypes`` stage: latents + captions -> image prototypes, text prototypes, prompts, report.
+
+Reads the latents store one class at a time. Writes into ``out_dir``:
+
+* ``prototypes.safetensors`` — one float32 tensor per class id, shape (k, C, H, W): the k-means
+  centres in latent space (metadata: ``shape`` [C, H, W] as JSON);
+* ``clusters.json`` — ``{class_id: {"k", "members": [[file_name, ...] per cluster, nearest
+  first], "outliers": [file_name, ...], "n", "n_inliers"}}``;
+* ``text_prototypes.json`` — ``{"strategy", "classes": {class_id: [{"cluster", "text"
+  (the prompt), "size", "caption" (the DCS caption), "file_name" (its sample)}, ...]}}``;
+* ``prototype_report.json`` / ``prototype_report.md`` — Table 6 per class (see ``report.py``);
+* ``prototypes.toml`` — the resolved settings (section ``[prototypes]``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from safetensors.numpy import save_file
+
+from vlcp.config import save_config, to_dict
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_json, read_jsonl
+from vlcp.latents import LatentStore
+from vlcp.prototypes.config import PrototypesConfig
+from vlcp.prototypes.image import ImagePrototypes
+from vlcp.prototypes.report import write_report
+from vlcp.prototypes.strategies import STRATEGIES, KeywordSentenceGenerator
+from vlcp.prototypes.text import TextPrototype, default_stop_words, load_stop_words, text_prototypes
+
+__all__ = ["run_prototypes", "read_captions", "PrototypesResult", "ARTIFACTS"]
+
+log = logging.getLogger(__name__)
+
+ARTIFACTS = {"prototypes": "prototypes.safetensors", "clusters": "clusters.json",
+             "text_prototypes": "text_prototypes.json", "report_json": "prototype_report.json",
+             "report_md": "prototype_report.md", "config": "prototypes.toml"}
+
+
+@dataclass
+class PrototypesResult:
+    """Where the artifacts went, and per class ``{"k", "n", "n_inliers", "prompts"}``."""
+
+    out_dir: Path
+    paths: dict[str, Path]
+    classes: dict[str, dict] = field(default_factory=dict)
+
+
+def read_captions(path: str | Path) -> dict[str, str]:
+    """``{file_name: text}`` from a ``metadata.jsonl`` (``{"file_name", "text", "label"}`` lines).
+
+    A later line for the same file name wins (a resumed caption run may repeat one).
+    """
+    out: dict[str, str] = {}
+    for n, rec in enumerate(read_jsonl(path), 1):
+        if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
+            raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
+        out[rec["file_name"]] = rec["text"]
+    return out
+
+
+def _save_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _class_captions(cid: str, file_names: list[str], captions: Mapping[str, str]) -> None:
+    missing = [f for f in file_names if f not in captions]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise VlcpError(f"class {cid!r}: no caption for latent {missing[0]!r}{more} "
+                        f"(run `vlcp caption` over the same images, or pass the matching --captions)")
+    empty = [f for f in file_names if not captions[f].strip()]
+    if empty:
+        raise VlcpError(f"class {cid!r}: empty caption for {empty[0]!r}"
+                        + (f" and {len(empty) - 1} more" if len(empty) > 1 else ""))
+
+
+def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str | Path,
+                   config: PrototypesConfig, class_names: list[str] | None = None,
+                   generator: KeywordSentenceGenerator | None = None) -> PrototypesResult:
+    """Build image and text prototypes for every class of ``store`` and write the artifacts.
+
+    ``captions`` maps latent file names to their captions (see :func:`read_captions`);
+    ``class_names`` (prompt names, aligned with ``store.classes()``) default to the store's.
+    ``generator`` is a built :class:`KeywordSentenceGenerator` for strategy ``generated``; when
+    omitted it is loaded from ``config.generator_model``.
+    """
+    out_dir = Path(out_dir)
+    if not store.exists():
+        raise VlcpError(f"{store.root}: no latents store (index.json missing; run `vlcp encode` first)")
+    index = store.index
+    classes = list(index["classes"])
+    names = list(class_names) if class_names is not None else list(index.get("class_names") or classes)
+    if len(names) != len(classes):
+        raise VlcpError(f"{len(names)} class names for {len(classes)} classes in {store.root}")
+    shape = tuple(int(s) for s in index["shape"])
+    dim = int(np.prod(shape))
+
+    if config.strategy == "generated" and generator is None:
+        generator = KeywordSentenceGenerator.from_pretrained(config.generator_model, max_new_tokens=config.max_new_tokens)
+    strategy = STRATEGIES.get(config.strategy)(generator=generator)
+    stop = default_stop_words() if config.stop_words is None else _stop_words(config.stop_words)
+
+    centres: dict[str, np.ndarray] = {}
+    clusters: dict[str, dict] = {}
+    texts: dict[str, list[dict]] = {}
+    report_classes: dict[str, dict] = {}
+    result = PrototypesResult(out_dir=out_dir, paths={k: out_dir / v for k, v in ARTIFACTS.items()})
+
+    for cid, cname in zip(classes, names):
+        cl = store.read_class(cid)
+        X = cl.flat()
+        if X.shape[1] != dim:
+            raise VlcpError(f"class {cid!r}: latents of size {X.shape[1]} do not match the store's shape {list(shape)}")
+        _class_captions(cid, cl.file_names, captions)
+        fnames = np.asarray(cl.file_names, dtype=object)
+
+        est = ImagePrototypes(n_prototypes=config.ipc, contamination=config.contamination,
+                              n_neighbors=config.n_neighbors, n_init=config.n_init,
+                              random_state=config.seed, allow_fewer=config.allow_fewer)
+        est.fit(X, ids=np.arange(len(X)), name=cid)
+        del X
+        if est.k_ < config.ipc:
+            log.warning("class %r: %d inliers, using k = %d instead of ipc = %d", cid, est.n_inliers_, est.k_, config.ipc)
+
+        # Captions cluster by cluster, members nearest the centre first.
+        order = [int(i) for g in est.members_ for i in g]
+        assign = [c for c, g in enumerate(est.members_) for _ in g]
+        protos = text_prototypes([captions[cl.file_names[i]] for i in order], assign, cname,
+                                 beta=config.beta, top_k=config.top_k, stop_words=stop)
+        by_cluster: dict[int, TextPrototype] = {p.cluster: p for p in protos}
+        present = [by_cluster[c] for c in range(est.k_) if c in by_cluster]
+        prompts_present = iter(strategy.prompts(cname, present))
+        nonrep = protos[0].nonrepresentative if protos else []
+
+        centres[cid] = est.centers_.reshape((est.k_, *shape)).astype(np.float32, copy=False)
+        clusters[cid] = {"k": est.k_, "members": [fnames[g].tolist() for g in est.members_],
+                         "outliers": fnames[est.outliers_].tolist(), "n": est.n_samples_,
+                         "n_inliers": est.n_inliers_}
+        entries, rows = [], []
+        for c in range(est.k_):
+            p = by_cluster.get(c)
+            if p is None:  # an empty cluster (duplicate latents): the class name is all there is
+                entries.append({"cluster": c, "text": cname, "size": 0, "caption": None, "file_name": None})
+                rows.append({"cluster": c, "size": 0, "keywords": [], "text": "", "file_name": None,
+                             "score": 0, "prompt": cname, "nonrepresentative": nonrep})
+                continue
+            prompt = next(prompts_present)
+            fn = cl.file_names[order[p.index]]
+            entries.append({"cluster": c, "text": prompt, "size": p.size, "caption": p.text, "file_name": fn})
+            rows.append({"cluster": c, "size": p.size, "keywords": [[w, n] for w, n in p.keywords],
+                         "text": p.text, "file_name": fn, "score": p.score, "prompt": prompt,
+                         "nonrepresentative": nonrep})
+        texts[cid] = entries
+        report_classes[cid] = {"class_name": cname, "n": est.n_samples_, "n_inliers": est.n_inliers_,
+                               "n_outliers": est.n_samples_ - est.n_inliers_, "k": est.k_,
+                               "nonrepresentative": nonrep, "clusters": rows}
+        result.classes[cid] = {"k": est.k_, "n": est.n_samples_, "n_inliers": est.n_inliers_,
+                               "prompts": [e["text"] for e in entries]}
+        log.info("class %s: n=%d inliers=%d k=%d", cid, est.n_samples_, est.n_inliers_, est.k_)
+        del cl, est
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _save_safetensors(result.paths["prototypes"], centres,
+                      {"shape": json.dumps(list(shape)), "classes": json.dumps(classes)})
+    atomic_write_json(result.paths["clusters"], clusters)
+    atomic_write_json(result.paths["text_prototypes"], {"strategy": config.strategy, "classes": texts})
+    write_report({"strategy": config.strategy, "config": to_dict(config), "classes": report_classes}, out_dir)
+    save_config(config, result.paths["config"], section="prototypes")
+    return result
+
+
+def _stop_words(path: Path) -> frozenset[str]:
+    if not Path(path).exists():
+        raise VlcpError(f"setting 'stop_words': {path}: file not found")
+    return load_stop_words(str(path))
