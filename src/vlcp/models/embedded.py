@@ -20,6 +20,7 @@ from vlcp.models.text import HFTokenEncoder, TextEncoder, load_minilm
 
 RESOLUTION = 32
 CHANNELS = 1
+TEXT_LENGTH = 48  # tokens; the attribute captions need at most 41
 MODEL_INFO = "vlcp_model.json"
 
 
@@ -58,7 +59,7 @@ def build_noise_scheduler() -> DDPMScheduler:
 def build_embedded(text_encoder: TextEncoder | None = None, vae_blocks: tuple[int, ...] = (32, 64, 64),
                    unet_blocks: tuple[int, ...] = (64, 128, 128)) -> LatentDiffusion:
     """A fresh (untrained) embedded model; the text encoder defaults to MiniLM."""
-    text_encoder = text_encoder or load_minilm()
+    text_encoder = text_encoder or load_minilm(max_length=TEXT_LENGTH)
     vae = build_vae(block_out_channels=vae_blocks)
     latent_side = RESOLUTION // 2 ** (len(vae_blocks) - 1)
     unet = build_unet(latent_side, text_encoder.dim, unet_blocks)
