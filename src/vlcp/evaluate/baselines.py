@@ -1,0 +1,280 @@
+"""Baselines as ImageFolders that ``vlcp evaluate`` scores like any distilled set.
+
+- ``random``: a seeded, uniformly random real subset, ``ipc`` images per class.
+- ``herding`` / ``kcenter``: per class, in the feature space of a ConvNet trained by vlcp on the full
+  training set (as the DC paper's coreset baselines); the extractor's weights are cached as safetensors.
+- ``kmeans``: the k-means centroid latents of a run's prototypes decoded by the VAE (no diffusion),
+  via ``vlcp.synthesize.decode_centroids``.
+- ``full``: every real training image (the upper bound).
+
+Each folder holds ``<class>/<n>.png`` and a ``baseline.json`` saying how it was selected.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vlcp.data import ImageDataset
+from vlcp.data.imagefolder import IMAGE_SUFFIXES
+from vlcp.errors import VlcpError
+from vlcp.evaluate.tensors import channel_stats, images_uint8
+from vlcp.io import atomic_write_json, read_json
+
+BASELINES = ("random", "herding", "kcenter", "kmeans", "full")
+
+
+# ---- selection rules -------------------------------------------------------------------------
+
+
+def _check_ipc(n: int, ipc: int, what: str) -> None:
+    if ipc < 1:
+        raise VlcpError(f"setting 'ipc': must be ≥ 1 (got {ipc})")
+    if ipc > n:
+        raise VlcpError(f"setting 'ipc': {what} has only {n} images, fewer than ipc={ipc}")
+
+
+def select_random(labels: Sequence[int], ipc: int, seed: int = 0) -> np.ndarray:
+    """``ipc`` indices per class drawn uniformly without replacement (numpy Generator seeded by ``seed``).
+
+    Returns indices grouped by class (classes in label order), each class's in drawing order.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        _check_ipc(len(idx), ipc, f"class {c}")
+        out.append(rng.choice(idx, size=ipc, replace=False))
+    return np.concatenate(out).astype(np.int64)
+
+
+def _herding_one(f: torch.Tensor, ipc: int) -> list[int]:
+    mu = f.mean(dim=0)
+    running = torch.zeros_like(mu)
+    taken = torch.zeros(len(f), dtype=torch.bool)
+    chosen = []
+    for k in range(1, ipc + 1):
+        d = ((mu - (running + f) / k) ** 2).sum(dim=1)
+        d[taken] = float("inf")
+        i = int(torch.argmin(d))
+        chosen.append(i)
+        taken[i] = True
+        running += f[i]
+    return chosen
+
+
+def _kcenter_one(f: torch.Tensor, ipc: int) -> list[int]:
+    mu = f.mean(dim=0)
+    first = int(torch.argmin(((f - mu) ** 2).sum(dim=1)))
+    chosen = [first]
+    mind = ((f - f[first]) ** 2).sum(dim=1)
+    mind[first] = -1.0
+    for _ in range(ipc - 1):
+        i = int(torch.argmax(mind))
+        chosen.append(i)
+        mind = torch.minimum(mind, ((f - f[i]) ** 2).sum(dim=1))
+        mind[chosen] = -1.0
+    return chosen
+
+
+def _per_class(rule, features, ipc: int, labels) -> np.ndarray:
+    f = torch.as_tensor(np.asarray(features), dtype=torch.float64)
+    if f.ndim != 2:
+        raise VlcpError("features must be a (n, d) matrix")
+    if labels is None:
+        _check_ipc(len(f), ipc, "the feature set")
+        return np.asarray(rule(f, ipc), dtype=np.int64)
+    labels = np.asarray(labels)
+    out = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        _check_ipc(len(idx), ipc, f"class {c}")
+        out.append(idx[rule(f[torch.from_numpy(idx)], ipc)])
+    return np.concatenate(out).astype(np.int64)
+
+
+def select_herding(features, ipc: int, labels: Sequence[int] | None = None) -> np.ndarray:
+    """Herding (Welling 2009): greedily pick the point that keeps the mean of the picks closest to the
+    class mean. The first pick is the point nearest the mean. Without ``labels``, ``features`` is one
+    class and indices are into it; with ``labels``, selection runs per class and returns global indices.
+    """
+    return _per_class(_herding_one, features, ipc, labels)
+
+
+def select_kcenter(features, ipc: int, labels: Sequence[int] | None = None) -> np.ndarray:
+    """k-center greedy: start from the point nearest the class mean, then repeatedly add the point
+    farthest from all picks so far (so the second pick is the farthest from the first). Per class as
+    ``select_herding``."""
+    return _per_class(_kcenter_one, features, ipc, labels)
+
+
+# ---- feature space ---------------------------------------------------------------------------
+
+
+def feature_extractor(train: ImageDataset, *, model: str = "convnet3", epochs: int = 5, seed: int = 0,
+                      device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
+                      progress: bool = True):
+    """A ``model`` network trained on the whole of ``train`` (cached in ``cache_dir`` as
+    ``feature_extractor_<model>.safetensors``, reused when model, epochs, seed and data match).
+
+    Returns (network, metadata dict with 'description').
+    """
+    from vlcp.evaluate.teacher import describe, train_on_full
+    cache = Path(cache_dir) / f"feature_extractor_{model}.safetensors" if cache_dir is not None else None
+    net, meta = train_on_full(train, model=model, epochs=epochs, seed=seed, device=device, cache=cache,
+                              progress=progress)
+    meta["description"] = describe(model, epochs)
+    return net, meta
+
+
+def dataset_features(net, train: ImageDataset, *, device: str | torch.device = "cpu", mean=None, std=None,
+                     chunk: int = 4096) -> np.ndarray:
+    """(n, d) penultimate features of every image of ``train``."""
+    from vlcp.evaluate.teacher import extract_features
+    if mean is None:
+        mean, std = channel_stats(train)
+    out = []
+    for i in range(0, len(train), chunk):
+        x = images_uint8(train, np.arange(i, min(len(train), i + chunk)))
+        out.append(extract_features(net, x, mean, std, device).numpy())
+    return np.concatenate(out)
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def _png(img: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(img[0])) if img.shape[0] == 1 else Image.fromarray(np.ascontiguousarray(img.transpose(1, 2, 0)))
+
+
+def _prepare_out(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise VlcpError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "baseline.json").exists():
+        raise VlcpError(f"{out}: folder exists and is not a baseline folder (no baseline.json); choose another --out")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _commit(tmp: Path, out: Path) -> Path:
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def write_baseline(dataset: ImageDataset, indices: Sequence[int], out_dir: str | Path, *, method: str = "subset",
+                   description: str = "", extra: dict | None = None) -> Path:
+    """Write the chosen images as ``<out>/<class>/<n>.png`` plus ``baseline.json`` (method, how chosen,
+    ipc, the source file of each image). The folder is built aside and swapped in whole."""
+    out = Path(out_dir)
+    idx = np.asarray(indices, dtype=np.int64)
+    if len(idx) == 0:
+        raise VlcpError("no images selected")
+    labels = np.asarray(dataset.labels)[idx]
+    tmp = _prepare_out(out)
+    try:
+        counters: dict[int, int] = {}
+        sources = []
+        for start in range(0, len(idx), 1024):
+            part = idx[start:start + 1024]
+            imgs = images_uint8(dataset, part).numpy()
+            for j, i in enumerate(part):
+                c = int(labels[start + j])
+                n = counters.get(c, 0)
+                counters[c] = n + 1
+                rel = f"{dataset.classes[c]}/{n:05d}.png"
+                (tmp / dataset.classes[c]).mkdir(exist_ok=True)
+                _png(imgs[j]).save(tmp / rel, format="PNG")
+                sources.append({"file": rel, "index": int(i), "source": dataset.file_name(int(i))})
+        counts = [counters.get(c, 0) for c in range(len(dataset.classes))]
+        meta = {"method": method, "description": description, "ipc": max(counts), "images": int(len(idx)),
+                "per_class": dict(zip(dataset.classes, counts)), **(extra or {})}
+        if len(idx) <= 20000:
+            meta["selected"] = sources
+        atomic_write_json(tmp / "baseline.json", meta)
+        return _commit(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def kmeans_baseline(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """Decode a run's k-means centroid latents with its VAE (no diffusion) into ``out_dir``."""
+    run_dir, out = Path(run_dir), Path(out_dir)
+    candidates = [run_dir / "prototypes" / "prototypes.safetensors", run_dir / "prototypes.safetensors"]
+    if not run_dir.is_dir():
+        raise VlcpError(f"{run_dir}: run folder not found")
+    if not any(p.exists() for p in candidates):
+        raise VlcpError(f"{run_dir}: the run has no prototypes (expected prototypes/prototypes.safetensors); "
+                        "run the prototypes stage first")
+    try:
+        from vlcp.synthesize import decode_centroids
+    except ImportError as e:
+        raise VlcpError(f"the kmeans baseline needs vlcp.synthesize.decode_centroids, which is not available ({e})") \
+            from None
+    tmp = _prepare_out(out)
+    try:
+        written = Path(decode_centroids(run_dir, tmp))
+        counts = {d.name: sum(1 for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+                  for d in sorted(written.iterdir()) if d.is_dir()}
+        if not counts or not any(counts.values()):
+            raise VlcpError(f"{run_dir}: decoding the centroids wrote no images")
+        meta = {"method": "kmeans", "description": "k-means centroid latents decoded by the VAE without diffusion",
+                "ipc": max(counts.values()), "images": sum(counts.values()), "per_class": counts,
+                "run": str(run_dir)}
+        atomic_write_json(written / "baseline.json", meta)
+        _commit(written, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc: int | None = None, seed: int = 0,
+                  feature_model: str = "convnet3", feature_epochs: int = 5, device: str | torch.device = "cpu",
+                  run_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                  progress: bool = True) -> Path:
+    """Build one baseline folder. ``ipc`` is required for random / herding / kcenter; ``run_dir`` for kmeans.
+    ``cache_dir`` holds the feature extractor's weights (default: the parent of ``out_dir``)."""
+    out = Path(out_dir)
+    if method not in BASELINES:
+        raise VlcpError(f"setting 'method': {method!r} is not one of {', '.join(BASELINES)}")
+    if method == "kmeans":
+        if run_dir is None:
+            raise VlcpError("the kmeans baseline needs --run (a run folder with prototypes)")
+        return kmeans_baseline(run_dir, out)
+    if method == "full":
+        return write_baseline(train, np.arange(len(train)), out, method="full",
+                              description="the whole real training set (upper bound)")
+    if ipc is None:
+        raise VlcpError(f"setting 'ipc': the {method} baseline needs --ipc")
+    labels = np.asarray(train.labels)
+    if method == "random":
+        return write_baseline(train, select_random(labels, ipc, seed), out, method="random",
+                              description=f"random real subset, {ipc} per class, uniform without replacement "
+                                          f"(seed {seed})", extra={"seed": seed})
+    net, meta = feature_extractor(train, model=feature_model, epochs=feature_epochs, seed=seed, device=device,
+                                  cache_dir=cache_dir if cache_dir is not None else out.parent, progress=progress)
+    mean, std = channel_stats(train)
+    feats = dataset_features(net, train, device=device, mean=mean, std=std)
+    rule = select_herding if method == "herding" else select_kcenter
+    name = "herding" if method == "herding" else "k-center greedy"
+    desc = f"{name} per class in the feature space of {meta['description']}"
+    return write_baseline(train, rule(feats, ipc, labels), out, method=method, description=desc,
+                          extra={"feature_extractor": {k: meta[k] for k in ("model", "epochs", "seed")},
+                                 "seed": seed})
+
+
+def baseline_info(folder: str | Path) -> dict:
+    p = Path(folder) / "baseline.json"
+    return read_json(p) if p.exists() else {}

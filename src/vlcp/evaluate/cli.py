@@ -1,0 +1,129 @@
+"""``vlcp evaluate`` and ``vlcp baseline`` (registered on the main CLI by ``add_parsers``)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vlcp.cliutil import add_config_args, config_from_args, toml_section
+from vlcp.config import save_config
+from vlcp.errors import VlcpError
+
+EVALUATE_HELP = """Score distilled ImageFolders (<FOLDER>/<class>/*.png): train --repeats fresh networks on each
+under --protocol and test them on the real test split. Writes results.json / results.csv / results.md
+into --out and prints the Markdown table. Several FOLDERs with the same method (e.g. several distillation
+seeds, with --method) pool their runs; --merge pools earlier results.json files too. Rows already in
+--out/results.json for other methods / IPCs / networks / protocols are kept; the same cell is replaced."""
+
+BASELINE_HELP = """Write a baseline ImageFolder that `vlcp evaluate` scores like a distilled set:
+random (seeded real subset), herding / kcenter (per class, in the feature space of a ConvNet trained by
+vlcp on the full training set, cached in --out), kmeans (a run's k-means centroids decoded by the VAE,
+no diffusion; needs --run), full (the whole training set, the upper bound). Folders:
+<out>/<method>_ipc<ipc>, <out>/kmeans, <out>/full."""
+
+
+def add_parsers(subparsers) -> None:
+    """Register ``evaluate`` and ``baseline`` on the main CLI's subparsers."""
+    from vlcp.evaluate.baselines import BASELINES
+    from vlcp.evaluate.evaluation import EvalConfig
+    from vlcp.evaluate.networks import NETWORKS
+
+    p = subparsers.add_parser("evaluate", help="score distilled ImageFolders against the real test set",
+                              description=EVALUATE_HELP)
+    p.add_argument("folders", nargs="*", type=Path, metavar="FOLDER", help="distilled ImageFolder(s) to score")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="real dataset: IDX folder or ImageFolder tree with train/ and val/ (default: Debian's Fashion-MNIST)")
+    p.add_argument("--method", default=None,
+                   help="method name in the table (default: baseline.json's method, else the folder name)")
+    p.add_argument("--ipc", type=int, default=None, help="images per class (default: counted in the folder)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for results.{json,csv,md} (default: the first FOLDER's parent)")
+    p.add_argument("--merge", type=Path, nargs="+", default=[], metavar="RESULTS_JSON",
+                   help="results.json files to pool into the table (e.g. other distillation seeds)")
+    p.add_argument("--config", type=Path, default=None, help="TOML file; its [evaluate] section sets defaults")
+    add_config_args(p, EvalConfig)
+    p.set_defaults(func=run_evaluate)
+
+    b = subparsers.add_parser("baseline", help="write a baseline ImageFolder (random, herding, kcenter, kmeans, full)",
+                              description=BASELINE_HELP)
+    b.add_argument("--method", required=True, choices=BASELINES)
+    b.add_argument("--ipc", type=int, nargs="+", default=None, help="images per class (one folder per value)")
+    b.add_argument("--data-dir", type=Path, default=None, help="real dataset (default: Debian's Fashion-MNIST)")
+    b.add_argument("--run", type=Path, default=None, help="kmeans: the run folder holding prototypes")
+    b.add_argument("--out", type=Path, default=Path("runs/baselines"), help="parent folder of the baseline folders")
+    b.add_argument("--seed", type=int, default=0, help="random: selection seed; herding/kcenter: extractor seed")
+    b.add_argument("--feature-model", default="convnet3", choices=NETWORKS.names(),
+                   help="herding/kcenter: network trained on the full training set for the feature space")
+    b.add_argument("--feature-epochs", type=int, default=5, help="herding/kcenter: its training epochs")
+    b.add_argument("--resolution", type=int, default=None, help="ImageFolder datasets: image side (default: native)")
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    b.set_defaults(func=run_baseline)
+
+
+def _load_splits(data_dir, resolution):
+    from vlcp.data import load_dataset
+    test = load_dataset(data_dir, "test", resolution=resolution)
+    try:
+        train = load_dataset(data_dir, "train", resolution=resolution)
+    except VlcpError:
+        train = None
+    return train, test
+
+
+def run_evaluate(args) -> int:
+    from vlcp.evaluate.evaluation import EvalConfig, evaluate_folder
+    from vlcp.evaluate.protocols import PROTOCOLS
+    from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
+
+    config = config_from_args(EvalConfig, args, toml_section(args.config, "evaluate"))
+    if not args.folders and not args.merge:
+        raise VlcpError("nothing to evaluate: give distilled FOLDER(s) or --merge results.json files")
+    out = args.out or (args.folders[0].resolve().parent if args.folders else args.merge[0].resolve().parent)
+    rows = []
+    if args.folders:
+        protocol = PROTOCOLS.get(config.protocol)
+        train, test = _load_splits(args.data_dir, config.resolution or protocol.default_resolution)
+        if train is None:
+            print("note: no training split found; normalising with the test split's pixel statistics")
+        for folder in args.folders:
+            rows.append(evaluate_folder(folder, test, config, method=args.method, ipc=args.ipc, train=train,
+                                        cache_dir=out))
+    if args.merge:
+        rows += merge_results(args.merge)
+    rows = merge_rows(rows)
+    existing = out / "results.json"
+    if existing.exists() and existing.resolve() not in {Path(m).resolve() for m in args.merge}:
+        new_keys = {r.key for r in rows}
+        rows += [r for r in read_results(existing) if r.key not in new_keys]
+    dataset = "Fashion-MNIST" if args.data_dir is None else Path(args.data_dir).name
+    paths = write_results(rows, out, title=f"{dataset}: test accuracy of networks trained on the distilled sets")
+    save_config(config, out / "evaluate.toml", section="evaluate")
+    print(paths["md"].read_text("utf-8"))
+    print(f"wrote {paths['json']}, {paths['csv']}, {paths['md']}")
+    return 0
+
+
+def run_baseline(args) -> int:
+    from vlcp.evaluate.baselines import baseline_info, make_baseline
+    from vlcp.evaluate.evaluation import resolve_device
+
+    device = resolve_device(args.device)
+    out: Path = args.out
+    if args.method in ("random", "herding", "kcenter"):
+        if not args.ipc:
+            raise VlcpError(f"setting 'ipc': the {args.method} baseline needs --ipc")
+        targets = [(k, out / f"{args.method}_ipc{k}") for k in args.ipc]
+    else:
+        targets = [(None, out / args.method)]
+    train = None
+    if args.method != "kmeans":
+        from vlcp.data import load_dataset
+        train = load_dataset(args.data_dir, "train", resolution=args.resolution)
+    for ipc, folder in targets:
+        path = make_baseline(args.method, train, folder, ipc=ipc, seed=args.seed, feature_model=args.feature_model,
+                             feature_epochs=args.feature_epochs, device=device, run_dir=args.run, cache_dir=out,
+                             progress=args.progress)
+        info = baseline_info(path)
+        print(f"{path}: {info.get('description', args.method)} ({info.get('images', '?')} images)")
+    print(f"score with: vlcp evaluate {' '.join(str(f) for _, f in targets)} --out {out}")
+    return 0

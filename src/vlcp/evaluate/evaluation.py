@@ -1,0 +1,265 @@
+"""Score a distilled set: train ``repeats`` fresh networks on it under a protocol, test each on the real test set."""
+from __future__ import annotations
+
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from vlcp.config import check, to_dict
+from vlcp.data import ImageDataset, ImageFolderDataset
+from vlcp.errors import VlcpError
+from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
+from vlcp.evaluate.protocols import PROTOCOLS
+from vlcp.evaluate.results import ResultRow
+from vlcp.evaluate.tensors import channel_stats, images_uint8, split_tensors, tensor_stats
+from vlcp.evaluate.trainer import Rng, train_and_test
+from vlcp.io import read_json
+
+_DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of ``vlcp evaluate`` (TOML section ``[evaluate]``)."""
+
+    model: str = field(default="convnet3", metadata={
+        "help": "network trained on the distilled set", "choices": NETWORKS.names})
+    protocol: str = field(default="dc", metadata={
+        "help": "evaluation protocol: dc, dsa (DSA/DM), minimax (hard labels, ImageNet subsets), rded (soft labels)",
+        "choices": PROTOCOLS.names})
+    repeats: int = field(default=3, metadata={
+        "help": "networks trained per distilled set, with seeds seed … seed+repeats-1"})
+    seed: int = field(default=0, metadata={"help": "seed of the first network (initialisation, batch order, augmentation)"})
+    epochs: int | None = field(default=None, metadata={
+        "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300)"})
+    batch_size: int | None = field(default=None, metadata={
+        "help": "training batch size (default: the protocol's: dc/dsa 256, minimax 64, rded by IPC)"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:N, mps, or auto (cuda when available)"})
+    resolution: int | None = field(default=None, metadata={
+        "help": "image side the networks see (default: the test set's; ImageFolder test sets load at 224 px "
+                "for minimax/rded)"})
+    norm: str = field(default="instance", metadata={"help": "normalisation layers of the network", "choices": NORMS})
+    dc_augment: bool = field(default=False, metadata={
+        "help": "DC's crop/scale/rotate augmentation in the dc protocol (the DC code uses it for MNIST only)"})
+    mean: tuple[float, ...] | None = field(default=None, metadata={
+        "help": "per-channel input mean (default: computed from the real training split)"})
+    std: tuple[float, ...] | None = field(default=None, metadata={
+        "help": "per-channel input std (default: computed from the real training split)"})
+    teacher_epochs: int = field(default=10, metadata={
+        "help": "rded: epochs to train the teacher on the full real training set (cached)"})
+    test_batch_size: int | None = field(default=None, metadata={
+        "help": "batch size for scoring the test set (default: by image size and device)"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the network for training"})
+    amp: bool = field(default=False, metadata={
+        "help": "bf16 autocast on CUDA (faster; the published protocols train in fp32)"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+    def __post_init__(self) -> None:
+        check(self.model in NETWORKS, "model", f"{self.model!r} is not one of {', '.join(NETWORKS.names())}")
+        check(self.protocol in PROTOCOLS, "protocol", f"{self.protocol!r} is not one of {', '.join(PROTOCOLS.names())}")
+        check(isinstance(self.repeats, int) and self.repeats >= 1, "repeats", "must be an integer ≥ 1")
+        check(isinstance(self.seed, int) and self.seed >= 0, "seed", "must be an integer ≥ 0")
+        for name in ("epochs", "batch_size", "test_batch_size", "resolution"):
+            v = getattr(self, name)
+            check(v is None or (isinstance(v, int) and v >= 1), name, "must be a positive integer (or unset)")
+        check(isinstance(self.device, str) and bool(_DEVICE.match(self.device)), "device",
+              f"{self.device!r} is not cpu, cuda, cuda:N, mps or auto")
+        check(self.norm in NORMS, "norm", f"{self.norm!r} is not one of {', '.join(NORMS)}")
+        check(isinstance(self.teacher_epochs, int) and self.teacher_epochs >= 1, "teacher_epochs", "must be ≥ 1")
+        check((self.mean is None) == (self.std is None), "mean", "give both mean and std, or neither")
+        if self.mean is not None:
+            check(len(self.mean) == len(self.std) and len(self.mean) in (1, 3), "mean",
+                  "mean and std need one value per channel (1 or 3), the same count")
+            check(all(s > 0 for s in self.std), "std", "values must be > 0")
+
+    def resolved_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise VlcpError(f"setting 'device': {name!r} requested but no CUDA device is available")
+    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise VlcpError("setting 'device': 'mps' requested but not available")
+    return torch.device(name)
+
+
+def _test_batch(config: EvalConfig, shape, device: torch.device) -> int:
+    if config.test_batch_size:
+        return config.test_batch_size
+    budget = (1 << 32) if device.type == "cuda" else (1 << 28)  # bytes for a 128-channel first activation
+    per_image = 128 * shape[-1] * shape[-2] * 4
+    return int(max(16, min(2048, budget // per_image)))
+
+
+def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
+    if x.shape[-1] == side and x.shape[-2] == side:
+        return x
+    was_u8 = x.dtype == torch.uint8
+    y = F.interpolate(x.float() / (255.0 if was_u8 else 1.0), size=(side, side), mode="bilinear",
+                      antialias=True, align_corners=False).clamp_(0, 1)
+    return y.mul(255).round_().to(torch.uint8) if was_u8 else y
+
+
+def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                     config: EvalConfig, *, method: str, ipc: int, num_classes: int, mean=None, std=None,
+                     teacher: torch.nn.Module | None = None, settings: dict | None = None) -> ResultRow:
+    """Train ``config.repeats`` networks on (train_x, train_y) and score them on (test_x, test_y).
+
+    ``train_x``: (n, C, H, W) float in [0, 1] (or uint8); ``test_x`` likewise, same C, H, W; labels int.
+    ``mean``/``std``: the real training set's per-channel statistics (default: ``config.mean``/``std``,
+    else the training tensors' own, recorded as such). ``teacher``: for soft-label protocols (rded).
+    Returns the row: mean ± population std of the final test accuracies (%) over the runs.
+    """
+    if train_x.ndim != 4 or test_x.ndim != 4:
+        raise VlcpError("train_x and test_x must be (n, C, H, W) image tensors")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise VlcpError(f"distilled images {tuple(train_x.shape[1:])} and test images {tuple(test_x.shape[1:])} "
+                        "differ in channels or size")
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y) or len(train_x) == 0 or len(test_x) == 0:
+        raise VlcpError("images and labels differ in count (or a set is empty)")
+    train_y = torch.as_tensor(train_y, dtype=torch.int64)
+    test_y = torch.as_tensor(test_y, dtype=torch.int64)
+    for name, y in (("train", train_y), ("test", test_y)):
+        if int(y.min()) < 0 or int(y.max()) >= num_classes:
+            raise VlcpError(f"{name} labels outside 0..{num_classes - 1}")
+    protocol = PROTOCOLS.get(config.protocol)
+    if mean is None and config.mean is not None:
+        mean, std, stats_source = config.mean, config.std, "given (config)"
+    elif mean is None:
+        mean, std = tensor_stats(train_x)
+        stats_source = "the distilled images themselves (no training-set statistics given)"
+    else:
+        stats_source = (settings or {}).get("normalisation_source", "given")
+    if len(mean) != train_x.shape[1]:
+        raise VlcpError(f"setting 'mean': {len(mean)} values for {train_x.shape[1]}-channel images")
+    if protocol.loss == "kd_cutmix" and teacher is None:
+        raise VlcpError(f"protocol {protocol.name!r} needs a teacher trained on the full training set: "
+                        "use evaluate_folder(..., train=<training split>) or pass teacher=")
+    epochs = config.epochs or protocol.default_epochs(ipc, num_classes)
+    batch = config.batch_size or protocol.default_batch_size(ipc, num_classes)
+    device = config.resolved_device()
+    channels, side = train_x.shape[1], train_x.shape[-1]
+    xs, ys = train_x.to(device), train_y.to(device)
+    xt, yt = test_x.to(device), test_y.to(device)
+    tb = _test_batch(config, train_x.shape, device)
+    outcomes = []
+    n_params = None
+    for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{protocol.name}", unit="net",
+                  disable=not config.progress):
+        rng = Rng(config.seed + i)
+        net = build_network(config.model, channels, num_classes, side, norm=config.norm, generator=rng.torch)
+        n_params = count_parameters(net)
+        outcomes.append(train_and_test(net, xs, ys, xt, yt, protocol, epochs=epochs, batch_size=batch, rng=rng,
+                                       mean=mean, std=std, device=device, teacher=teacher,
+                                       dc_augment=config.dc_augment, test_batch_size=tb, compile=config.compile,
+                                       amp=config.amp,
+                                       progress=config.progress, desc=f"run {i + 1}/{config.repeats}"))
+    counts = np.bincount(train_y.numpy(), minlength=num_classes)
+    s = protocol.settings(epochs, batch)
+    s.update({"model": config.model, "parameters": n_params, "norm": config.norm, "channels": channels,
+              "resolution": side, "num_classes": num_classes, "train_images": len(train_x),
+              "images_per_class": counts.tolist() if counts.min() != counts.max() else int(counts[0]),
+              "test_images": len(test_x), "dc_augment": config.dc_augment,
+              "normalisation": {"mean": [float(m) for m in mean], "std": [float(v) for v in std],
+                                "source": stats_source},
+              "seeds": [o.seed for o in outcomes], "runs_detail": [o.to_dict() for o in outcomes],
+              "device": str(device), "compile": config.compile, "amp": config.amp and device.type == "cuda", "torch": torch.__version__,
+              "python": platform.python_version(), "config": to_dict(config)})
+    for k, v in (settings or {}).items():
+        if k != "normalisation_source":
+            s[k] = v
+    best = [o.best for o in outcomes] if protocol.test_points != "last" else None
+    return ResultRow.from_accuracies(method, ipc, config.model, protocol.name, [o.final for o in outcomes], s, best)
+
+
+def _folder_method(folder: Path) -> tuple[str, dict]:
+    info = {}
+    meta = folder / "baseline.json"
+    if meta.exists():
+        info = read_json(meta)
+        if isinstance(info, dict) and info.get("method"):
+            return str(info["method"]), info
+    return folder.name, info if isinstance(info, dict) else {}
+
+
+def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """A distilled ImageFolder as (uint8 images at the test set's size, labels in the test set's class order,
+    per-class counts). Class folders are matched to the test set's classes by name."""
+    folder = Path(folder)
+    ds = ImageFolderDataset(folder, resolution=test.resolution, channels=test.channels)
+    test_classes = list(test.classes)
+    unknown = [c for c in ds.classes if c not in test_classes]
+    if unknown:
+        raise VlcpError(f"{folder}: class folder(s) not in the test set: {', '.join(unknown[:10])} "
+                        f"(test classes: {', '.join(test_classes[:10])}{' …' if len(test_classes) > 10 else ''})")
+    missing = [c for c in test_classes if c not in ds.classes]
+    if missing:
+        raise VlcpError(f"{folder}: no images for test class(es): {', '.join(missing[:10])}"
+                        f"{' …' if len(missing) > 10 else ''}")
+    remap = np.array([test_classes.index(c) for c in ds.classes], dtype=np.int64)
+    labels = torch.from_numpy(remap[np.asarray(ds.labels)])
+    x = images_uint8(ds)
+    counts = np.bincount(labels.numpy(), minlength=len(test_classes)).tolist()
+    return x, labels, counts
+
+
+def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, *, method: str | None = None,
+                    ipc: int | None = None, train: ImageDataset | None = None, mean=None, std=None,
+                    cache_dir: str | Path | None = None) -> ResultRow:
+    """Score the distilled ImageFolder ``folder`` (``<folder>/<class>/*.png``) against ``test``.
+
+    ``method``: the table column (default: ``baseline.json``'s method, else the folder name); ``ipc``:
+    default the largest per-class count. ``train``: the real training split, for the normalisation
+    statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given).
+    """
+    folder = Path(folder)
+    x, y, counts = load_distilled(folder, test)
+    default_method, info = _folder_method(folder)
+    method = method or default_method
+    ipc = int(ipc if ipc is not None else max(counts))
+    side = config.resolution or test.resolution
+    test_x, test_y = split_tensors(test)
+    x, test_x = _resize(x, side), _resize(test_x, side)
+    if mean is None and config.mean is not None:
+        mean, std, source = config.mean, config.std, "given (config)"
+    elif mean is None and train is not None:
+        mean, std = channel_stats(train)
+        source = f"real training split ({len(train)} images)"
+    elif mean is None:
+        mean, std = tensor_stats(test_x)
+        source = "real test split pixels (no training split given)"
+    else:
+        source = "given"
+    teacher, teacher_meta = None, None
+    protocol = PROTOCOLS.get(config.protocol)
+    if protocol.loss == "kd_cutmix":
+        if train is None:
+            raise VlcpError(f"protocol {protocol.name!r} trains a teacher on the real training split: pass train=")
+        if train.resolution != side:
+            raise VlcpError(f"the training split is {train.resolution} px but the networks see {side} px: "
+                            "load it at the same resolution")
+        from vlcp.evaluate.teacher import describe, train_on_full
+        cache = Path(cache_dir) / f"teacher_{config.model}.safetensors" if cache_dir is not None else None
+        teacher, teacher_meta = train_on_full(train, model=config.model, epochs=config.teacher_epochs,
+                                              seed=config.seed, device=config.resolved_device(), norm=config.norm,
+                                              mean=mean, std=std, cache=cache, progress=config.progress)
+        teacher_meta = {"description": describe(config.model, config.teacher_epochs),
+                        **{k: v for k, v in teacher_meta.items() if k in ("epochs", "seed", "cached")}}
+    extra = {"source": str(folder), "normalisation_source": source}
+    if min(counts) != max(counts):
+        extra["class_counts"] = counts
+    if info.get("description"):
+        extra["selection"] = info["description"]
+    if teacher_meta:
+        extra["teacher"] = teacher_meta
+    return evaluate_tensors(x, y, test_x, test_y, config, method=method, ipc=ipc, num_classes=len(test.classes),
+                            mean=mean, std=std, teacher=teacher, settings=extra)

@@ -1,0 +1,168 @@
+"""Evaluation protocols (a registry): how a network is trained on a distilled set and tested.
+
+- ``dc``: the DC paper's evaluation (published random / herding / k-center / DC numbers).
+- ``dsa``: DSA's and DM's evaluation (DC's with 1000 epochs and DSA augmentation).
+- ``minimax``: Minimax diffusion's hard-label evaluation on ImageNet subsets.
+- ``rded``: RDED's soft-label evaluation (a teacher trained on the full real training set).
+
+A protocol is data: optimiser, schedule, epochs / batch size by IPC, augmentation, loss and the test
+points. ``vlcp.evaluate.trainer`` runs it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from vlcp.registry import Registry
+
+PROTOCOLS: Registry["Protocol"] = Registry("protocol")
+
+
+def minimax_epochs(ipc: int, num_classes: int) -> int:
+    """Minimax's epochs by IPC (``ipc_epoch``); 100 classes train 2/3 as long, down to a multiple of 100."""
+    if ipc <= 1:
+        e = 3000
+    elif ipc <= 10:
+        e = 2000
+    elif ipc <= 50:
+        e = 1500
+    elif ipc <= 200:
+        e = 1000
+    elif ipc <= 500:
+        e = 500
+    else:
+        e = 300
+    if num_classes == 100:
+        e = int(2 / 3 * e)
+        e -= e % 100
+    return e
+
+
+def rded_batch_size(ipc: int, num_classes: int) -> int:
+    """RDED's batch size: 10 / 50 / 100 for IPC 1 / 10 / 50 (×2 from 100 classes), at most the set size."""
+    b = 100 if ipc >= 50 else 50 if ipc >= 10 else 10
+    if num_classes >= 100:
+        b *= 2
+    return max(1, min(b, ipc * num_classes))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol. ``lr_factor(epoch, epochs)`` multiplies ``lr`` during 0-based ``epoch``."""
+
+    name: str
+    title: str
+    default_epochs: Callable[[int, int], int]
+    default_batch_size: Callable[[int, int], int]
+    optimizer: str  # "sgd" | "adamw"
+    lr: float
+    weight_decay: float
+    momentum: float = 0.0
+    schedule: str = "constant"  # "half" | "multistep" | "rded_cosine"
+    augment: str = "none"  # "none" | "dsa" | "minimax" | "rded"
+    normalize_first: bool = True  # True: augment normalised images (DC/DSA); False: augment [0, 1] images
+    loss: str = "ce"  # "ce" | "cutmix_ce" | "kd_cutmix"
+    temperature: float = 1.0
+    test_points: str = "last"  # "last" | "minimax" (every epochs//100) | "rded" (every 10th in the last 20 %)
+    reset_momentum_on_decay: bool = False
+    default_resolution: int | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def lr_factor(self, epoch: int, epochs: int) -> float:
+        if self.schedule == "half":  # ×0.1 for the second half of training
+            return 0.1 if epoch >= epochs // 2 else 1.0
+        if self.schedule == "multistep":  # MultiStepLR(milestones=[2E//3, 5E//6], gamma=0.2), stepped per epoch
+            return 0.2 ** sum(epoch >= m for m in (2 * epochs // 3, 5 * epochs // 6))
+        if self.schedule == "rded_cosine":  # RDED's LambdaLR: 0.5 (1 + cos(π e / E / 2)), stepped per epoch
+            return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs / 2)) if epoch <= epochs else 0.0
+        return 1.0
+
+    def test_epochs(self, epochs: int) -> list[int]:
+        """0-based epochs after which the test set is scored (the last one always)."""
+        last = epochs - 1
+        if self.test_points == "minimax":
+            every = max(1, epochs // 100)
+            pts = [e - 1 for e in range(every, epochs + 1, every)]
+        elif self.test_points == "rded":
+            pts = [e for e in range(epochs) if e % 10 == 9 and e > 0.8 * epochs]
+        else:
+            pts = []
+        return sorted(set(pts) | {last})
+
+    def settings(self, epochs: int, batch_size: int) -> dict:
+        """The protocol as it ran, for the results' settings."""
+        d = {"protocol": self.name, "title": self.title, "epochs": epochs, "batch_size": batch_size,
+             "optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
+             "schedule": self.schedule_text(epochs), "augmentation": self.augment_text(),
+             "loss": self.loss_text(), "test": self.test_text(epochs)}
+        if self.optimizer == "sgd":
+            d["momentum"] = self.momentum
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+    def schedule_text(self, epochs: int) -> str:
+        if self.schedule == "half":
+            return f"lr ×0.1 from epoch {epochs // 2} (0-based) of {epochs}"
+        if self.schedule == "multistep":
+            return f"MultiStepLR milestones [{2 * epochs // 3}, {5 * epochs // 6}], gamma 0.2"
+        if self.schedule == "rded_cosine":
+            return "cosine, RDED's LambdaLR 0.5·(1 + cos(π·epoch/epochs/2)) per epoch"
+        return "constant"
+
+    def augment_text(self) -> str:
+        return {"none": "none",
+                "dsa": "DSA color_crop_cutout_flip_scale_rotate (one op per batch, parameters per image)",
+                "minimax": "RandomResizedCrop(scale 0.5-1) + hflip + ColorJitter(0.4, 0.4, 0.4) + PCA lighting 0.1; "
+                           "CutMix every batch (beta 1)",
+                "rded": "RandomResizedCrop(scale 0.5-1) + hflip; CutMix every batch (beta 1)"}[self.augment]
+
+    def loss_text(self) -> str:
+        return {"ce": "cross-entropy, hard labels",
+                "cutmix_ce": "cross-entropy, hard labels weighted by CutMix area",
+                "kd_cutmix": f"KL(student ‖ teacher soft labels), temperature {self.temperature:g}, "
+                             "teacher on the same CutMix batch"}[self.loss]
+
+    def test_text(self, epochs: int) -> str:
+        if self.test_points == "minimax":
+            return (f"final epoch reported; also best of tests every {max(1, epochs // 100)} epochs "
+                    "(selected on the test set, as the Minimax code reports)")
+        if self.test_points == "rded":
+            return "final epoch reported; also best of tests every 10 epochs in the last 20 % (selected on the test set)"
+        return "after the last epoch"
+
+
+DC = PROTOCOLS.register("dc")(Protocol(
+    name="dc", title="DC evaluation (Zhao et al. 2021)",
+    default_epochs=lambda ipc, k: 300, default_batch_size=lambda ipc, k: 256,
+    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
+    augment="none", normalize_first=True, loss="ce", reset_momentum_on_decay=True,
+    notes=("inputs normalised with the real training set's mean and std",
+           "no augmentation (DC's crop/scale/rotate is for MNIST only: dc_augment=true)",
+           "the DC code runs epochs+1 passes and decays after pass epochs//2+1; here exactly `epochs` passes, "
+           "decay at the half; like the DC code the optimiser (momentum) restarts at the decay")))
+
+DSA = PROTOCOLS.register("dsa")(Protocol(
+    name="dsa", title="DSA / DM evaluation (Zhao & Bilen 2021, 2023)",
+    default_epochs=lambda ipc, k: 1000, default_batch_size=lambda ipc, k: 256,
+    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
+    augment="dsa", normalize_first=True, loss="ce", reset_momentum_on_decay=True,
+    notes=("DSA augmentation on normalised images, as the DSA code",)))
+
+MINIMAX = PROTOCOLS.register("minimax")(Protocol(
+    name="minimax", title="Minimax diffusion hard-label evaluation (Gu et al. 2024)",
+    default_epochs=minimax_epochs, default_batch_size=lambda ipc, k: 64,
+    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="multistep",
+    augment="minimax", normalize_first=False, loss="cutmix_ce", test_points="minimax", default_resolution=224,
+    notes=("test set: the real validation images of the subset's classes, resized and centre-cropped",)))
+
+RDED = PROTOCOLS.register("rded")(Protocol(
+    name="rded", title="RDED soft-label evaluation (Sun et al. 2024)",
+    default_epochs=lambda ipc, k: 300, default_batch_size=rded_batch_size,
+    optimizer="adamw", lr=1e-3, weight_decay=0.01, schedule="rded_cosine",
+    augment="rded", normalize_first=False, loss="kd_cutmix", temperature=20.0, test_points="rded",
+    default_resolution=224,
+    notes=("teacher: the same network family trained by vlcp on the full real training set (nothing downloaded)",
+           "AdamW betas (0.9, 0.999); weight decay on weight matrices / kernels only, as RDED",
+           "RDED's ShufflePatches (for its patch-mosaic images) is not applied")))

@@ -1,0 +1,236 @@
+"""Result rows and tables: results.json (rows + settings), results.csv, results.md (Table-1 shaped).
+
+Accuracies are top-1 test accuracies in percent. A row's ``mean`` ± ``std`` is over its ``runs``
+networks (population std, ``numpy.std`` as the DC code reports). Rows for the same method, IPC,
+network and protocol from several distillation seeds pool their runs (``merge_rows``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_json, atomic_write_text, read_json
+
+KEY_FIELDS = ("method", "ipc", "model", "protocol")
+CANONICAL_ORDER = ("random", "herding", "kcenter", "kmeans")
+FULL_METHOD = "full"
+# settings that must agree before runs of two rows may be pooled
+POOL_SETTINGS = ("epochs", "batch_size", "resolution", "norm", "dc_augment", "amp")
+
+
+@dataclass
+class ResultRow:
+    """One table cell: a method at an IPC, scored with a network under a protocol over ``runs`` networks."""
+
+    method: str
+    ipc: int
+    model: str
+    protocol: str
+    mean: float
+    std: float
+    runs: int
+    accuracies: list[float] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    best_accuracies: list[float] | None = None  # best test accuracy during training (selected on the test set)
+
+    @classmethod
+    def from_accuracies(cls, method: str, ipc: int, model: str, protocol: str, accuracies: Sequence[float],
+                        settings: dict | None = None, best_accuracies: Sequence[float] | None = None) -> "ResultRow":
+        acc = [float(a) for a in accuracies]
+        if not acc:
+            raise VlcpError(f"{method}: no runs to summarise")
+        return cls(method, int(ipc), model, protocol, float(np.mean(acc)), float(np.std(acc)), len(acc), acc,
+                   dict(settings or {}), None if best_accuracies is None else [float(b) for b in best_accuracies])
+
+    @property
+    def key(self) -> tuple:
+        return (self.method, self.ipc, self.model, self.protocol)
+
+    @property
+    def best_mean(self) -> float | None:
+        return None if not self.best_accuracies else float(np.mean(self.best_accuracies))
+
+    @property
+    def best_std(self) -> float | None:
+        return None if not self.best_accuracies else float(np.std(self.best_accuracies))
+
+    def to_dict(self) -> dict:
+        """The JSON row: method, ipc, model, protocol, mean, std, runs, then accuracies and settings."""
+        d = {"method": self.method, "ipc": self.ipc, "model": self.model, "protocol": self.protocol,
+             "mean": round(self.mean, 4), "std": round(self.std, 4), "runs": self.runs,
+             "accuracies": [round(a, 4) for a in self.accuracies]}
+        if self.best_accuracies:
+            d["best_mean"] = round(self.best_mean, 4)
+            d["best_std"] = round(self.best_std, 4)
+            d["best_accuracies"] = [round(a, 4) for a in self.best_accuracies]
+            d["best_note"] = "best test accuracy over training: selected on the test set (as the Minimax code reports)"
+        d["settings"] = self.settings
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "results") -> "ResultRow":
+        try:
+            acc = d.get("accuracies") or []
+            row = cls(str(d["method"]), int(d["ipc"]), str(d["model"]), str(d["protocol"]), float(d["mean"]),
+                      float(d["std"]), int(d["runs"]), [float(a) for a in acc], dict(d.get("settings") or {}),
+                      [float(b) for b in d["best_accuracies"]] if d.get("best_accuracies") else None)
+        except (KeyError, TypeError, ValueError) as e:
+            raise VlcpError(f"{source}: malformed result row ({e!s})") from None
+        if row.accuracies and len(row.accuracies) != row.runs:
+            raise VlcpError(f"{source}: row {row.key} lists {len(row.accuracies)} accuracies for {row.runs} runs")
+        return row
+
+
+def merge_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:
+    """Pool rows with the same (method, ipc, model, protocol): all their runs, mean ± std recomputed."""
+    groups: dict[tuple, list[ResultRow]] = {}
+    for r in rows:
+        groups.setdefault(r.key, []).append(r)
+    out = []
+    for key, group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        first = group[0]
+        for other in group[1:]:
+            for s in POOL_SETTINGS:
+                a, b = first.settings.get(s), other.settings.get(s)
+                if a is not None and b is not None and a != b:
+                    raise VlcpError(f"cannot pool {key}: setting {s!r} differs ({a!r} vs {b!r})")
+            if not other.accuracies:
+                raise VlcpError(f"cannot pool {key}: a row has no per-run accuracies")
+        acc = [a for r in group for a in r.accuracies]
+        bests = [r.best_accuracies for r in group]
+        best = [b for bs in bests for b in bs] if all(bests) else None
+        settings = dict(first.settings)
+        settings["pooled_from"] = [r.settings.get("source", "?") for r in group]
+        settings["seeds"] = [s for r in group for s in r.settings.get("seeds", [])]
+        out.append(ResultRow.from_accuracies(*key, acc, settings, best))
+    return out
+
+
+def read_results(path: str | Path) -> list[ResultRow]:
+    data = read_json(path)
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise VlcpError(f"{path}: no 'rows' list (not a vlcp results.json)")
+    return [ResultRow.from_dict(r, str(path)) for r in rows]
+
+
+def merge_results(paths: Sequence[str | Path]) -> list[ResultRow]:
+    """Merge several results.json files (e.g. several distillation seeds) into pooled rows."""
+    seen, rows = set(), []
+    for p in paths:
+        real = Path(p).resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        for r in read_results(p):
+            r.settings.setdefault("source", str(p))
+            rows.append(r)
+    return merge_rows(rows)
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def _method_order(methods: Iterable[str]) -> list[str]:
+    ms = set(methods)
+    first = [m for m in CANONICAL_ORDER if m in ms]
+    last = [FULL_METHOD] if FULL_METHOD in ms else []
+    middle = sorted(ms - set(first) - set(last))
+    return first + middle + last
+
+
+def _cell(r: ResultRow, show_runs: bool) -> str:
+    s = f"{r.mean:.1f} ± {r.std:.1f}"
+    if show_runs:
+        s += f" (n={r.runs})"
+    if r.best_accuracies:
+        s += f"; best† {r.best_mean:.1f} ± {r.best_std:.1f}"
+    return s
+
+
+def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
+    """Methods as columns, one line per (IPC, network, protocol), like Table 1 of the DC-family papers.
+
+    The whole-training-set row (method ``full``) is an upper bound independent of IPC: it fills its
+    column on every line of the same network and protocol.
+    """
+    if not rows:
+        return "_no results_\n"
+    methods = _method_order(r.method for r in rows)
+    by_key = {r.key: r for r in rows}
+    full = {(r.model, r.protocol): r for r in rows if r.method == FULL_METHOD}
+    lines_keys = sorted({(r.ipc, r.model, r.protocol) for r in rows if r.method != FULL_METHOD})
+    if not lines_keys:
+        lines_keys = sorted({(r.ipc, r.model, r.protocol) for r in rows})
+    runs = {r.runs for r in rows}
+    show_runs = len(runs) > 1
+    out = []
+    if title:
+        out.append(f"**{title}**\n")
+    n_txt = f"n = {runs.pop()} networks each" if not show_runs else "n networks per cell as shown"
+    out.append(f"Top-1 test accuracy (%), mean ± population std over {n_txt}.\n")
+    header = ["IPC", "Network", "Protocol"] + [("whole set" if m == FULL_METHOD else m) for m in methods]
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---:"] + [":---"] * 2 + [":---:"] * len(methods)) + "|")
+    for ipc, model, protocol in lines_keys:
+        cells = [str(ipc), model, protocol]
+        for m in methods:
+            r = full.get((model, protocol)) if m == FULL_METHOD else by_key.get((m, ipc, model, protocol))
+            cells.append(_cell(r, show_runs) if r is not None else "–")
+        out.append("| " + " | ".join(cells) + " |")
+    notes = []
+    if any(r.best_accuracies for r in rows):
+        notes.append("† best test accuracy over training, selected on the test set (as the Minimax code "
+                     "reports); the main number is the final epoch.")
+    feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection")})
+    notes += feat
+    if full:
+        notes.append("whole set: every real training image (upper bound).")
+    if notes:
+        out.append("")
+        out += [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+CSV_FIELDS = ["method", "ipc", "model", "protocol", "mean", "std", "runs", "best_mean", "best_std", "accuracies",
+              "epochs", "batch_size", "resolution", "seeds"]
+
+
+def to_csv(rows: Sequence[ResultRow]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for r in rows:
+        s = r.settings
+        w.writerow([r.method, r.ipc, r.model, r.protocol, f"{r.mean:.4f}", f"{r.std:.4f}", r.runs,
+                    "" if r.best_mean is None else f"{r.best_mean:.4f}",
+                    "" if r.best_std is None else f"{r.best_std:.4f}",
+                    ";".join(f"{a:.4f}" for a in r.accuracies), s.get("epochs", ""), s.get("batch_size", ""),
+                    s.get("resolution", ""), ";".join(str(x) for x in s.get("seeds", []))])
+    return buf.getvalue()
+
+
+def sort_rows(rows: Sequence[ResultRow]) -> list[ResultRow]:
+    order = {m: i for i, m in enumerate(_method_order(r.method for r in rows))}
+    return sorted(rows, key=lambda r: (r.protocol, r.model, r.ipc, order[r.method]))
+
+
+def write_results(rows: Sequence[ResultRow], out_dir: str | Path, title: str | None = None) -> dict[str, Path]:
+    """Write results.json, results.csv and results.md into ``out_dir`` (each atomically)."""
+    out = Path(out_dir)
+    rows = sort_rows(rows)
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
+    atomic_write_json(paths["json"], {"rows": [r.to_dict() for r in rows],
+                                      "units": "top-1 test accuracy, percent; std = population std over runs"})
+    atomic_write_text(paths["csv"], to_csv(rows))
+    atomic_write_text(paths["md"], markdown_table(rows, title))
+    return paths

@@ -1,0 +1,108 @@
+"""End to end: a small distilled ImageFolder scored against a constructed test set, library and CLI."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pytest
+
+from evalhelpers import pattern_images, write_folder
+from vlcp.errors import VlcpError
+from vlcp.evaluate import EvalConfig, evaluate_folder, write_results
+from vlcp.evaluate.cli import add_parsers
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="vlcp")
+    add_parsers(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_evaluate_small_imagefolder_under_a_minute(tmp_path, tiny_train, tiny_test):
+    start = time.perf_counter()
+    folder = write_folder(tmp_path / "distilled", tiny_train, per_class=5)  # 2 classes × 5 PNGs of 28×28
+    cfg = EvalConfig(epochs=3, repeats=2, progress=False)
+    row = evaluate_folder(folder, tiny_test, cfg, train=tiny_train)
+    paths = write_results([row], tmp_path / "out")
+    elapsed = time.perf_counter() - start
+    assert elapsed < 60
+    assert (row.method, row.ipc, row.model, row.protocol, row.runs) == ("distilled", 5, "convnet3", "dc", 2)
+    assert 0.0 <= row.mean <= 100.0 and row.settings["test_images"] == 40
+    assert row.settings["normalisation"]["source"].startswith("real training split")
+    data = json.loads(paths["json"].read_text())
+    assert data["rows"][0]["method"] == "distilled" and data["rows"][0]["runs"] == 2
+    assert "| 5 | convnet3 | dc |" in paths["md"].read_text()
+
+
+def test_class_folders_are_mapped_by_name(tmp_path, tiny_train, tiny_test):
+    folder = write_folder(tmp_path / "d", tiny_train, per_class=2)
+    # folders sort as bar, square but the test set's order is square, bar: labels must follow names
+    from vlcp.evaluate.evaluation import load_distilled
+    x, y, counts = load_distilled(folder, tiny_test)
+    assert counts == [2, 2]
+    first_bar = int(np.flatnonzero(tiny_train.labels == 1)[0])
+    assert y[0] == 1 and np.array_equal(x[0, 0].numpy(), tiny_train.data[first_bar, 0])
+    (folder / "cat").mkdir()
+    with pytest.raises(VlcpError, match="not in the test set: cat"):
+        evaluate_folder(folder, tiny_test, EvalConfig(progress=False))
+    (folder / "cat").rmdir()
+    for f in (folder / "bar").iterdir():
+        f.unlink()
+    (folder / "bar").rmdir()
+    with pytest.raises(VlcpError, match="no images for test class.*bar"):
+        evaluate_folder(folder, tiny_test, EvalConfig(progress=False))
+
+
+def make_data_dir(root, train, test):
+    write_folder(root / "train", train, per_class=30)
+    write_folder(root / "val", test, per_class=20)
+    return root
+
+
+def test_cli_baseline_then_evaluate(tmp_path, tiny_train, tiny_test, capsys):
+    data = make_data_dir(tmp_path / "data", tiny_train, tiny_test)
+    p = parser()
+    args = p.parse_args(["baseline", "--method", "random", "--ipc", "3", "4", "--data-dir", str(data),
+                         "--out", str(tmp_path / "baselines"), "--no-progress"])
+    assert args.func(args) == 0
+    assert (tmp_path / "baselines" / "random_ipc3" / "baseline.json").exists()
+    distilled = write_folder(tmp_path / "run" / "vlcp", tiny_train, per_class=3)
+    out = tmp_path / "table"
+    args = p.parse_args(["evaluate", str(distilled), str(tmp_path / "baselines" / "random_ipc3"), "--data-dir",
+                         str(data), "--out", str(out), "--epochs", "2", "--repeats", "2", "--no-progress"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "| IPC | Network | Protocol | random | vlcp |" in printed
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {(r["method"], r["ipc"], r["runs"]) for r in rows} == {("random", 3, 2), ("vlcp", 3, 2)}
+    assert "random real subset" in (out / "results.md").read_text()
+    assert (out / "evaluate.toml").exists()
+    # a second seed's results pool with --merge; unrelated rows already in --out are kept
+    out2 = tmp_path / "table_seed1"
+    args = p.parse_args(["evaluate", str(distilled), "--method", "vlcp", "--data-dir", str(data), "--out", str(out2),
+                         "--epochs", "1", "--repeats", "1", "--seed", "7", "--no-progress"])
+    args.func(args)
+    args = p.parse_args(["evaluate", "--merge", str(out / "results.json"), str(out2 / "results.json"), "--out",
+                         str(tmp_path / "merged")])
+    with pytest.raises(VlcpError, match="epochs"):  # 2 vs 1 epochs must not pool
+        args.func(args)
+
+
+def test_cli_config_file_and_errors(tmp_path, tiny_train, tiny_test):
+    data = make_data_dir(tmp_path / "data", tiny_train, tiny_test)
+    distilled = write_folder(tmp_path / "d", tiny_train, per_class=2)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[evaluate]\nepochs = 1\nrepeats = 1\nprotocol = "dsa"\nprogress = false\n')
+    p = parser()
+    args = p.parse_args(["evaluate", str(distilled), "--data-dir", str(data), "--config", str(cfg),
+                         "--out", str(tmp_path / "o")])
+    assert args.func(args) == 0
+    row = json.loads((tmp_path / "o" / "results.json").read_text())["rows"][0]
+    assert row["protocol"] == "dsa" and row["settings"]["epochs"] == 1
+    args = p.parse_args(["evaluate", "--data-dir", str(data)])
+    with pytest.raises(VlcpError, match="nothing to evaluate"):
+        args.func(args)
+    with pytest.raises(SystemExit):
+        p.parse_args(["evaluate", str(distilled), "--model", "vgg"])

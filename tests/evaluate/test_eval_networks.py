@@ -1,0 +1,74 @@
+"""Each network's output shape and pinned parameter count for its standard input."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vlcp.errors import VlcpError
+from vlcp.evaluate.networks import NETWORKS, STANDARD_INPUT, build_network, count_parameters
+
+# Parameter counts for 10 classes at each network's standard input (derived by hand in the comments).
+PINNED = {
+    # conv 1→128 (1,280) + GN (256) + 2 × [conv 128→128 (147,584) + GN (256)] + linear 2048→10 (20,490)
+    "convnet3": 317_706,
+    # conv 3→128 (3,584) + GN + 5 × [conv (147,584) + GN] + linear 128·3·3→10 (11,530); 224 → 3 after 6 pools
+    "convnet6": 754_570,
+    # stem 7×7 3→64 (9,408) + GN (128); blocks 64: 73,984; 128: 230,144; 256: 919,040; 512: 3,673,088; fc 5,130
+    "resnet_ap10": 4_910_922,
+    # torchvision resnet18 (11,689,512 for 1000 classes) with a 10-class fc: −513,000 + 5,130
+    "resnet18": 11_181_642,
+}
+
+
+def test_registry_lists_the_four_networks():
+    assert NETWORKS.names() == sorted(PINNED)
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_parameter_count_at_standard_input(name):
+    channels, side = STANDARD_INPUT[name]
+    net = build_network(name, channels, 10, side)
+    assert count_parameters(net) == PINNED[name]
+
+
+@pytest.mark.parametrize("name,channels,side", [("convnet3", 1, 28), ("convnet3", 3, 32), ("convnet6", 3, 64),
+                                                 ("resnet_ap10", 3, 32), ("resnet_ap10", 3, 96),
+                                                 ("resnet18", 1, 28), ("resnet18", 3, 64)])
+def test_output_shape(name, channels, side):
+    net = build_network(name, channels, 7, side)
+    x = torch.rand(3, channels, side, side)
+    assert net(x).shape == (3, 7)
+    assert net.features(x).shape == (3, net.num_features)
+
+
+def test_convnet3_fashion_mnist_maps_to_2048_features():
+    net = build_network("convnet3", 1, 10, 28)
+    assert net.body[0].padding == (3, 3)  # 28 → 32, as the DC code
+    assert net.features(torch.zeros(1, 1, 28, 28)).shape == (1, 2048)
+
+
+def test_convnet6_at_224_and_resnet_ap_stems():
+    assert build_network("convnet6", 3, 10, 224).num_features == 128 * 3 * 3
+    assert build_network("resnet_ap10", 3, 10, 224).stem_size == "large"
+    assert build_network("resnet_ap10", 3, 10, 128).stem_size == "mid"
+    assert build_network("resnet_ap10", 3, 10, 32).stem_size == "small"
+
+
+def test_instance_norm_is_default():
+    net = build_network("resnet18", 3, 10, 64)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_groups == m.num_channels for m in norms)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+
+
+def test_initialisation_follows_the_seed():
+    a = build_network("convnet3", 1, 10, 28, seed=3).state_dict()
+    b = build_network("convnet3", 1, 10, 28, seed=3).state_dict()
+    c = build_network("convnet3", 1, 10, 28, seed=4).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["body.0.weight"], c["body.0.weight"])
+
+
+def test_too_small_input_is_a_clear_error():
+    with pytest.raises(VlcpError, match="larger input"):
+        build_network("convnet6", 3, 10, 28)

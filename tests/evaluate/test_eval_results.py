@@ -1,0 +1,74 @@
+"""Result files: JSON rows, CSV, Table-1-shaped Markdown; merging several distillation seeds."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from vlcp.errors import VlcpError
+from vlcp.evaluate import ResultRow, markdown_table, merge_results, write_results
+from vlcp.evaluate.results import read_results
+
+
+def row(method, ipc, acc, model="convnet3", protocol="dc", **settings):
+    return ResultRow.from_accuracies(method, ipc, model, protocol, acc, {"epochs": 300, "seeds": [0, 1, 2], **settings})
+
+
+def test_row_dict_has_the_required_fields():
+    d = row("random", 10, [70.0, 72.0, 71.0]).to_dict()
+    assert list(d)[:7] == ["method", "ipc", "model", "protocol", "mean", "std", "runs"]
+    assert d["runs"] == 3 and d["mean"] == pytest.approx(71.0) and d["settings"]["epochs"] == 300
+
+
+def test_write_results_files(tmp_path):
+    rows = [row("vlcp", 10, [80.0, 81.0]), row("random", 10, [70.0, 71.0]), row("random", 1, [50.0, 52.0]),
+            row("herding", 1, [60.0, 61.0]), row("full", 6000, [90.0, 91.0])]
+    paths = write_results(rows, tmp_path, title="Fashion-MNIST")
+    data = json.loads(paths["json"].read_text())
+    assert len(data["rows"]) == 5 and {"method", "ipc", "model", "protocol", "mean", "std", "runs"} <= set(data["rows"][0])
+    with paths["csv"].open() as f:
+        recs = list(csv.DictReader(f))
+    assert {r["method"] for r in recs} == {"vlcp", "random", "herding", "full"}
+    md = paths["md"].read_text()
+    lines = [l for l in md.splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["IPC", "Network", "Protocol", "random", "herding", "vlcp", "whole set"]
+    body = [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
+    assert [b[0] for b in body] == ["1", "10"]  # one line per IPC × network
+    assert body[0][3] == "51.0 ± 1.0" and body[0][5] == "–" and body[1][6] == "90.5 ± 0.5"
+    assert "n = 2 networks" in md
+    back = {r.key: r for r in read_results(paths["json"])}
+    assert back[("vlcp", 10, "convnet3", "dc")].accuracies == [80.0, 81.0] and len(back) == 5
+
+
+def test_markdown_marks_minimax_best():
+    r = ResultRow.from_accuracies("vlcp", 10, "convnet6", "minimax", [50.0], {}, best_accuracies=[55.0])
+    md = markdown_table([r])
+    assert "best† 55.0" in md and "selected on the test set" in md
+
+
+def test_merge_pools_distillation_seeds(tmp_path):
+    a = tmp_path / "s0"
+    b = tmp_path / "s1"
+    write_results([row("vlcp", 10, [80.0, 82.0], source="s0"), row("random", 10, [70.0])], a)
+    write_results([row("vlcp", 10, [84.0, 86.0], source="s1")], b)
+    merged = {r.key: r for r in merge_results([a / "results.json", b / "results.json", a / "results.json"])}
+    v = merged[("vlcp", 10, "convnet3", "dc")]
+    assert v.runs == 4 and v.accuracies == [80.0, 82.0, 84.0, 86.0]
+    assert v.mean == pytest.approx(83.0) and v.std == pytest.approx(np.std([80, 82, 84, 86]))
+    assert merged[("random", 10, "convnet3", "dc")].runs == 1
+
+
+def test_merge_refuses_different_epochs(tmp_path):
+    write_results([row("vlcp", 10, [80.0])], tmp_path / "a")
+    write_results([ResultRow.from_accuracies("vlcp", 10, "convnet3", "dc", [81.0], {"epochs": 20})], tmp_path / "b")
+    with pytest.raises(VlcpError, match="epochs"):
+        merge_results([tmp_path / "a" / "results.json", tmp_path / "b" / "results.json"])
+
+
+def test_read_rejects_foreign_json(tmp_path):
+    (tmp_path / "x.json").write_text('{"foo": 1}')
+    with pytest.raises(VlcpError, match="rows"):
+        read_results(tmp_path / "x.json")
