@@ -107,8 +107,9 @@ def save_stable_diffusion(model: LatentDiffusion, folder: str | Path, dtype: tor
     folder = Path(folder)
     modules = [model.vae, model.unet, te.model]
     orig = [next(m.parameters()).dtype for m in modules]
-    for m in modules:
-        m.to(dtype)
+    for m, d in zip(modules, orig):
+        if d != dtype:
+            m.to(dtype)
     try:
         pipe = StableDiffusionPipeline(vae=model.vae, text_encoder=te.model, tokenizer=te.tokenizer, unet=model.unet,
                                        scheduler=model.scheduler, safety_checker=None, feature_extractor=None,
@@ -116,7 +117,8 @@ def save_stable_diffusion(model: LatentDiffusion, folder: str | Path, dtype: tor
         pipe.save_pretrained(folder, safe_serialization=True)
     finally:
         for m, d in zip(modules, orig):
-            m.to(d)
+            if d != dtype:
+                m.to(d)
     atomic_write_json(folder / MODEL_INFO, {"format": "diffusers", "text_encoder": te.name,
                                             "max_chunks": te.max_chunks, "resolution": model.resolution,
                                             "channels": model.channels})
