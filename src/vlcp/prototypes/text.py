@@ -220,14 +220,21 @@ def text_prototypes(captions: Sequence[str], assignments: Sequence[int], class_n
         return []
     stop = default_stop_words() if stop_words is None else frozenset(str(w).lower() for w in stop_words)
 
-    # Tokenise once; word ids follow alphabetical order, so a stable sort by count breaks ties
-    # alphabetically.
+    # Tokenise once; word ids follow alphabetical order, so sorting by count, then id, orders
+    # equal counts alphabetically.
     vocab, tok, row = _tokenize_class(captions)
     n_words = len(vocab)
+    stride = max(n_words, 1)
     word_id = dict(zip(vocab, range(n_words)))
+    is_stop = np.zeros(n_words, dtype=bool)
+    is_stop[[i for i in map(word_id.get, stop) if i is not None]] = True
+    in_name = np.zeros(n_words, dtype=bool)
+    in_name[[i for i in map(word_id.get, tokenize(class_name)) if i is not None]] = True
+    # Stop words play no further part (never counted, never listed in N): drop their tokens.
+    keep = ~is_stop[tok]
+    tok, row = tok[keep], row[keep]
 
     # Document frequency over the class (Eq. 2) from the distinct (caption, word) pairs.
-    stride = max(n_words, 1)
     key = np.sort(row * stride + tok)
     if len(key):
         first = np.empty(len(key), dtype=bool)
@@ -237,20 +244,22 @@ def text_prototypes(captions: Sequence[str], assignments: Sequence[int], class_n
     prow, ptok = np.divmod(key, stride)
     df = np.bincount(ptok, minlength=n_words)
     nonrep = (df / n) > float(beta)
-    excluded = nonrep.copy()
-    for w in chain(stop, tokenize(class_name)):
-        i = word_id.get(w)
-        if i is not None:
-            excluded[i] = True
-    nonrep_words = [vocab[i] for i in np.flatnonzero(nonrep) if vocab[i] not in stop]
+    nonrep_words = [vocab[i] for i in np.flatnonzero(nonrep).tolist()]
 
-    # Cluster counts (Eq. 3's f_c): total occurrences of each kept word per cluster, as sparse
-    # (cluster, word, count) triples; clusters compacted to 0..m-1 in increasing id order.
+    # Cluster counts (Eq. 3's f_c): total occurrences per cluster of the words that are neither
+    # stop words, class-name words nor in N, as (cluster, word, count) triples sorted by
+    # (cluster, word); clusters compacted to 0..m-1 in increasing id order.
     present, cpos = np.unique(labels, return_inverse=True)
     cpos = cpos.reshape(-1)
     m = len(present)
-    kept = ~excluded[tok]
-    ckey, ccount = np.unique(cpos[row[kept]] * stride + tok[kept], return_counts=True)
+    kept = ~(nonrep | in_name)[tok]
+    ck = cpos[row[kept]] * stride + tok[kept]
+    if m * stride <= 1 << 22:
+        dense = np.bincount(ck, minlength=m * stride)
+        ckey = np.flatnonzero(dense)
+        ccount = dense[ckey]
+    else:
+        ckey, ccount = np.unique(ck, return_counts=True)
     ccl, cword = np.divmod(ckey, stride)
 
     # Rw (Eq. 3): per cluster by count, descending; equal counts by word id, i.e. alphabetically.
