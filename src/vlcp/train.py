@@ -266,6 +266,8 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
         start = state["step"]
         for _ in range(start):
             sched.step()
+    if ema is not None:  # shadow weights live with the (prepared) UNet, e.g. on the GPU
+        ema.to(acc.device)
     gen = torch.Generator().manual_seed(config.seed + 1000 + 17 * acc.process_index + start)
     scale = float(vae.config.scaling_factor)
     bar = tqdm(range(start, steps), desc="train unet", disable=not (progress and acc.is_local_main_process),

@@ -15,7 +15,7 @@ chunks are the same whatever else is in the batch. Training (``vlcp.train``, thr
 function, so a caption is never truncated in one and chunked in the other. In synthesis the negative
 prompt is extended to the prompt's chunk count (``encode_pair``).
 
-A prompt of ≤ 75 tokens gives exactly the embeddings of diffusers' own ``encode_prompt`` (one
+A prompt of ≤ 75 tokens gives the embeddings of diffusers' own ``encode_prompt`` (one
 77-token chunk, no attention mask, last hidden state).
 """
 from __future__ import annotations
@@ -147,6 +147,6 @@ def load_clip_text(spec: str, subfolder: str | None = "text_encoder", tokenizer_
 
     sub = {"subfolder": subfolder} if subfolder else {}
     tsub = {"subfolder": tokenizer_subfolder} if tokenizer_subfolder else {}
-    tokenizer = CLIPTokenizer.from_pretrained(spec, **tsub, **kwargs)
+    tokenizer = CLIPTokenizer.from_pretrained(spec, **tsub, **{k: v for k, v in kwargs.items() if k == "revision"})
     model = CLIPTextModel.from_pretrained(spec, **sub, dtype=dtype, **kwargs)
     return CLIPTextEncoder(model, tokenizer, max_chunks=max_chunks).to(device)
