@@ -203,3 +203,20 @@ def test_cutmix_box_rule():
     g = torch.Generator().manual_seed(0)
     out, partner, w = T.cutmix(torch.rand(6, 3, 32, 32), g, rng)
     assert sorted(partner.tolist()) == list(range(6)) and 0.0 <= w <= 1.0
+
+
+def test_translate_fills_with_given_values():
+    x = torch.ones(1, 2, 6, 6)
+    out = dsa.translate(x, torch.tensor([0]), torch.tensor([2]), fill=torch.tensor([0.25, -1.0]))
+    assert torch.equal(out[0, 0, :, :2], torch.full((6, 2), 0.25)) and torch.equal(out[0, 1, :, :2], torch.full((6, 2), -1.0))
+    assert torch.equal(out[0, :, :, 2:], torch.ones(2, 6, 4))
+
+
+def test_dc_augment_picks_one_of_crop_scale_rotate_per_image():
+    g = torch.Generator().manual_seed(11)
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 10:18, 10:18] = 1.0
+    out = dsa.dc_augment(x, g)
+    changed = (out - x).abs().flatten(1).sum(1) > 1e-4
+    assert int(changed.sum()) >= 48  # nearly every image moves (a zero shift / unit scale / 0° can keep one)
+    assert torch.allclose(out.mean(), x.mean(), atol=0.02)  # content is moved, not created

@@ -33,7 +33,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="real dataset: IDX folder or ImageFolder tree with train/ and val/ (default: Debian's Fashion-MNIST)")
     p.add_argument("--method", default=None,
-                   help="method name in the table (default: baseline.json's method, else the folder name)")
+                   help="method name in the table (default: baseline.json's method; vlcp for a synthesize output; "
+                        "else the folder name)")
     p.add_argument("--ipc", type=int, default=None, help="images per class (default: counted in the folder)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for results.{json,csv,md} (default: the first FOLDER's parent)")

@@ -17,7 +17,7 @@ from vlcp.errors import VlcpError
 from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
 from vlcp.evaluate.protocols import PROTOCOLS
 from vlcp.evaluate.results import ResultRow
-from vlcp.evaluate.tensors import channel_stats, images_uint8, split_tensors, tensor_stats
+from vlcp.evaluate.tensors import channel_stats, class_subset, images_uint8, split_tensors, tensor_stats
 from vlcp.evaluate.trainer import Rng, train_and_test
 from vlcp.io import read_json
 
@@ -45,6 +45,10 @@ class EvalConfig:
         "help": "image side the networks see (default: the test set's; ImageFolder test sets load at 224 px "
                 "for minimax/rded)"})
     norm: str = field(default="instance", metadata={"help": "normalisation layers of the network", "choices": NORMS})
+    classes: str = field(default="auto", metadata={
+        "help": "test classes: all of the test set's (every one must be distilled), or only the distilled set's "
+                "(ImageNet subsets); auto: distilled for minimax/rded, all for dc/dsa",
+        "choices": ("auto", "all", "distilled")})
     dc_augment: bool = field(default=False, metadata={
         "help": "DC's crop/scale/rotate augmentation in the dc protocol (the DC code uses it for MNIST only)"})
     mean: tuple[float, ...] | None = field(default=None, metadata={
@@ -71,6 +75,7 @@ class EvalConfig:
         check(isinstance(self.device, str) and bool(_DEVICE.match(self.device)), "device",
               f"{self.device!r} is not cpu, cuda, cuda:N, mps or auto")
         check(self.norm in NORMS, "norm", f"{self.norm!r} is not one of {', '.join(NORMS)}")
+        check(self.classes in ("auto", "all", "distilled"), "classes", f"{self.classes!r} is not auto, all or distilled")
         check(isinstance(self.teacher_epochs, int) and self.teacher_epochs >= 1, "teacher_epochs", "must be ≥ 1")
         check((self.mean is None) == (self.std is None), "mean", "give both mean and std, or neither")
         if self.mean is not None:
@@ -182,25 +187,40 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
 
 
 def _folder_method(folder: Path) -> tuple[str, dict]:
+    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (manifest.jsonl);
+    else the folder name."""
     info = {}
     meta = folder / "baseline.json"
     if meta.exists():
         info = read_json(meta)
         if isinstance(info, dict) and info.get("method"):
             return str(info["method"]), info
+    if (folder / "manifest.jsonl").exists():
+        return "vlcp", {}
     return folder.name, info if isinstance(info, dict) else {}
+
+
+def distilled_classes(folder: str | Path, test: ImageDataset) -> list[str]:
+    """The distilled folder's classes, in the test set's order; every one must be a test class."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VlcpError(f"{folder}: image folder not found")
+    found = {p.name for p in folder.iterdir() if p.is_dir()}
+    test_classes = list(test.classes)
+    unknown = sorted(found - set(test_classes))
+    if unknown:
+        raise VlcpError(f"{folder}: class folder(s) not in the test set: {', '.join(unknown[:10])} "
+                        f"(test classes: {', '.join(test_classes[:10])}{' …' if len(test_classes) > 10 else ''})")
+    return [c for c in test_classes if c in found]
 
 
 def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """A distilled ImageFolder as (uint8 images at the test set's size, labels in the test set's class order,
     per-class counts). Class folders are matched to the test set's classes by name."""
     folder = Path(folder)
+    distilled_classes(folder, test)
     ds = ImageFolderDataset(folder, resolution=test.resolution, channels=test.channels)
     test_classes = list(test.classes)
-    unknown = [c for c in ds.classes if c not in test_classes]
-    if unknown:
-        raise VlcpError(f"{folder}: class folder(s) not in the test set: {', '.join(unknown[:10])} "
-                        f"(test classes: {', '.join(test_classes[:10])}{' …' if len(test_classes) > 10 else ''})")
     missing = [c for c in test_classes if c not in ds.classes]
     if missing:
         raise VlcpError(f"{folder}: no images for test class(es): {', '.join(missing[:10])}"
@@ -217,11 +237,20 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
                     cache_dir: str | Path | None = None) -> ResultRow:
     """Score the distilled ImageFolder ``folder`` (``<folder>/<class>/*.png``) against ``test``.
 
-    ``method``: the table column (default: ``baseline.json``'s method, else the folder name); ``ipc``:
+    ``method``: the table column (default: ``baseline.json``'s method, ``vlcp`` for a folder written by the
+    synthesize stage (it holds ``manifest.jsonl``), else the folder name); ``ipc``:
     default the largest per-class count. ``train``: the real training split, for the normalisation
-    statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given).
+    statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given). With
+    ``config.classes`` "distilled" (auto for minimax / rded) the test and training splits are cut to the
+    distilled set's classes (an ImageNet subset); otherwise every test class must be distilled.
     """
     folder = Path(folder)
+    protocol = PROTOCOLS.get(config.protocol)
+    subset = config.classes == "distilled" or (config.classes == "auto" and protocol.name in ("minimax", "rded"))
+    if subset:  # an ImageNet subset: the test set is the real val images of the distilled classes
+        chosen = distilled_classes(folder, test)
+        test = class_subset(test, chosen)
+        train = class_subset(train, chosen) if train is not None else None
     x, y, counts = load_distilled(folder, test)
     default_method, info = _folder_method(folder)
     method = method or default_method
@@ -240,7 +269,6 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     else:
         source = "given"
     teacher, teacher_meta = None, None
-    protocol = PROTOCOLS.get(config.protocol)
     if protocol.loss == "kd_cutmix":
         if train is None:
             raise VlcpError(f"protocol {protocol.name!r} trains a teacher on the real training split: pass train=")
@@ -254,7 +282,8 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
                                               mean=mean, std=std, cache=cache, progress=config.progress)
         teacher_meta = {"description": describe(config.model, config.teacher_epochs),
                         **{k: v for k, v in teacher_meta.items() if k in ("epochs", "seed", "cached")}}
-    extra = {"source": str(folder), "normalisation_source": source}
+    extra = {"source": str(folder), "normalisation_source": source,
+             "test_classes": "the distilled set's classes" if subset else "all of the test set's"}
     if min(counts) != max(counts):
         extra["class_counts"] = counts
     if info.get("description"):

@@ -16,14 +16,16 @@ instead (for Debian's Fashion-MNIST: mean 0.2860, std 0.3530), which agree to 4 
 _CACHE: dict[tuple[int, str], tuple[weakref.ref, object]] = {}
 
 
-def _cached(ds: object, key: str, make):
-    """Memoise per dataset object (by identity, held weakly): one entry per key, the latest dataset only."""
+def _cached(ds: object, key: str, make, keep: int = 2):
+    """Memoise per dataset object (by identity, held weakly): the ``keep`` latest datasets per key."""
     k = (id(ds), key)
     hit = _CACHE.get(k)
     if hit is not None and hit[0]() is ds:
+        _CACHE[k] = _CACHE.pop(k)  # most recent last
         return hit[1]
     value = make()
-    for old in [c for c in _CACHE if c[1] == key]:
+    same = [c for c in _CACHE if c[1] == key]
+    for old in same[:max(0, len(same) - keep + 1)]:
         del _CACHE[old]
     try:
         _CACHE[k] = (weakref.ref(ds), value)
@@ -100,3 +102,51 @@ def tensor_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]
     mean = tuple(round(float(v / scale), 6) for v in m)
     std = tuple(round(float(torch.sqrt(v) / scale), 6) for v in var)
     return mean, std
+
+
+class ClassSubset:
+    """The samples of some classes of a dataset, relabelled 0..k-1 in the given class order (an ImageDataset)."""
+
+    def __init__(self, base: ImageDataset, classes) -> None:
+        self.base = base
+        self.classes = list(classes)
+        pos = {c: i for i, c in enumerate(base.classes)}
+        chosen = [pos[c] for c in self.classes]
+        self.class_names = [base.class_names[i] for i in chosen]
+        labels = np.asarray(base.labels)
+        remap = np.full(len(base.classes), -1, dtype=np.int64)
+        remap[chosen] = np.arange(len(chosen))
+        self.index = np.flatnonzero(remap[labels] >= 0)
+        self.labels = remap[labels[self.index]]
+        self.channels, self.resolution = base.channels, base.resolution
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def file_name(self, index: int) -> str:
+        return self.base.file_name(int(self.index[index]))
+
+    def images(self, indices) -> torch.Tensor:
+        return self.base.images(self.index[np.asarray(indices, dtype=np.int64)])
+
+
+_SUBSETS: dict[tuple, tuple[weakref.ref, ClassSubset]] = {}
+
+
+def class_subset(ds: ImageDataset, classes) -> ImageDataset:
+    """``ds`` restricted to ``classes`` (the same object when that is all of them, in order); memoised."""
+    classes = list(classes)
+    if classes == list(ds.classes):
+        return ds
+    key = (id(ds), tuple(classes))
+    hit = _SUBSETS.get(key)
+    if hit is not None and hit[0]() is ds:
+        return hit[1]
+    sub = ClassSubset(ds, classes)
+    while len(_SUBSETS) >= 4:
+        del _SUBSETS[next(iter(_SUBSETS))]
+    try:
+        _SUBSETS[key] = (weakref.ref(ds), sub)
+    except TypeError:
+        pass
+    return sub
