@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from evalhelpers import pattern_images, write_folder
+from evalhelpers import write_folder
 from vlcp.errors import VlcpError
 from vlcp.evaluate import EvalConfig, evaluate_folder, write_results
 from vlcp.evaluate.cli import add_parsers

@@ -1,6 +1,7 @@
 """Score a distilled set: train ``repeats`` fresh networks on it under a protocol, test each on the real test set."""
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
 from dataclasses import dataclass, field
@@ -97,6 +98,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@contextlib.contextmanager
+def _cudnn_autotune(device: torch.device):
+    """cuDNN autotuning while evaluating on CUDA (shapes are fixed), restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    prev = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = prev
+
+
 def _test_batch(config: EvalConfig, shape, device: torch.device) -> int:
     if config.test_batch_size:
         return config.test_batch_size
@@ -156,29 +171,31 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     xs, ys = train_x.to(device), train_y.to(device)
     xt, yt = test_x.to(device), test_y.to(device)
     tb = _test_batch(config, train_x.shape, device)
+    dc_augment = config.dc_augment and protocol.name == "dc"  # DSA replaces it, as in the DSA code
     outcomes = []
     n_params = None
-    for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{protocol.name}", unit="net",
-                  disable=not config.progress):
-        rng = Rng(config.seed + i)
-        net = build_network(config.model, channels, num_classes, side, norm=config.norm, generator=rng.torch)
-        n_params = count_parameters(net)
-        outcomes.append(train_and_test(net, xs, ys, xt, yt, protocol, epochs=epochs, batch_size=batch, rng=rng,
-                                       mean=mean, std=std, device=device, teacher=teacher,
-                                       dc_augment=config.dc_augment, test_batch_size=tb, compile=config.compile,
-                                       amp=config.amp,
-                                       progress=config.progress, desc=f"run {i + 1}/{config.repeats}"))
-    counts = np.bincount(train_y.numpy(), minlength=num_classes)
+    with _cudnn_autotune(device):
+        for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{protocol.name}", unit="net",
+                      disable=not config.progress):
+            rng = Rng(config.seed + i)
+            net = build_network(config.model, channels, num_classes, side, norm=config.norm, generator=rng.torch)
+            n_params = count_parameters(net)
+            outcomes.append(train_and_test(net, xs, ys, xt, yt, protocol, epochs=epochs, batch_size=batch, rng=rng,
+                                           mean=mean, std=std, device=device, teacher=teacher,
+                                           dc_augment=dc_augment, test_batch_size=tb, compile=config.compile,
+                                           amp=config.amp, progress=config.progress,
+                                           desc=f"run {i + 1}/{config.repeats}"))
+    counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
     s = protocol.settings(epochs, batch)
     s.update({"model": config.model, "parameters": n_params, "norm": config.norm, "channels": channels,
               "resolution": side, "num_classes": num_classes, "train_images": len(train_x),
               "images_per_class": counts.tolist() if counts.min() != counts.max() else int(counts[0]),
-              "test_images": len(test_x), "dc_augment": config.dc_augment,
+              "test_images": len(test_x), "dc_augment": dc_augment,
               "normalisation": {"mean": [float(m) for m in mean], "std": [float(v) for v in std],
                                 "source": stats_source},
               "seeds": [o.seed for o in outcomes], "runs_detail": [o.to_dict() for o in outcomes],
-              "device": str(device), "compile": config.compile, "amp": config.amp and device.type == "cuda", "torch": torch.__version__,
-              "python": platform.python_version(), "config": to_dict(config)})
+              "device": str(device), "compile": config.compile, "amp": config.amp and device.type == "cuda",
+              "torch": torch.__version__, "python": platform.python_version(), "config": to_dict(config)})
     for k, v in (settings or {}).items():
         if k != "normalisation_source":
             s[k] = v

@@ -111,6 +111,8 @@ def merge_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:
         settings = dict(first.settings)
         settings["pooled_from"] = [r.settings.get("source", "?") for r in group]
         settings["seeds"] = [s for r in group for s in r.settings.get("seeds", [])]
+        if all("runs_detail" in r.settings for r in group):
+            settings["runs_detail"] = [d for r in group for d in r.settings["runs_detail"]]
         out.append(ResultRow.from_accuracies(*key, acc, settings, best))
     return out
 
