@@ -222,7 +222,7 @@ def distilled_classes(folder: str | Path, test: ImageDataset) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         raise VlcpError(f"{folder}: image folder not found")
-    found = {p.name for p in folder.iterdir() if p.is_dir()}
+    found = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}  # .parts: synthesis shards
     test_classes = list(test.classes)
     unknown = sorted(found - set(test_classes))
     if unknown:
