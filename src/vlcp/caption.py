@@ -32,11 +32,11 @@ class CaptionConfig:
 
 
 def read_captions(path: str | Path) -> dict[str, str]:
-    """file_name → text of a ``metadata.jsonl``."""
+    """file_name → text of a ``metadata.jsonl``; a later line for the same file wins (a resumed run)."""
     out = {}
     for n, rec in enumerate(read_jsonl(path), 1):
-        if "file_name" not in rec or "text" not in rec:
-            raise VlcpError(f"{path}:{n}: a caption line needs 'file_name' and 'text'")
+        if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
+            raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
         out[rec["file_name"]] = rec["text"]
     return out
 

@@ -24,9 +24,10 @@ from typing import Mapping
 import numpy as np
 from safetensors.numpy import save_file
 
+from vlcp.caption import read_captions  # noqa: F401  (re-exported: the stage reads this format)
 from vlcp.config import save_config, to_dict
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_jsonl
+from vlcp.io import atomic_write_json
 from vlcp.latents import LatentStore
 from vlcp.prototypes.config import PrototypesConfig
 from vlcp.prototypes.image import ImagePrototypes
@@ -50,19 +51,6 @@ class PrototypesResult:
     out_dir: Path
     paths: dict[str, Path]
     classes: dict[str, dict] = field(default_factory=dict)
-
-
-def read_captions(path: str | Path) -> dict[str, str]:
-    """``{file_name: text}`` from a ``metadata.jsonl`` (``{"file_name", "text", "label"}`` lines).
-
-    A later line for the same file name wins (a resumed caption run may repeat one).
-    """
-    out: dict[str, str] = {}
-    for n, rec in enumerate(read_jsonl(path), 1):
-        if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
-            raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
-        out[rec["file_name"]] = rec["text"]
-    return out
 
 
 def _save_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
