@@ -42,3 +42,23 @@ def test_missing_input_names_the_file(tmp_path, capsys):
 def test_python_m_vlcp_is_the_same_program():
     out = subprocess.run([sys.executable, "-m", "vlcp", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("vlcp ")
+
+
+def test_evaluate_reads_the_dataset_from_the_config(tmp_path, capsys):
+    """`vlcp run` passes only --config to evaluate: its [data] section must name the real dataset."""
+    import json
+
+    from PIL import Image
+
+    for split, n in (("train", 4), ("val", 3), ("distilled", 1)):
+        for c, v in (("cat", 40), ("dog", 200)):
+            (tmp_path / "ds" / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.new("L", (12, 12), v + i).save(tmp_path / "ds" / split / c / f"{i}.png")
+    toml = tmp_path / "cfg.toml"
+    toml.write_text(f'[data]\ndata_dir = "{tmp_path / "ds"}"\n\n[evaluate]\nepochs = 1\nrepeats = 1\nprogress = false\n')
+    code = main(["evaluate", str(tmp_path / "ds" / "distilled"), "--config", str(toml), "--out", str(tmp_path / "ev")])
+    assert code == 0, capsys.readouterr().err
+    rows = json.loads((tmp_path / "ev" / "results.json").read_text())
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    assert rows[0]["ipc"] == 1 and rows[0]["runs"] == 1

@@ -40,7 +40,9 @@ def add_parsers(subparsers) -> None:
                    help="folder for results.{json,csv,md} (default: the first FOLDER's parent)")
     p.add_argument("--merge", type=Path, nargs="+", default=[], metavar="RESULTS_JSON",
                    help="results.json files to pool into the table (e.g. other distillation seeds)")
-    p.add_argument("--config", type=Path, default=None, help="TOML file; its [evaluate] section sets defaults")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML file: [evaluate] sets defaults; [data] names the real dataset (preset, data_dir, "
+                        "num_classes) unless --data-dir is given")
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run_evaluate)
 
@@ -61,11 +63,21 @@ def add_parsers(subparsers) -> None:
     b.set_defaults(func=run_baseline)
 
 
-def _load_splits(data_dir, resolution):
-    from vlcp.data import load_dataset
-    test = load_dataset(data_dir, "test", resolution=resolution)
+def _data_config(data_dir, config_file):
+    """The real dataset: ``--data-dir`` when given, else the TOML's ``[data]`` (preset, classes)."""
+    from vlcp.data.config import DataConfig
+    from vlcp.config import from_dict
+
+    if data_dir is not None:
+        return DataConfig(data_dir=str(data_dir))
+    return from_dict(DataConfig, toml_section(config_file, "data"), source=f"{config_file} [data]")
+
+
+def _load_splits(data, resolution):
+    """(train or None, test) of a ``DataConfig``; the training split only feeds normalisation and teachers."""
+    test = data.load("test", resolution=resolution)
     try:
-        train = load_dataset(data_dir, "train", resolution=resolution)
+        train = data.load("train", resolution=resolution)
     except VlcpError:
         train = None
     return train, test
@@ -83,7 +95,8 @@ def run_evaluate(args) -> int:
     rows = []
     if args.folders:
         protocol = PROTOCOLS.get(config.protocol)
-        train, test = _load_splits(args.data_dir, config.resolution or protocol.default_resolution)
+        data = _data_config(args.data_dir, args.config)
+        train, test = _load_splits(data, config.resolution or protocol.default_resolution)
         if train is None:
             print("note: no training split found; normalising with the test split's pixel statistics")
         for folder in args.folders:
@@ -96,7 +109,8 @@ def run_evaluate(args) -> int:
     if existing.exists() and existing.resolve() not in {Path(m).resolve() for m in args.merge}:
         new_keys = {r.key for r in rows}
         rows += [r for r in read_results(existing) if r.key not in new_keys]
-    dataset = "Fashion-MNIST" if args.data_dir is None else Path(args.data_dir).name
+    data = _data_config(args.data_dir, args.config)
+    dataset = data.preset or (Path(data.data_dir).name if data.data_dir else "Fashion-MNIST")
     paths = write_results(rows, out, title=f"{dataset}: test accuracy of networks trained on the distilled sets")
     save_config(config, out / "evaluate.toml", section="evaluate")
     print(paths["md"].read_text("utf-8"))
