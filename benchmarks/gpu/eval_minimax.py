@@ -234,7 +234,7 @@ def main(argv=None) -> int:
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--ipc", type=int, default=10)
-    ap.add_argument("--epochs", type=int, default=30, help="timed epochs (2 steps each at 100 images, batch 64)")
+    ap.add_argument("--epochs", type=int, default=100, help="timed epochs (2 steps each at 100 images, batch 64)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--workers", type=int, default=8, help="reference DataLoader workers (the Minimax default is 8)")

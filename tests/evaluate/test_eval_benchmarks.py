@@ -39,3 +39,7 @@ def test_trainer_timings_account_for_the_run():
                    std=(0.25,), device=torch.device("cpu"), timings=t)
     parts = t["data"] + t["forward"] + t["backward"] + t["step"] + t["test"]
     assert 0 < parts <= t["total"]
+    first = t["total"]
+    train_and_test(net, x, y, None, None, PROTOCOLS.get("dc"), epochs=1, batch_size=4, rng=rng, mean=(0.5,),
+                   std=(0.25,), device=torch.device("cpu"), timings=t)
+    assert t["total"] > first and t["data"] + t["forward"] + t["backward"] + t["step"] + t["test"] <= t["total"]

@@ -7,6 +7,7 @@ CutMix) comes from one ``Rng`` built from the run's seed: no global seeding.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -102,14 +103,20 @@ def make_optimizer(protocol: Protocol, net: nn.Module) -> torch.optim.Optimizer:
 @torch.inference_mode()
 def test_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Normalizer, batch_size: int,
                   device: torch.device) -> float:
-    """Top-1 accuracy (%) of ``net`` on (x, y) in batches, without gradients."""
+    """Top-1 accuracy (%) of ``net`` on (x, y) in batches, without gradients.
+
+    On the CPU a channels-last copy of the network scores the batches (about 1.5× faster inference with
+    oneDNN here; training stays in the default layout, which is faster for the backward pass).
+    """
+    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = copy.deepcopy(net).to(memory_format=fmt) if fmt is torch.channels_last else net
     was_training = net.training
-    net.eval()
+    model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     for i in range(0, len(x), batch_size):
-        xb = norm(x[i:i + batch_size].to(device, non_blocking=True))
+        xb = norm(x[i:i + batch_size].to(device, non_blocking=True)).contiguous(memory_format=fmt)
         yb = y[i:i + batch_size].to(device, non_blocking=True)
-        correct += (net(xb).argmax(dim=1) == yb).sum()
+        correct += (model(xb).argmax(dim=1) == yb).sum()
     net.train(was_training)
     return 100.0 * int(correct) / max(1, len(x))
 
@@ -149,8 +156,8 @@ def train_and_test(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
 
     ``train_x``: (n, C, H, W) float in [0, 1] or uint8, ``train_y``: (n,) int64; both ideally already on
     ``device``. ``test_x`` likewise (None: train only). ``teacher`` is needed by soft-label protocols (``kd_cutmix``).
-    ``timings``: when a dict, filled with seconds spent in data (indexing + augmentation), forward (incl. loss),
-    backward, step, test and total — for benchmarks (on CUDA this synchronises around each part).
+    ``timings``: when a dict, seconds spent in data (indexing + augmentation), forward (incl. loss), backward,
+    step, test and total are added to it — for benchmarks (on CUDA this synchronises around each part).
     ``amp``: bf16 autocast for the forward pass on CUDA (the reference protocols train in fp32).
     """
     start = time.perf_counter()
@@ -213,7 +220,7 @@ def train_and_test(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
             tests.append((epoch, test_accuracy(net, test_x, test_y, norm, test_batch_size, device)))
             clock.lap("test")
     if timings is not None:
-        timings["total"] = time.perf_counter() - start
+        timings["total"] = timings.get("total", 0.0) + time.perf_counter() - start
     final = tests[-1][1] if tests else float("nan")
     best_epoch, best = max(tests, key=lambda t: t[1]) if tests else (-1, float("nan"))
     return RunOutcome(seed=rng.seed, final=final, best=best, best_epoch=best_epoch, tests=tests,
