@@ -271,7 +271,8 @@ def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc:
     name = "herding" if method == "herding" else "k-center greedy"
     desc = f"{name} per class in the feature space of {meta['description']}"
     return write_baseline(train, rule(feats, ipc, labels), out, method=method, description=desc,
-                          extra={"feature_extractor": {k: meta[k] for k in ("model", "epochs", "seed")},
+                          extra={"feature_extractor": {"model": meta["model"], "epochs": int(meta["epochs"]),
+                                                       "seed": int(meta["seed"])},
                                  "seed": seed})
 
 
