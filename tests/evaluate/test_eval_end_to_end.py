@@ -125,3 +125,17 @@ def test_subset_protocols_test_on_the_distilled_classes_only(tmp_path, tiny_trai
     row = evaluate_folder(folder, test3, EvalConfig(progress=False, epochs=1, repeats=1, protocol="minimax",
                                                     batch_size=4))
     assert row.settings["test_classes"] == "the distilled set's classes"
+
+
+def test_rded_trains_and_caches_a_teacher(tmp_path, tiny_train, tiny_test):
+    folder = write_folder(tmp_path / "d", tiny_train, per_class=3)
+    cfg = EvalConfig(protocol="rded", epochs=2, repeats=1, teacher_epochs=1, progress=False)
+    row = evaluate_folder(folder, tiny_test, cfg, train=tiny_train, cache_dir=tmp_path)
+    assert (tmp_path / "teacher_convnet3.safetensors").exists()
+    assert "full training set" in row.settings["teacher"]["description"]
+    assert row.best_accuracies is not None and row.settings["batch_size"] == 6
+    again = evaluate_folder(folder, tiny_test, cfg, train=tiny_train, cache_dir=tmp_path)
+    assert again.settings["teacher"]["cached"].endswith("teacher_convnet3.safetensors")
+    assert again.accuracies == row.accuracies
+    with pytest.raises(VlcpError, match="train="):
+        evaluate_folder(folder, tiny_test, cfg)
