@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlcp.data.base import ImageDataset, SubsetDataset, TensorDataset, class_indices, per_class_slice
+from vlcp.data.base import ImageDataset, SubsetDataset, TensorDataset, class_indices
 from vlcp.data.idx import DEBIAN_FASHION_MNIST, has_idx_files, load_idx_dataset
 from vlcp.data.imagefolder import ImageFolderDataset, find_split
 from vlcp.errors import VlcpError
 
 __all__ = ["ImageDataset", "SubsetDataset", "TensorDataset", "ImageFolderDataset", "load_dataset", "class_indices",
-           "per_class_slice", "DEBIAN_FASHION_MNIST"]
+           "DEBIAN_FASHION_MNIST"]
 
 
 def load_dataset(data_dir: str | Path | None = None, split: str = "train", resolution: int | None = None,

@@ -74,27 +74,6 @@ def class_indices(dataset: ImageDataset, label: int) -> np.ndarray:
     return np.flatnonzero(np.asarray(dataset.labels) == label)
 
 
-def per_class_slice(dataset: TensorDataset, classes: Sequence[int] | None, per_class: int | None,
-                    seed: int = 0) -> TensorDataset:
-    """The first ``per_class`` samples of each chosen class (all classes / all samples when None).
-
-    Labels are renumbered 0..len(classes)-1 and class lists cut to match.
-    """
-    chosen = list(range(len(dataset.classes))) if classes is None else list(classes)
-    keep, new_labels = [], []
-    for new, c in enumerate(chosen):
-        idx = class_indices(dataset, c)
-        if per_class is not None:
-            idx = idx[:per_class]
-        keep.append(idx)
-        new_labels.append(np.full(len(idx), new, dtype=np.int64))
-    idx = np.concatenate(keep)
-    order = np.argsort(idx, kind="stable")
-    idx, labels = idx[order], np.concatenate(new_labels)[order]
-    return TensorDataset(dataset.data[idx], labels, [dataset.classes[c] for c in chosen],
-                         [dataset.class_names[c] for c in chosen], dataset.split)
-
-
 class SubsetDataset:
     """Any ``ImageDataset`` cut to chosen classes and the first ``per_class`` samples of each.
 

@@ -16,7 +16,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from vlcp.errors import VlcpError
 from vlcp.io import atomic_write_json, read_json
 from vlcp.models.generator import LatentDiffusion
-from vlcp.models.text import HFTokenEncoder, TextEncoder, load_minilm
+from vlcp.models.text import TextEncoder, load_minilm
 
 RESOLUTION = 32
 CHANNELS = 1
@@ -98,6 +98,3 @@ def load_generator(folder: str | Path | None = None, text_encoder: TextEncoder |
     model = LatentDiffusion(vae, unet, scheduler, text_encoder, int(info["resolution"]), int(info["channels"]))
     return model.to(device, dtype)
 
-
-def is_text_encoder_compatible(model: LatentDiffusion, encoder: HFTokenEncoder) -> bool:
-    return int(model.unet.config.cross_attention_dim) == encoder.dim
