@@ -7,6 +7,8 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
+from vlcp.errors import VlcpError
+
 
 class ImageDataset(Protocol):
     """A labelled image split.
@@ -77,16 +79,24 @@ def class_indices(dataset: ImageDataset, label: int) -> np.ndarray:
 class SubsetDataset:
     """Any ``ImageDataset`` cut to chosen classes and the first ``per_class`` samples of each.
 
+    ``holdout``: the last ``holdout`` samples of each class are set aside — excluded, or, with
+    ``take_holdout``, the only ones kept (a validation split disjoint from the rest).
     Labels are renumbered 0..len(classes)-1; file names are the parent's, so captions and latents
     of the full dataset still match.
     """
 
-    def __init__(self, parent: ImageDataset, classes: Sequence[int] | None = None, per_class: int = 0) -> None:
+    def __init__(self, parent: ImageDataset, classes: Sequence[int] | None = None, per_class: int = 0,
+                 holdout: int = 0, take_holdout: bool = False) -> None:
         chosen = list(range(len(parent.classes))) if classes is None else [int(c) for c in classes]
         labels = np.asarray(parent.labels)
         keep, new = [], []
         for n, c in enumerate(chosen):
             idx = np.flatnonzero(labels == c)
+            if holdout:
+                if holdout >= len(idx):
+                    raise VlcpError(f"setting 'holdout_per_class': {holdout} leaves no training image of class "
+                                    f"{parent.classes[c]!r} ({len(idx)} images)")
+                idx = idx[-holdout:] if take_holdout else idx[:-holdout]
             idx = idx[:per_class] if per_class else idx
             keep.append(idx)
             new.append(np.full(len(idx), n, dtype=np.int64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vlcp.config import check
+from vlcp.errors import VlcpError
 
 
 def _preset_names() -> list[str]:
@@ -25,9 +26,12 @@ class DataConfig:
     per_class: int = field(default=0, metadata={"help": "use only the first N training images of each class (0: all)"})
     resolution: int = field(default=0, metadata={
         "help": "image side for ImageFolder data (0: the preset's, else the first image's)"})
+    holdout_per_class: int = field(default=0, metadata={
+        "help": "hold out the last N training images of each class as a validation split ('val'): "
+                "excluded from 'train' (captions, generator, prototypes, baselines), used to tune (0: none)"})
 
     def __post_init__(self) -> None:
-        for name in ("num_classes", "per_class", "resolution"):
+        for name in ("num_classes", "per_class", "resolution", "holdout_per_class"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
         if self.preset is not None:
             from vlcp.data.presets import get_preset
@@ -35,20 +39,29 @@ class DataConfig:
             get_preset(self.preset)  # raises on an unknown name
 
     def load(self, split: str = "train", resolution: int | None = None):
-        """The dataset split this config names (test split: every test image of the chosen classes).
+        """The dataset split this config names: ``train``, ``val`` (the held-out last
+        ``holdout_per_class`` training images of each class) or ``test`` (every test image of the
+        chosen classes). The validation images are never part of ``train``; ``per_class`` counts
+        from the start of what remains.
 
         ``resolution`` overrides the side images are read at (e.g. a model's resolution for training).
         """
         from vlcp.data import SubsetDataset, load_dataset
 
+        if split == "val" and not self.holdout_per_class:
+            raise VlcpError("setting 'holdout_per_class': must be > 0 for a validation split")
         res = resolution or self.resolution or None
+        source = "train" if split == "val" else split
         if self.preset:
             from vlcp.data.presets import load_preset
 
-            ds = load_preset(self.preset, self.data_dir, split, resolution=res)
+            ds = load_preset(self.preset, self.data_dir, source, resolution=res)
         else:
-            ds = load_dataset(self.data_dir, split, resolution=res)
+            ds = load_dataset(self.data_dir, source, resolution=res)
         classes = list(range(self.num_classes)) if self.num_classes else None
+        if source == "train" and self.holdout_per_class:
+            return SubsetDataset(ds, classes, self.per_class if split == "train" else 0,
+                                 holdout=self.holdout_per_class, take_holdout=split == "val")
         per_class = self.per_class if split == "train" else 0
         if classes is None and not per_class:
             return ds
