@@ -1,0 +1,100 @@
+"""Shared artifacts of the Fashion-MNIST benchmarks (quality grid, tuning): splits, captions, latents,
+the generator, per-IPC prototypes and the image folder of every method, each built once in a run folder."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+BASELINES = {"random": "random", "herding": "herding", "k-center": "kcenter", "medoid": "medoid",
+             "k-means centroids": "kmeans"}
+STRATEGIES = {"vlcp (label)": "label", "vlcp (label+keywords)": "label+keywords", "vlcp (dcs)": "dcs"}
+SELECTED = "vlcp (dcs) + selection [beyond paper]"
+METHODS = [*BASELINES, *STRATEGIES, SELECTED]
+
+
+class Bench:
+    """Shared artifacts of the grid: splits, captions, latents, model, per-IPC prototypes and sets."""
+
+    def __init__(self, run: Path, model: str = "embedded", holdout: int = 500, device: str = "cpu",
+                 synthesis: dict | None = None, candidates: int = 4) -> None:
+        from vlcp.data.config import DataConfig
+
+        self.run, self.model_spec, self.device = Path(run), model, device
+        self.synthesis, self.candidates = dict(synthesis or {}), candidates
+        self.data = DataConfig(holdout_per_class=holdout)
+        self.train, self.test = self.data.load("train"), self.data.load("test")
+        slug = "".join(ch if ch.isalnum() else "_" for ch in str(model)).strip("_")
+        self.model_run = self.run / "models" / slug  # latents, prototypes and sets that depend on the generator
+
+    @cached_property
+    def captions(self) -> dict[str, str]:
+        from vlcp.caption import CaptionConfig, caption, read_captions
+        from vlcp.captioners import CAPTIONERS
+
+        meta = caption(self.train, CAPTIONERS.get("attributes")(), self.run / "captions", CaptionConfig(),
+                       progress=False)
+        return read_captions(meta)
+
+    @cached_property
+    def model(self):
+        from vlcp.models import load_model
+
+        return load_model(self.model_spec, device=self.device)
+
+    @cached_property
+    def store(self):
+        from vlcp.encode import EncodeConfig, encode
+
+        return encode(self.model, self.train, self.model_run / "latents", EncodeConfig(), progress=False)
+
+    def prototypes(self, ipc: int, strategy: str) -> Path:
+        from vlcp.prototypes import PrototypesConfig, run_prototypes
+
+        pdir = self.model_run / f"ipc{ipc}" / strategy
+        if not (pdir / "prototypes" / "prototypes.safetensors").exists():
+            run_prototypes(self.store, self.captions, pdir / "prototypes", PrototypesConfig(ipc=ipc, strategy=strategy))
+        return pdir
+
+    def synthesize(self, strategy: str, ipc: int, folder: Path, selector=None, **settings) -> Path:
+        """Img2img of the ``strategy`` prototypes at ``ipc`` into ``folder`` (settings: SynthesizeConfig fields,
+        default this bench's ``synthesis``); an existing finished folder is kept."""
+        from vlcp.synthesize import SynthesizeConfig, synthesize
+
+        if not (folder / "manifest.jsonl").exists():
+            config = SynthesizeConfig(**{"negative_prompt": "", **self.synthesis, **settings})
+            extra = {"selector": selector} if selector is not None else {}
+            synthesize(self.model, self.prototypes(ipc, strategy) / "prototypes", folder, config,
+                       self.train.resolution, self.train.channels, progress=False, **extra)
+        return folder
+
+    def folder(self, method: str, ipc: int) -> Path:
+        """Build (once) and return the image folder of ``method`` at ``ipc``."""
+        from vlcp.evaluate.baselines import make_baseline
+        from vlcp.synthesize import decode_prototypes
+
+        independent = method in ("random", "herding", "k-center")
+        root = self.run if independent else self.model_run
+        folder = root / f"ipc{ipc}" / "sets" / "".join(ch if ch.isalnum() else "_" for ch in method)
+        if (folder / "baseline.json").exists() or (folder / "manifest.jsonl").exists():
+            return folder
+        res, ch = self.train.resolution, self.train.channels
+        if method in STRATEGIES:
+            self.synthesize(STRATEGIES[method], ipc, folder)
+        elif method == SELECTED:
+            from vlcp.synthesize import build_selector
+
+            self.synthesize("dcs", ipc, folder, selector=build_selector(self.train, cache_dir=self.run),
+                            candidates=self.candidates)
+        elif method == "k-means centroids":
+            from vlcp.io import atomic_write_json
+
+            decode_prototypes(self.model, self.prototypes(ipc, "dcs") / "prototypes", folder, res, ch)
+            atomic_write_json(folder / "baseline.json", {"method": "kmeans", "description": "k-means centroid "
+                                                         "latents decoded by the VAE without diffusion"})
+        elif method == "medoid":
+            make_baseline("medoid", self.train, folder, ipc=ipc, run_dir=self.prototypes(ipc, "dcs"),
+                          progress=False)
+        else:
+            make_baseline(BASELINES[method], self.train, folder, ipc=ipc, seed=0, cache_dir=self.run,
+                          progress=False)
+        return folder

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerates benchmarks/results/fashion_mnist.{json,md,csv}: every cell of the Fashion-MNIST quality grid
+# (ConvNet-3, 3 networks per cell), in the order the committed run measured them. Finished cells are skipped,
+# so the script can be stopped and rerun. Synthesis settings: chosen on the validation split
+# (benchmarks/results/fashion_mnist_tuning.md). CPU: several hours on 2 cores; `--device cuda` on a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+MODEL=${MODEL:-embedded}
+SYNTH=${SYNTH:---strength 0.7 --guidance-scale 3 --steps 50}
+Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL $SYNTH $*"
+PAPER=("random" "herding" "medoid" "k-means centroids" "vlcp (label)" "vlcp (dcs)")
+$Q --ipcs 10 --protocol dc --methods "${PAPER[@]}" "k-center" "vlcp (label+keywords)" \
+   "vlcp (dcs) + selection [beyond paper]"
+$Q --ipcs 1 --protocol dc --methods "${PAPER[@]}"
+$Q --ipcs 10 --protocol rded --methods "${PAPER[@]}" "vlcp (dcs) + selection [beyond paper]"
+$Q --ipcs 50 --protocol dc --methods "${PAPER[@]}"
+# GPU only (pending on the CPU): rded at IPC 50, dsa at IPC 10 and 50, 5 networks per cell
+if [ "${GPU:-0}" = 1 ]; then
+  $Q --repeats 5 --ipcs 50 --protocol rded --methods "${PAPER[@]}"
+  $Q --repeats 5 --ipcs 10 50 --protocol dsa --methods "${PAPER[@]}"
+fi
