@@ -27,7 +27,6 @@ the real test set, and distilled images are saved at it (the paper: 256 for the 
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -173,11 +172,11 @@ def _find_cifar_batches(root: Path, preset: Preset) -> Path | None:
 
 
 def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
-        raise VlcpError(f"{path}: cannot read CIFAR batch ({e})") from None
+    from vlcp.data.safe_pickle import load_restricted
+
+    d = load_restricted(path)  # no code runs from the file: only plain data and numpy arrays
+    if not isinstance(d, dict):
+        raise VlcpError(f"{path}: not a CIFAR batch (expected a dict)")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 
