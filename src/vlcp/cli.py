@@ -153,7 +153,7 @@ def _cmd_encode(args) -> int:
     model = _load_model(args)
     store = encode(model, _data(args).load("train", resolution=_read_size(model)), args.out or args.run / "latents",
                    config,
-                   shard=current_shard(), progress=not args.quiet)
+                   shard=current_shard(), progress=not args.quiet, force=args.force)
     print(f"latents: {store.root}")
     return 0
 
@@ -166,7 +166,8 @@ def _cmd_synthesize(args) -> int:
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
     data = _data(args).load("train")
     out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
-                     config, data.resolution, data.channels, shard=current_shard(), progress=not args.quiet)
+                     config, data.resolution, data.channels, shard=current_shard(), progress=not args.quiet,
+                     force=args.force)
     print(f"distilled images: {out}")
     return 0
 
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model: 'embedded', a vlcp model folder, a diffusers folder or hub id "
                    "(default: RUN/model if trained, else embedded)")
     p.add_argument("--out", type=Path, default=None, help="latents folder (default: RUN/latents)")
+    p.add_argument("--force", action="store_true", help="delete latents made with other inputs or settings and redo")
     add_config_args(p, EncodeConfig)
     p.set_defaults(func=_cmd_encode)
 
@@ -266,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model (default: RUN/model if trained, else embedded)")
     p.add_argument("--prototypes", type=Path, default=None, help="prototypes folder (default: RUN/prototypes)")
     p.add_argument("--out", type=Path, default=None, help="output ImageFolder (default: RUN/distilled)")
+    p.add_argument("--force", action="store_true", help="delete images made with other inputs or settings and redo")
     add_config_args(p, SynthesizeConfig)
     p.set_defaults(func=_cmd_synthesize)
 

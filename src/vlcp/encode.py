@@ -2,7 +2,8 @@
 
 Latents are ``latent_dist.mean`` (default) or a sample drawn with a seeded generator, times
 ``vae.config.scaling_factor``, at the model's resolution. Shards of ``shard_size`` images are
-written atomically as they finish; a rerun skips the shards on disk. Under several processes each
+written atomically as they finish; a rerun skips the shards on disk — only when they were made
+from the same model, dataset and settings (``vlcp.resume``; ``force`` starts over). Under several processes each
 takes every world-th shard of each class, so the store equals a one-process run.
 """
 from __future__ import annotations
@@ -46,11 +47,37 @@ def encode_images(model: LatentDiffusion, images: torch.Tensor, sample: bool = F
     return (z * model.latent_scale).float().cpu()
 
 
+def _resume_parts(model: LatentDiffusion, dataset: ImageDataset, config: EncodeConfig) -> dict:
+    """What determines the stored latents (see ``vlcp.resume``); batch size does not."""
+    from vlcp.resume import dataset_digest, module_digest
+
+    return {"sample": config.sample, "seed": config.seed if config.sample else None, "shard_size": config.shard_size,
+            "model": module_digest(model.vae), "scaling_factor": model.latent_scale,
+            "model_resolution": model.resolution, "dataset": dataset_digest(dataset)}
+
+
+def _check_resume(store: LatentStore, parts: dict, force: bool, rank: int) -> None:
+    """Continue only latents made from the same inputs and settings; ``force`` deletes them first."""
+    from vlcp.resume import check_resume, remove_paths
+
+    def clear() -> None:
+        old = store.classes() if store.exists() else []
+        remove_paths([store.root / c for c in old] + [store.root / "index.json", store.root / "encode.toml"])
+
+    has = store.exists() or any(store.root.glob("*/*.safetensors"))
+    check_resume(store.root, "encode", parts, has, force=force, clear=clear, write=rank == 0)
+
+
 def encode(model: LatentDiffusion, dataset: ImageDataset, out_dir: str | Path, config: EncodeConfig,
-           shard: Shard = Shard(), progress: bool = True) -> LatentStore:
-    """Encode ``dataset`` into a latents store at ``out_dir``; returns the store."""
+           shard: Shard = Shard(), progress: bool = True, force: bool = False) -> LatentStore:
+    """Encode ``dataset`` into a latents store at ``out_dir``; returns the store.
+
+    Shards on disk are kept only when made from the same model, dataset and settings (else a
+    ``VlcpError``; ``force`` deletes them and starts over)."""
     store = LatentStore(out_dir)
     probe = encode_images(model, dataset.images([0]))
+    _check_resume(store, _resume_parts(model, dataset, config), force, shard.rank)
+    barrier()
     if shard.rank == 0:
         store.init(dataset.classes, dataset.class_names, probe.shape[1:], model.latent_scale, config.shard_size)
         save_config(config, Path(out_dir) / "encode.toml")

@@ -105,13 +105,50 @@ def synthesize_batch(pipe, model: LatentDiffusion, latents: torch.Tensor, prompt
     return out.images.float() * 2 - 1
 
 
+def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
+                  channels: int) -> dict:
+    """What determines the images (see ``vlcp.resume``): settings but the batch size, the prototypes'
+    files, the model's weights and schedule, the saved size."""
+    from vlcp.config import to_dict
+    from vlcp.resume import digest, file_digest, module_digest
+
+    settings = {k: v for k, v in to_dict(config).items() if k != "batch_size"}
+    return {**settings, "image_size": res, "channels": channels,
+            "prototypes": file_digest(prototypes_dir / "prototypes.safetensors",
+                                      prototypes_dir / "text_prototypes.json"),
+            "model": module_digest(model.unet, model.vae, model.text_encoder),
+            "scheduler": digest(dict(model.scheduler.config))}
+
+
+def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
+    """Continue only images made from the same prototypes, model and settings; ``force`` deletes them."""
+    from vlcp.resume import check_resume, remove_paths
+
+    def clear() -> None:
+        olds = sorted((out_dir / ".parts").glob("manifest-*.jsonl")) + [out_dir / "manifest.jsonl"]
+        files = {out_dir / r["file_name"] for p in olds if p.exists() for r in read_jsonl(p) if "file_name" in r}
+        remove_paths(sorted(files) + [out_dir / ".parts", out_dir / "manifest.jsonl", out_dir / "synthesize.toml"])
+        for d in {f.parent for f in files}:
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+
+    has = (out_dir / "manifest.jsonl").exists() or any((out_dir / ".parts").glob("manifest-*.jsonl"))
+    check_resume(out_dir, "synthesize", parts, has, force=force, clear=clear, write=rank == 0)
+
+
 def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str | Path, config: SynthesizeConfig,
-               data_resolution: int, data_channels: int, shard: Shard = Shard(), progress: bool = True) -> Path:
-    """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``."""
+               data_resolution: int, data_channels: int, shard: Shard = Shard(), progress: bool = True,
+               force: bool = False) -> Path:
+    """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``.
+
+    Images on disk are kept only when made from the same prototypes, model and settings (else a
+    ``VlcpError``; ``force`` deletes them and starts over)."""
     out_dir = Path(out_dir)
     protos = load_prototypes(prototypes_dir)
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
+    _check_resume(out_dir, _resume_parts(model, Path(prototypes_dir), config, res, data_channels), force, shard.rank)
+    barrier()
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()
     if shard.rank == 0:
