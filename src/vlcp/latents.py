@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from vlcp.errors import VlcpError
 from vlcp.io import atomic_write_json, read_json
@@ -74,14 +74,12 @@ class LatentStore:
 
     def write_shard(self, class_id: str, shard: int, ids: np.ndarray, file_names: Sequence[str],
                     latents: torch.Tensor | np.ndarray) -> None:
-        path = self.shard_path(class_id, shard)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from vlcp.tensorfile import save_safetensors
+
         lat = latents.detach().cpu().float().numpy() if isinstance(latents, torch.Tensor) else latents
-        tmp = path.with_suffix(".tmp")
-        save_file({"latents": np.ascontiguousarray(lat, dtype=np.float32),
-                   "ids": np.asarray(ids, dtype=np.int64)}, str(tmp),
-                  metadata={"file_names": json.dumps(list(file_names))})
-        tmp.replace(path)
+        save_safetensors(self.shard_path(class_id, shard), {"latents": np.ascontiguousarray(lat, dtype=np.float32),
+                                                            "ids": np.asarray(ids, dtype=np.int64)},
+                         metadata={"file_names": json.dumps(list(file_names))})
 
     def read_class(self, class_id: str) -> ClassLatents:
         """Concatenate one class's shards (ordered by shard number)."""

@@ -92,33 +92,39 @@ class _Batches:
         return np.sort(perm[k * self.batch:(k + 1) * self.batch])
 
 
-def _load_ckpt(ckpt: Path, phase: str) -> dict | None:
-    if not (ckpt / "state.json").exists():
+def _load_ckpt(ckpt: Path, phase: str, total: int) -> dict | None:
+    """The checkpoint state of ``phase`` (None if there is none); a step past ``total`` is an error."""
+    from vlcp.checkpoint import read_state
+
+    state = read_state(ckpt)
+    if state is None or state["phase"] != phase:
         return None
-    state = read_json(ckpt / "state.json")
-    return state if state["phase"] == phase else None
+    if state["step"] > total:
+        setting = "vae_steps" if phase == "vae" else "unet_steps"
+        raise VlcpError(f"{ckpt / 'state.json'}: the {phase} checkpoint is at step {state['step']}, past the "
+                        f"requested {total} (setting {setting!r}); ask for at least {state['step']} steps, "
+                        f"or use a new --out folder")
+    return state
 
 
-def _save_modules(path: Path, modules: Mapping[str, torch.nn.Module], optimizer, state: dict) -> None:
-    from safetensors.torch import save_file
+def _save_ckpt(ckpt: Path, acc, state: dict, modules: Mapping[str, Mapping[str, torch.Tensor]], optimizer,
+               gen: torch.Generator) -> None:
+    """A resumable checkpoint of every process (``vlcp.checkpoint``)."""
+    from vlcp.checkpoint import save_checkpoint
 
-    path.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(ckpt, state, modules, optimizer, {"train": gen}, rank=acc.process_index,
+                    is_main=acc.is_main_process, wait=acc.wait_for_everyone)
+
+
+def _restore_ckpt(ckpt: Path, acc, state: dict, modules: Mapping[str, torch.nn.Module], optimizer,
+                  gen: torch.Generator) -> None:
+    """Load weights, optimizer and (version-2 checkpoints) every RNG of this process."""
+    from vlcp.checkpoint import load_optimizer, load_rng, load_tensors
+
     for name, m in modules.items():
-        tmp = path / f".{name}.tmp"
-        save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp))
-        tmp.replace(path / f"{name}.safetensors")
-    tmp = path / ".optimizer.tmp"
-    torch.save(optimizer.state_dict(), tmp)
-    tmp.replace(path / "optimizer.pt")
-    atomic_write_json(path / "state.json", state)
-
-
-def _restore_modules(path: Path, modules: Mapping[str, torch.nn.Module], optimizer) -> None:
-    from safetensors.torch import load_file
-
-    for name, m in modules.items():
-        m.load_state_dict(load_file(str(path / f"{name}.safetensors")))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu"))
+        m.load_state_dict(load_tensors(ckpt, state, name))
+    load_optimizer(ckpt, state, optimizer)
+    load_rng(ckpt, state, {"train": gen}, rank=acc.process_index)
 
 
 def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, str], out_dir: str | Path,
@@ -176,12 +182,11 @@ def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
         return
     vae_p, opt = acc.prepare(vae, opt)
     batches = _Batches(len(dataset), config.vae_batch_size, config.seed, acc.process_index, acc.num_processes)
-    start = 0
-    state = _load_ckpt(ckpt, "vae")
+    state = _load_ckpt(ckpt, "vae", config.vae_steps)
+    start = state["step"] if state is not None else 0
+    gen = torch.Generator().manual_seed(config.seed + 17 * acc.process_index + start)  # (old checkpoints)
     if state is not None:
-        _restore_modules(ckpt, {"vae": acc.unwrap_model(vae_p)}, opt)
-        start = state["step"]
-    gen = torch.Generator().manual_seed(config.seed + 17 * acc.process_index + start)
+        _restore_ckpt(ckpt, acc, state, {"vae": acc.unwrap_model(vae_p)}, opt, gen)
     bar = tqdm(range(start, config.vae_steps), desc="train vae", disable=not (progress and acc.is_local_main_process),
                initial=start, total=config.vae_steps)
     for step in bar:
@@ -198,18 +203,17 @@ def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
         opt.zero_grad(set_to_none=True)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % config.checkpoint_every == 0 and acc.is_main_process:
-            _save_modules(ckpt, {"vae": acc.unwrap_model(vae_p)}, opt, {"phase": "vae", "step": step + 1})
+        if (step + 1) % config.checkpoint_every == 0:
+            _save_ckpt(ckpt, acc, {"phase": "vae", "step": step + 1}, {"vae": acc.unwrap_model(vae_p).state_dict()},
+                       opt, gen)
     vae = acc.unwrap_model(vae_p).eval().requires_grad_(False)
     vae.register_to_config(scaling_factor=_latent_scaling(vae, dataset, adapter, acc.device, config.seed))
     model.vae = vae
-    if acc.is_main_process:
-        from safetensors.torch import save_file
+    if acc.is_main_process:  # the JSON first: the weights file marks the phase as finished
+        from vlcp.tensorfile import save_safetensors
 
-        ckpt.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(ckpt / ".vae_final.tmp"))
-        (ckpt / ".vae_final.tmp").replace(final)
         atomic_write_json(ckpt / "vae_final.json", {"scaling_factor": float(vae.config.scaling_factor)})
+        save_safetensors(final, {k: v.contiguous() for k, v in vae.state_dict().items()})
 
 
 @torch.no_grad()
@@ -252,23 +256,24 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     unet_p, opt = acc.prepare(unet, opt)
     noise_sched = model.scheduler
     batches = _Batches(len(dataset), config.batch_size, config.seed, acc.process_index, acc.num_processes)
-    start = 0
-    state = _load_ckpt(ckpt, "unet")
-    if state is not None and state["step"] > 0:
-        mods = {"unet": acc.unwrap_model(unet_p)}
-        _restore_modules(ckpt, mods, opt)
-        if ema is not None and (ckpt / "ema.safetensors").exists():
-            from safetensors.torch import load_file
+    state = _load_ckpt(ckpt, "unet", steps)
+    start = state["step"] if state is not None else 0
+    gen = torch.Generator().manual_seed(config.seed + 1000 + 17 * acc.process_index + start)  # (old checkpoints)
+    if state is not None and start > 0:
+        _restore_ckpt(ckpt, acc, state, {"unet": acc.unwrap_model(unet_p)}, opt, gen)
+        if ema is not None and (state.get("dir") or (ckpt / "ema.safetensors").exists()):
+            from vlcp.checkpoint import load_tensors
 
-            ema_state = load_file(str(ckpt / "ema.safetensors"))
+            ema_state = load_tensors(ckpt, state, "ema")
             ema.shadow_params = [ema_state[f"{i}"] for i in range(len(ema.shadow_params))]
             ema.optimization_step = state["step"]
-        start = state["step"]
-        for _ in range(start):
-            sched.step()
+        if "scheduler" in state:
+            sched.load_state_dict(state["scheduler"])
+        else:  # old checkpoints: replay the schedule
+            for _ in range(start):
+                sched.step()
     if ema is not None:  # shadow weights live with the (prepared) UNet, e.g. on the GPU
         ema.to(acc.device)
-    gen = torch.Generator().manual_seed(config.seed + 1000 + 17 * acc.process_index + start)
     scale = float(vae.config.scaling_factor)
     bar = tqdm(range(start, steps), desc="train unet", disable=not (progress and acc.is_local_main_process),
                initial=start, total=steps)
@@ -301,14 +306,12 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
             ema.step(params)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % config.checkpoint_every == 0 and acc.is_main_process:
-            _save_modules(ckpt, {"unet": acc.unwrap_model(unet_p)}, opt, {"phase": "unet", "step": step + 1,
-                                                                         "seconds": time.time() - t0})
+        if (step + 1) % config.checkpoint_every == 0:
+            mods = {"unet": acc.unwrap_model(unet_p).state_dict()}
             if ema is not None:
-                from safetensors.torch import save_file
-
-                save_file({f"{i}": p.contiguous() for i, p in enumerate(ema.shadow_params)}, str(ckpt / ".ema.tmp"))
-                (ckpt / ".ema.tmp").replace(ckpt / "ema.safetensors")
+                mods["ema"] = {f"{i}": p for i, p in enumerate(ema.shadow_params)}
+            _save_ckpt(ckpt, acc, {"phase": "unet", "step": step + 1, "seconds": time.time() - t0,
+                                   "scheduler": sched.state_dict()}, mods, opt, gen)
     unet = acc.unwrap_model(unet_p)
     if ema is not None:
         ema.copy_to(params)

@@ -41,8 +41,8 @@ def test_checkpoint_and_resume(tiny_sd, tmp_path):
     ds, caps = _data()
     config = TrainConfig(unet_steps=2, batch_size=2, checkpoint_every=1, gradient_checkpointing=True)
     train(load_model(str(tiny_sd)), ds, caps, tmp_path / "m", config, save=save_stable_diffusion, progress=False)
-    assert read_json(tmp_path / "m" / "checkpoint" / "state.json")["step"] == 2
-    assert (tmp_path / "m" / "checkpoint" / "ema.safetensors").exists()
+    state = read_json(tmp_path / "m" / "checkpoint" / "state.json")
+    assert state["step"] == 2 and (tmp_path / "m" / "checkpoint" / state["dir"] / "ema.safetensors").exists()
     model = load_model(str(tiny_sd))
     calls = []
     model.unet.register_forward_pre_hook(lambda *a: calls.append(1))

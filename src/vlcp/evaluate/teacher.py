@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
@@ -21,7 +21,6 @@ from vlcp.evaluate.networks import EvalNet, build_network
 from vlcp.evaluate.protocols import Protocol
 from vlcp.evaluate.tensors import channel_stats, split_tensors
 from vlcp.evaluate.trainer import Normalizer, Rng, train_and_test
-from vlcp.io import atomic_write_bytes
 
 FULL = Protocol(
     name="full", title="training on the full real training set",
@@ -82,7 +81,9 @@ def train_on_full(train: ImageDataset, *, model: str = "convnet3", epochs: int =
                    device=device, progress=progress, desc=f"{model} on the full training set")
     if cache is not None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-        atomic_write_bytes(cache, save(tensors, metadata=meta))
+        from vlcp.tensorfile import save_safetensors
+
+        save_safetensors(cache, tensors, {k: str(v) for k, v in meta.items()})  # sorted: byte-reproducible
     return net.eval(), meta
 
 

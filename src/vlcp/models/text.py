@@ -94,8 +94,10 @@ class CachedTextEncoder:
     equals ``encoder.encode(prompts)``.
     """
 
-    def __init__(self, encoder: TextEncoder, max_entries: int = 50_000, max_bytes: int = 2 << 30) -> None:
+    def __init__(self, encoder: TextEncoder, max_entries: int = 50_000, max_bytes: int = 2 << 30,
+                 chunk: int = 16) -> None:
         self.encoder = encoder
+        self.chunk = chunk
         self.dim = encoder.dim
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -106,12 +108,23 @@ class CachedTextEncoder:
         self.encoder.to(device)
         return self
 
+    def _encode_fixed(self, prompts: list[str]) -> list[torch.Tensor]:
+        """Encode in calls of exactly ``chunk`` prompts (the last padded by repetition): the same
+        shapes every time, so a prompt's embedding does not depend on which prompts share its call
+        (a resumed training run then equals an uninterrupted one bit for bit)."""
+        out = []
+        for i in range(0, len(prompts), self.chunk):
+            part = prompts[i:i + self.chunk]
+            emb = self.encoder.encode(part + [part[-1]] * (self.chunk - len(part))).cpu()
+            out += list(emb[:len(part)])
+        return out
+
     def encode(self, prompts: Sequence[str]) -> torch.Tensor:
         missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
         fresh: dict[str, torch.Tensor] = {}
         if missing:
             each = getattr(self.encoder, "encode_each", None)
-            embs = [e.cpu() for e in each(missing)] if each is not None else list(self.encoder.encode(missing).cpu())
+            embs = [e.cpu() for e in each(missing)] if each is not None else self._encode_fixed(missing)
             fresh = dict(zip(missing, embs))
             for p, e in fresh.items():
                 size = e.numel() * e.element_size()

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from safetensors.numpy import save_file
 
 from vlcp.caption import read_captions  # noqa: F401  (re-exported: the stage reads this format)
 from vlcp.config import save_config, to_dict
@@ -54,15 +51,9 @@ class PrototypesResult:
 
 
 def _save_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from vlcp.tensorfile import save_safetensors
+
+    save_safetensors(path, tensors, metadata)  # atomic, sorted metadata, usual permissions
 
 
 def _class_captions(cid: str, file_names: list[str], captions: Mapping[str, str]) -> None:
