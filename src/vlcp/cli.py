@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vlcp import __version__
 
     parser.add_argument("--version", action="version", version=f"vlcp {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error (any position)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("caption", help="describe every training image (metadata.jsonl)")
@@ -299,14 +300,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_folders(args) -> list[tuple[Path, str]]:
+    """(folder, option) pairs this command will write, checked before work starts."""
+    out = []
+    if getattr(args, "run", None) is not None and args.command not in ("evaluate", "baseline", "run"):
+        out.append((args.run, "--run"))
+    target = getattr(args, "out", None)
+    if args.command == "evaluate" and target is None and getattr(args, "folders", None):
+        target = args.folders[0].resolve().parent
+    if target is not None:
+        out.append((target.parent if args.command == "report" else target, "--out"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    """Parse ``argv`` and run the command; failures end in one line and exit code 2 (see ``vlcp.failures``)."""
+    from vlcp.failures import check_writable, debug_requested, run_guarded
+
+    argv, debug = debug_requested(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)
+    folders = _output_folders(args)
+
+    def work() -> int:
+        for folder, option in folders:
+            check_writable(folder, option)
         return int(args.func(args) or 0)
-    except VlcpError as e:
-        print(f"vlcp {args.command}: error: {e}", file=sys.stderr)
-        return 2
+
+    return run_guarded(args.command, work, debug=debug, where=folders[-1][0] if folders else None)
 
 
 if __name__ == "__main__":

@@ -55,11 +55,25 @@ def config_from_args(cls: type, args: argparse.Namespace, base: dict | None = No
         v = getattr(args, f.name, None)
         if v is not None:
             values[f.name] = v
-    return from_dict(cls, values, source=f"{cls.__name__}")
+    source = getattr(base, "source", None) or "command line"
+    return from_dict(cls, values, source=source)
 
 
 def toml_section(path: str | Path | None, section: str) -> dict:
     """The ``[section]`` table of a TOML file (empty when no file)."""
     if path is None:
         return {}
-    return dict(load_toml(path).get(section, {}))
+    table = load_toml(path).get(section, {})
+    if not isinstance(table, dict):
+        from vlcp.errors import VlcpError
+
+        raise VlcpError(f"{path}: [{section}] must be a table of settings, got {table!r}")
+    return Section(table, source=f"{path} [{section}]")
+
+
+class Section(dict):
+    """A TOML table that remembers where it came from (``source``: "FILE [section]"), for error messages."""
+
+    def __init__(self, values: dict, source: str = "") -> None:
+        super().__init__(values)
+        self.source = source

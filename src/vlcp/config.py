@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,11 +43,47 @@ def from_dict(cls: type[C], values: dict, source: str = "config") -> C:
     if unknown:
         raise VlcpError(f"{source}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}; known: {', '.join(sorted(names))}")
     types = {f.name: f.type for f in dataclasses.fields(cls)}
+    for k, v in values.items():
+        check_type(k, v, types[k], source)
     fixed = {k: (tuple(v) if isinstance(v, list) and "tuple" in str(types[k]) else v) for k, v in values.items()}
     try:
         return cls(**fixed)
     except TypeError as e:
         raise VlcpError(f"{source}: {e}") from None
+
+
+_KINDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "Path": "a path"}
+
+
+def _accepts(kind: str, v: Any) -> bool:
+    """Exact TOML/CLI types: bool is not an int, a float is not an int; numbers must be finite."""
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "float":
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if kind in ("str", "Path"):
+        return isinstance(v, (str, Path))
+    return True
+
+
+def check_type(name: str, value: Any, annotation: Any, source: str = "config") -> None:
+    """Raise a ``VlcpError`` naming ``source`` and the setting when ``value`` does not fit ``annotation``
+    (a string like ``"int"``, ``"str | None"``, ``"tuple[int, ...]"``)."""
+    text = str(annotation).replace("typing.", "").replace(" ", "")
+    if value is None and ("None" in text or "Optional" in text):
+        return
+    seq = text.startswith(("tuple[", "list["))
+    kinds = [k for k in text.replace("tuple[", "").replace("list[", "").replace("]", "").replace("|", ",").split(",")
+             if k in _KINDS]
+    if not kinds:
+        return
+    items = value if seq and isinstance(value, (list, tuple)) else [value]
+    if seq and not isinstance(value, (list, tuple)) or not all(any(_accepts(k, v) for k in kinds) for v in items):
+        want = " or ".join(_KINDS[k] for k in kinds) + (" (a list)" if seq else "")
+        finite = " finite" if "float" in kinds and isinstance(value, float) and not math.isfinite(value) else ""
+        raise VlcpError(f"{source}: setting {name!r}: expected{finite} {want}, got {value!r} ({type(value).__name__})")
 
 
 def save_config(config: Any, path: str | Path, section: str | None = None) -> None:

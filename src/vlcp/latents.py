@@ -88,11 +88,22 @@ class LatentStore:
             raise VlcpError(f"{self.root / class_id}: no latents for class {class_id!r} (run `vlcp encode` first)")
         ids, names, lats = [], [], []
         for p in shards:
-            from safetensors import safe_open
-
-            with safe_open(str(p), "np") as f:
-                names += json.loads(f.metadata()["file_names"])
-            t = load_file(str(p))
-            ids.append(t["ids"])
-            lats.append(t["latents"])
+            n, i, lat = _read_shard(p)
+            names += n
+            ids.append(i)
+            lats.append(lat)
         return ClassLatents(np.concatenate(ids), names, np.concatenate(lats))
+
+
+def _read_shard(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(file names, ids, latents) of one shard; an unreadable shard is a ``VlcpError`` naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "np") as f:
+            names = json.loads((f.metadata() or {})["file_names"])
+        t = load_file(str(path))
+        return names, t["ids"], t["latents"]
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise VlcpError(f"{path}: unreadable latents shard ({type(e).__name__}: {e}); delete it and rerun "
+                        f"`vlcp encode` to redo it") from None

@@ -11,6 +11,7 @@ Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with `
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +39,11 @@ class SynthesizeConfig:
 
     def __post_init__(self) -> None:
         check(0 < self.strength <= 1, "strength", "must be in (0, 1]")
-        check(self.guidance_scale >= 0, "guidance_scale", "must be >= 0")
+        check(math.isfinite(self.guidance_scale) and self.guidance_scale >= 0, "guidance_scale",
+              "must be a finite number >= 0")
         check(self.steps >= 1, "steps", "must be >= 1")
+        check(int(self.steps * self.strength) >= 1, "strength",
+              f"strength × steps = {self.strength} × {self.steps} gives no denoising step; raise strength or steps")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.image_size >= 0, "image_size", "must be >= 0")
 

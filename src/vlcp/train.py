@@ -137,7 +137,7 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    missing = [dataset.file_name(i) for i in range(min(len(dataset), 5000)) if dataset.file_name(i) not in captions]
+    missing = [dataset.file_name(i) for i in range(len(dataset)) if dataset.file_name(i) not in captions]
     if missing:
         raise VlcpError(f"captions: no caption for {len(missing)} training image(s), e.g. {missing[0]!r} "
                         f"(caption the same dataset first)")

@@ -88,6 +88,9 @@ class SubsetDataset:
     def __init__(self, parent: ImageDataset, classes: Sequence[int] | None = None, per_class: int = 0,
                  holdout: int = 0, take_holdout: bool = False) -> None:
         chosen = list(range(len(parent.classes))) if classes is None else [int(c) for c in classes]
+        if chosen and max(chosen) >= len(parent.classes):
+            raise VlcpError(f"setting 'num_classes': {max(chosen) + 1} is more than the dataset's "
+                            f"{len(parent.classes)} classes (use at most {len(parent.classes)}, or 0 for all)")
         labels = np.asarray(parent.labels)
         keep, new = [], []
         for n, c in enumerate(chosen):

@@ -57,14 +57,19 @@ class ImageFolderDataset:
         labels = []
         for label, c in enumerate(self.classes):
             files = sorted(p for p in (self.root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise VlcpError(f"{self.root / c}: class folder has no images (add images or remove the folder)")
             self.paths += files
             labels += [label] * len(files)
         if not self.paths:
             raise VlcpError(f"{self.root}: no images found")
         self.labels = np.asarray(labels, dtype=np.int64)
-        with Image.open(self.paths[0]) as first:
-            self.resolution = int(resolution or min(first.size))
-            self.channels = int(channels or (1 if first.mode in ("L", "1", "I;16", "I") else 3))
+        try:
+            with Image.open(self.paths[0]) as first:
+                self.resolution = int(resolution or min(first.size))
+                self.channels = int(channels or (1 if first.mode in ("L", "1", "I;16", "I") else 3))
+        except (OSError, ValueError, SyntaxError) as e:
+            raise VlcpError(f"{self.paths[0]}: cannot read image ({e}); replace or remove it") from None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -78,8 +83,8 @@ class ImageFolderDataset:
             try:
                 with Image.open(self.paths[int(i)]) as img:
                     out.append(to_tensor(img, self.resolution, self.channels))
-            except OSError as e:
-                raise VlcpError(f"{self.paths[int(i)]}: cannot read image ({e})") from None
+            except (OSError, ValueError, SyntaxError) as e:
+                raise VlcpError(f"{self.paths[int(i)]}: cannot read image ({e}); replace or remove it") from None
         return torch.stack(out) if out else torch.empty(0, self.channels, self.resolution, self.resolution)
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from vlcp.errors import VlcpError
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
 
 __all__ = ["LatentDiffusion", "PixelAdapter", "load_model", "EMBEDDED"]
@@ -21,8 +22,23 @@ def load_model(spec: str | Path | None = None, device: torch.device | str = "cpu
     if spec is None or str(spec) == EMBEDDED:
         return load_generator(None, device=device, dtype=dtype)
     path = Path(spec)
-    if (path / MODEL_INFO).exists() and not (path / "model_index.json").exists():
-        return load_generator(path, device=device, dtype=dtype)
-    from vlcp.models.hub import load_stable_diffusion
+    if _looks_local(str(spec)) and not path.exists():
+        raise VlcpError(f"{spec}: model folder not found (a local path; hub ids look like 'org/name')")
+    try:
+        if (path / MODEL_INFO).exists() and not (path / "model_index.json").exists():
+            return load_generator(path, device=device, dtype=dtype)
+        from vlcp.models.hub import load_stable_diffusion
 
-    return load_stable_diffusion(str(spec), device=device, dtype=dtype)
+        return load_stable_diffusion(str(spec), device=device, dtype=dtype)
+    except VlcpError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
+        what = " ".join(str(e).split())[:240]
+        raise VlcpError(f"{spec}: cannot load the model ({type(e).__name__}: {what}); check that its weights and "
+                        f"config files are complete, or retrain / re-download it") from None
+
+
+def _looks_local(spec: str) -> bool:
+    """A path rather than a hub id: absolute, ./ or ../, ~, or more than two parts, or existing."""
+    return (spec.startswith(("/", "./", "../", "~", ".\\")) or spec.count("/") > 1 or Path(spec).exists()
+            or spec in (".", ".."))
