@@ -131,12 +131,15 @@ def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
 
 def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                      config: EvalConfig, *, method: str, ipc: int, num_classes: int, mean=None, std=None,
-                     teacher: torch.nn.Module | None = None, settings: dict | None = None) -> ResultRow:
+                     teacher: torch.nn.Module | None = None, settings: dict | None = None,
+                     resume_dir: str | Path | None = None) -> ResultRow:
     """Train ``config.repeats`` networks on (train_x, train_y) and score them on (test_x, test_y).
 
     ``train_x``: (n, C, H, W) float in [0, 1] (or uint8); ``test_x`` likewise, same C, H, W; labels int.
     ``mean``/``std``: the real training set's per-channel statistics (default: ``config.mean``/``std``,
     else the training tensors' own, recorded as such). ``teacher``: for soft-label protocols (rded).
+    ``resume_dir``: each finished network is stored there, and a rerun trains only the missing seeds
+    (``vlcp.evaluate.resume``).
     Returns the row: mean ± population std of the final test accuracies (%) over the runs.
     """
     if train_x.ndim != 4 or test_x.ndim != 4:
@@ -174,17 +177,23 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     dc_augment = config.dc_augment and protocol.name == "dc"  # DSA replaces it, as in the DSA code
     outcomes = []
     n_params = None
+    runs = _run_store(resume_dir, train_x, train_y, test_x, test_y, config, method, ipc, mean, std, settings, teacher)
     with _cudnn_autotune(device):
         for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{protocol.name}", unit="net",
                       disable=not config.progress):
             rng = Rng(config.seed + i)
             net = build_network(config.model, channels, num_classes, side, norm=config.norm, generator=rng.torch)
             n_params = count_parameters(net)
+            done = runs.get(config.seed + i)
+            if done is not None:  # finished before an interruption
+                outcomes.append(done)
+                continue
             outcomes.append(train_and_test(net, xs, ys, xt, yt, protocol, epochs=epochs, batch_size=batch, rng=rng,
                                            mean=mean, std=std, device=device, teacher=teacher,
                                            dc_augment=dc_augment, test_batch_size=tb, compile=config.compile,
                                            amp=config.amp, progress=config.progress,
                                            desc=f"run {i + 1}/{config.repeats}"))
+            runs.put(outcomes[-1])
     counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
     s = protocol.settings(epochs, batch)
     s.update({"model": config.model, "parameters": n_params, "norm": config.norm, "channels": channels,
@@ -249,6 +258,21 @@ def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor
     return x, labels, counts
 
 
+def _run_store(folder, train_x, train_y, test_x, test_y, config: EvalConfig, method, ipc, mean, std, settings,
+               teacher):
+    """Where finished networks of this evaluation are kept (``vlcp.evaluate.resume``)."""
+    from vlcp.evaluate.resume import RunStore, tensor_digest
+
+    if folder is None:
+        return RunStore(None, {})
+    settings_ = {k: v for k, v in to_dict(config).items() if k not in ("repeats", "progress")}
+    teacher_ = tensor_digest(*teacher.state_dict().values()) if teacher is not None else None
+    return RunStore(folder, {"data": tensor_digest(train_x, torch.as_tensor(train_y), test_x, torch.as_tensor(test_y)),
+                             "config": settings_, "method": method, "ipc": ipc,
+                             "mean": [float(m) for m in mean], "std": [float(s) for s in std],
+                             "settings": settings, "teacher": teacher_})
+
+
 def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, *, method: str | None = None,
                     ipc: int | None = None, train: ImageDataset | None = None, mean=None, std=None,
                     cache_dir: str | Path | None = None) -> ResultRow:
@@ -257,7 +281,8 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     ``method``: the table column (default: ``baseline.json``'s method, ``vlcp`` for a folder written by the
     synthesize stage (it holds ``manifest.jsonl``), else the folder name); ``ipc``:
     default the largest per-class count. ``train``: the real training split, for the normalisation
-    statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given). With
+    statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given, with each
+    finished network, so that an interrupted evaluation resumes). With
     ``config.classes`` "distilled" (auto for minimax / rded) the test and training splits are cut to the
     distilled set's classes (an ImageNet subset); otherwise every test class must be distilled.
     """
@@ -308,4 +333,4 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     if teacher_meta:
         extra["teacher"] = teacher_meta
     return evaluate_tensors(x, y, test_x, test_y, config, method=method, ipc=ipc, num_classes=len(test.classes),
-                            mean=mean, std=std, teacher=teacher, settings=extra)
+                            mean=mean, std=std, teacher=teacher, settings=extra, resume_dir=cache_dir)
