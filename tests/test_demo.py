@@ -23,7 +23,7 @@ def tiny_model_dir(tiny_model, tmp_path):
 @pytest.mark.slow
 def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    cfg = DemoConfig(model=str(tiny_model_dir), num_classes=2, per_class=200, ipc=3, repeats=2, epochs=2, steps=4)
+    cfg = DemoConfig(model=str(tiny_model_dir), num_classes=2, per_class=200, ipc=3, repeats=1, epochs=2, steps=4)
     rows = run_demo(run, cfg, progress=False)
     out = capsys.readouterr().out
 
@@ -42,7 +42,7 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
     assert [r["method"] for r in results] == ["vlcp (ours)", "random real", "k-means centroids", "medoid"]
     for r in results:
         assert set(r) == {"method", "ipc", "model", "protocol", "mean", "std", "runs"}
-        assert (r["ipc"], r["model"], r["protocol"], r["runs"]) == (3, "convnet3", "dc", 2)
+        assert (r["ipc"], r["model"], r["protocol"], r["runs"]) == (3, "convnet3", "dc", 1)
         assert 0 <= r["mean"] <= 100 and r["std"] >= 0
 
     assert "vlcp (ours)" in out and "random real" in out and "k-means centroids" in out and "| medoid" in out
