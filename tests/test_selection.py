@@ -121,3 +121,17 @@ def test_synthesize_with_candidates(tiny_model, tmp_path):
         assert np.abs(b - png(imgs[best]).astype(int)).max() <= 1, rel
         picked_later += best > 0
     assert picked_later > 0  # the selection did something on this set
+
+
+def test_candidates_without_a_selector_stop_before_any_image(tiny_model, tmp_path):
+    from test_stages_embedded import write_prototypes
+
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    write_prototypes(tmp_path / "p", k=1)
+    with pytest.raises(VlcpError, match="'candidates'"):
+        synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(candidates=2, steps=2), 28, 1,
+                   progress=False)
+    assert not list(tmp_path.glob("d/**/*.png"))
+    with pytest.raises(VlcpError, match="candidates"):
+        SynthesizeConfig(candidates=0)

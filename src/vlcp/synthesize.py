@@ -7,6 +7,8 @@ model's training schedule. Prototypes are batched; each image has its own seeded
 (seed = ``seed`` + global prototype number), so batching does not change the images.
 Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``manifest.jsonl``
 (per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
+``candidates > 1`` (beyond the paper, off by default) keeps the best of several seeds per prototype
+under a classifier trained on the training split (``vlcp.selection``).
 """
 from __future__ import annotations
 
@@ -119,6 +121,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     from vlcp.selection import best_of_candidates
 
     out_dir = Path(out_dir)
+    if config.candidates > 1 and selector is None:
+        raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
+                        "(vlcp.selection.train_selector on the training split; the CLI builds one)")
     protos = load_prototypes(prototypes_dir)
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
