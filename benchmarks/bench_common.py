@@ -12,6 +12,11 @@ SELECTED = "vlcp (dcs) + selection [beyond paper]"
 METHODS = [*BASELINES, *STRATEGIES, SELECTED]
 
 
+def _finished(folder: Path) -> bool:
+    """A synthesized folder is finished when its manifest (``metadata.jsonl``, formerly ``manifest.jsonl``) exists."""
+    return (folder / "metadata.jsonl").exists() or (folder / "manifest.jsonl").exists()
+
+
 class Bench:
     """Shared artifacts of the grid: splits, captions, latents, model, per-IPC prototypes and sets."""
 
@@ -60,7 +65,7 @@ class Bench:
         default this bench's ``synthesis``); an existing finished folder is kept."""
         from vlcp.synthesize import SynthesizeConfig, synthesize
 
-        if not (folder / "manifest.jsonl").exists():
+        if not _finished(folder):
             config = SynthesizeConfig(**{"negative_prompt": "", **self.synthesis, **settings})
             extra = {"selector": selector} if selector is not None else {}
             synthesize(self.model, self.prototypes(ipc, strategy) / "prototypes", folder, config,
@@ -75,16 +80,16 @@ class Bench:
         independent = method in ("random", "herding", "k-center")
         root = self.run if independent else self.model_run
         folder = root / f"ipc{ipc}" / "sets" / "".join(ch if ch.isalnum() else "_" for ch in method)
-        if (folder / "baseline.json").exists() or (folder / "manifest.jsonl").exists():
+        if (folder / "baseline.json").exists() or _finished(folder):
             return folder
         res, ch = self.train.resolution, self.train.channels
         if method in STRATEGIES:
             self.synthesize(STRATEGIES[method], ipc, folder)
         elif method == SELECTED:
-            from vlcp.synthesize import build_selector
+            from vlcp.selection import train_selector
 
-            self.synthesize("dcs", ipc, folder, selector=build_selector(self.train, cache_dir=self.run),
-                            candidates=self.candidates)
+            selector = train_selector(self.train, cache_dir=self.run, device=self.device, progress=False)
+            self.synthesize("dcs", ipc, folder, selector=selector, candidates=self.candidates)
         elif method == "k-means centroids":
             from vlcp.io import atomic_write_json
 
