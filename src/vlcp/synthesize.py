@@ -121,6 +121,7 @@ def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: Synthesi
             "prototypes": file_digest(prototypes_dir / "prototypes.safetensors",
                                       prototypes_dir / "text_prototypes.json"),
             "model": module_digest(model.unet, model.vae, model.text_encoder),
+            "text_encoder": {k: getattr(model.text_encoder, k, None) for k in ("name", "max_length", "max_chunks")},
             "scheduler": digest(dict(model.scheduler.config))}
 
 
