@@ -122,7 +122,8 @@ def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: Synthesi
                                       prototypes_dir / "text_prototypes.json"),
             "model": module_digest(model.unet, model.vae, model.text_encoder),
             "text_encoder": {k: getattr(model.text_encoder, k, None) for k in ("name", "max_length", "max_chunks")},
-            "scheduler": digest(dict(model.scheduler.config))}
+            "scheduler": digest({k: v for k, v in dict(model.scheduler.config).items()
+                                 if not k.startswith("_")})}  # ("_use_default_values": a set, per-process order)
 
 
 def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
