@@ -23,7 +23,7 @@ def tiny_model_dir(tiny_model, tmp_path):
 @pytest.mark.slow
 def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    cfg = DemoConfig(model=str(tiny_model_dir), num_classes=2, per_class=200, ipc=3, repeats=2, epochs=2, steps=4)
+    cfg = DemoConfig(model=str(tiny_model_dir), num_classes=2, per_class=200, ipc=3, repeats=1, epochs=2, steps=4)
     rows = run_demo(run, cfg, progress=False)
     out = capsys.readouterr().out
 
@@ -33,18 +33,28 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
                 "results.json", "report.html", "demo.toml", "data.toml"):
         assert (run / rel).exists(), rel
     assert len((run / "captions/metadata.jsonl").read_text().splitlines()) == 400
-    for folder in ("distilled", "baselines/kmeans", "baselines/random"):
+    for folder in ("distilled", "baselines/kmeans", "baselines/random", "baselines/medoid"):
         for cls in ("tshirt_top", "trouser"):
             assert len(list((run / folder / cls).glob("*.png"))) == 3, (folder, cls)
 
     results = json.loads((run / "results.json").read_text())
     assert results == rows
-    assert [r["method"] for r in results] == ["vlcp (ours)", "random real", "k-means centroids"]
+    assert [r["method"] for r in results] == ["vlcp (ours)", "random real", "k-means centroids", "medoid"]
     for r in results:
         assert set(r) == {"method", "ipc", "model", "protocol", "mean", "std", "runs"}
-        assert (r["ipc"], r["model"], r["protocol"], r["runs"]) == (3, "convnet3", "dc", 2)
+        assert (r["ipc"], r["model"], r["protocol"], r["runs"]) == (3, "convnet3", "dc", 1)
         assert 0 <= r["mean"] <= 100 and r["std"] >= 0
 
-    assert "vlcp (ours)" in out and "random real" in out and "k-means centroids" in out
+    assert "vlcp (ours)" in out and "random real" in out and "k-means centroids" in out and "| medoid" in out
     assert f"{results[0]['mean']:.1f}" in out
     assert "shortened to 2 of the dc protocol's 300 epochs" in out
+
+    # the validation split of configs/fashion_mnist.toml is held out: captions and medoids come from train only
+    data = DataConfig(num_classes=2, per_class=200, holdout_per_class=500)
+    assert "holdout_per_class = 500" in (run / "data.toml").read_text()
+    val = {data.load("val").file_name(i) for i in range(1000)}
+    captioned = {json.loads(line)["file_name"] for line in (run / "captions/metadata.jsonl").read_text().splitlines()}
+    medoids = {s["source"] for s in json.loads((run / "baselines/medoid/baseline.json").read_text())["selected"]}
+    clusters = json.loads((run / "prototypes/clusters.json").read_text())
+    assert medoids == {m[0] for e in clusters.values() for m in e["members"]}
+    assert not (captioned | medoids) & val

@@ -165,9 +165,15 @@ def _cmd_synthesize(args) -> int:
 
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
     data = _data(args).load("train")
+    selector = None
+    if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
+        from vlcp.selection import train_selector
+
+        selector = train_selector(data, epochs=config.selector_epochs, seed=config.seed, device=_device(args.device),
+                                  cache_dir=args.run, progress=not args.quiet)
     out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
                      config, data.resolution, data.channels, shard=current_shard(), progress=not args.quiet,
-                     force=args.force)
+                     force=args.force, selector=selector)
     print(f"distilled images: {out}")
     return 0
 

@@ -6,7 +6,7 @@ Sections, each skipped with a short note when its artifacts are missing or unrea
   runs}``, a list or ``{"rows": [...]}``): a table with methods as columns and (IPC, model, protocol) as
   rows, plus a bar chart of mean ± std per method;
 * images — ``distilled/<class>/<n>.png`` (prompts from ``distilled/manifest.jsonl`` as tooltips and a
-  list), one row per class, beside ``baselines/kmeans/`` and ``baselines/random/`` when present;
+  list), one row per class, beside ``baselines/kmeans/``, ``baselines/random/`` and ``baselines/medoid/`` when present;
 * prototypes — ``prototypes/prototype_report.json`` (the paper's Table 6);
 * settings — every ``*.toml`` in the run folder, verbatim.
 
@@ -226,7 +226,8 @@ def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> 
     distilled = run_dir / "distilled"
     sets = {"distilled": _class_images(distilled),
             "k-means centroids": _class_images(run_dir / "baselines" / "kmeans"),
-            "random real": _class_images(run_dir / "baselines" / "random")}
+            "random real": _class_images(run_dir / "baselines" / "random"),
+            "medoid": _class_images(run_dir / "baselines" / "medoid")}
     sets = {k: v for k, v in sets.items() if v}
     if not sets:
         return _section("Images", _note("No images (distilled/, baselines/kmeans/, baselines/random/)."))

@@ -7,6 +7,8 @@ model's training schedule. Prototypes are batched; each image has its own seeded
 (seed = ``seed`` + global prototype number), so batching does not change the images.
 Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``manifest.jsonl``
 (per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
+``candidates > 1`` (beyond the paper, off by default) keeps the best of several seeds per prototype
+under a classifier trained on the training split (``vlcp.selection``).
 """
 from __future__ import annotations
 
@@ -36,6 +38,10 @@ class SynthesizeConfig:
     batch_size: int = field(default=32, metadata={"help": "prototypes per pipeline call"})
     seed: int = field(default=0, metadata={"help": "base seed; image i uses seed + i"})
     image_size: int = field(default=0, metadata={"help": "saved image side (0: the dataset's resolution)"})
+    candidates: int = field(default=1, metadata={
+        "help": "images generated per prototype (different seeds); >1 keeps the one a ConvNet trained on the "
+                "training split finds most representative of its class (beyond the paper; 1: the paper's method)"})
+    selector_epochs: int = field(default=3, metadata={"help": "candidates > 1: training epochs of that ConvNet"})
 
     def __post_init__(self) -> None:
         check(0 < self.strength <= 1, "strength", "must be in (0, 1]")
@@ -46,6 +52,8 @@ class SynthesizeConfig:
               f"strength × steps = {self.strength} × {self.steps} gives no denoising step; raise strength or steps")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.image_size >= 0, "image_size", "must be >= 0")
+        check(self.candidates >= 1, "candidates", "must be >= 1")
+        check(self.selector_epochs >= 1, "selector_epochs", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -144,12 +152,18 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
 
 def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str | Path, config: SynthesizeConfig,
                data_resolution: int, data_channels: int, shard: Shard = Shard(), progress: bool = True,
-               force: bool = False) -> Path:
+               force: bool = False, selector=None) -> Path:
     """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``.
 
     Images on disk are kept only when made from the same prototypes, model and settings (else a
-    ``VlcpError``; ``force`` deletes them and starts over)."""
+    ``VlcpError``; ``force`` deletes them and starts over). ``selector`` (a
+    :class:`vlcp.selection.Selector`) is needed only with ``config.candidates > 1``."""
+    from vlcp.selection import best_of_candidates
+
     out_dir = Path(out_dir)
+    if config.candidates > 1 and selector is None:
+        raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
+                        "(vlcp.selection.train_selector on the training split; the CLI builds one)")
     protos = load_prototypes(prototypes_dir)
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
@@ -164,17 +178,20 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     mine = [b for n, b in enumerate(batches) if n % shard.world == shard.rank]
     mine = [[p for p in b if p.number not in done] for b in mine]
     for batch in tqdm([b for b in mine if b], desc="synthesize", unit="batch", disable=not progress):
-        seeds = [config.seed + p.number for p in batch]
-        images = adapter.to_data(synthesize_batch(pipe, model, torch.stack([p.latent for p in batch]),
-                                                  [p.prompt for p in batch], seeds, config))
+        latents, prompts = torch.stack([p.latent for p in batch]), [p.prompt for p in batch]
+        images, seeds, scores = best_of_candidates(
+            lambda s: adapter.to_data(synthesize_batch(pipe, model, latents, prompts, s, config)),
+            [config.seed + p.number for p in batch], [p.class_id for p in batch], config.candidates, selector)
         records = []
-        for p, img, seed in zip(batch, images, seeds):
+        for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
             save_png(img, out_dir / rel)
             records.append({"number": p.number, "file_name": rel, "class": p.class_id, "prototype": p.cluster,
                             "prompt": p.prompt, "seed": seed, "strength": config.strength,
                             "guidance_scale": config.guidance_scale, "steps": config.steps,
                             "negative_prompt": config.negative_prompt})
+            if scores is not None:
+                records[-1].update(candidates=config.candidates, selector_score=round(scores[k], 6))
         append_jsonl(part, records)
     barrier()
     if shard.rank == 0:

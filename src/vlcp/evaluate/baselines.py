@@ -5,6 +5,8 @@
   training set (as the DC paper's coreset baselines); the extractor's weights are cached as safetensors.
 - ``kmeans``: the k-means centroid latents of a run's prototypes decoded by the VAE (no diffusion),
   via ``vlcp.synthesize.decode_centroids``.
+- ``medoid``: per class, the real training image nearest each k-means centre of a run's prototypes
+  (same latent space, LOF and k-means settings), via ``vlcp.evaluate.medoid.medoid_baseline``.
 - ``full``: every real training image (the upper bound).
 
 Each folder holds ``<class>/<n>.png`` and a ``baseline.json`` saying how it was selected.
@@ -26,7 +28,7 @@ from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import channel_stats, images_uint8
 from vlcp.io import atomic_write_json, read_json
 
-BASELINES = ("random", "herding", "kcenter", "kmeans", "full")
+BASELINES = ("random", "herding", "kcenter", "kmeans", "medoid", "full")
 
 
 # ---- selection rules -------------------------------------------------------------------------
@@ -244,7 +246,9 @@ def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc:
                   feature_model: str = "convnet3", feature_epochs: int = 5, device: str | torch.device = "cpu",
                   run_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                   progress: bool = True) -> Path:
-    """Build one baseline folder. ``ipc`` is required for random / herding / kcenter; ``run_dir`` for kmeans.
+    """Build one baseline folder. ``ipc`` is required for random / herding / kcenter; ``run_dir`` for kmeans
+    and medoid (medoid: ``train`` is the run's training split, None reads it from ``RUN/data.toml``;
+    ``ipc`` None takes the run's prototypes as they are).
     ``cache_dir`` holds the feature extractor's weights (default: the parent of ``out_dir``)."""
     out = Path(out_dir)
     if method not in BASELINES:
@@ -253,6 +257,11 @@ def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc:
         if run_dir is None:
             raise VlcpError("the kmeans baseline needs --run (a run folder with prototypes)")
         return kmeans_baseline(run_dir, out)
+    if method == "medoid":
+        if run_dir is None:
+            raise VlcpError("the medoid baseline needs --run (a run folder with latents and prototypes)")
+        from vlcp.evaluate.medoid import medoid_baseline
+        return medoid_baseline(run_dir, out, ipc=ipc, train=train)
     if method == "full":
         return write_baseline(train, np.arange(len(train)), out, method="full",
                               description="the whole real training set (upper bound)")

@@ -7,6 +7,7 @@ from pathlib import Path
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.config import save_config
 from vlcp.errors import VlcpError
+from vlcp.io import read_json
 
 EVALUATE_HELP = """Score distilled ImageFolders (<FOLDER>/<class>/*.png): train --repeats fresh networks on each
 under --protocol and test them on the real test split. Writes results.json / results.csv / results.md
@@ -17,8 +18,9 @@ seeds, with --method) pool their runs; --merge pools earlier results.json files 
 BASELINE_HELP = """Write a baseline ImageFolder that `vlcp evaluate` scores like a distilled set:
 random (seeded real subset), herding / kcenter (per class, in the feature space of a ConvNet trained by
 vlcp on the full training set, cached in --out), kmeans (a run's k-means centroids decoded by the VAE,
-no diffusion; needs --run), full (the whole training set, the upper bound). Folders:
-<out>/<method>_ipc<ipc>, <out>/kmeans, <out>/full."""
+no diffusion; needs --run), medoid (per class the real training image nearest each of a run's k-means
+centres; needs --run, writes RUN/baselines/medoid_ipc<ipc> unless --out is given), full (the whole
+training set, the upper bound). Folders: <out>/<method>_ipc<ipc>, <out>/kmeans, <out>/full."""
 
 
 def add_parsers(subparsers) -> None:
@@ -46,13 +48,14 @@ def add_parsers(subparsers) -> None:
     add_config_args(p, EvalConfig)
     p.set_defaults(func=run_evaluate)
 
-    b = subparsers.add_parser("baseline", help="write a baseline ImageFolder (random, herding, kcenter, kmeans, full)",
+    b = subparsers.add_parser("baseline", help=f"write a baseline ImageFolder ({', '.join(BASELINES)})",
                               description=BASELINE_HELP)
     b.add_argument("--method", required=True, choices=BASELINES)
     b.add_argument("--ipc", type=int, nargs="+", default=None, help="images per class (one folder per value)")
     b.add_argument("--data-dir", type=Path, default=None, help="real dataset (default: Debian's Fashion-MNIST)")
-    b.add_argument("--run", type=Path, default=None, help="kmeans: the run folder holding prototypes")
-    b.add_argument("--out", type=Path, default=Path("runs/baselines"), help="parent folder of the baseline folders")
+    b.add_argument("--run", type=Path, default=None, help="kmeans / medoid: the run folder holding prototypes")
+    b.add_argument("--out", type=Path, default=None,
+                   help="parent folder of the baseline folders (default: runs/baselines; medoid: RUN/baselines)")
     b.add_argument("--seed", type=int, default=0, help="random: selection seed; herding/kcenter: extractor seed")
     b.add_argument("--feature-model", default="convnet3", choices=NETWORKS.names(),
                    help="herding/kcenter: network trained on the full training set for the feature space")
@@ -123,7 +126,9 @@ def run_baseline(args) -> int:
     from vlcp.evaluate.evaluation import resolve_device
 
     device = resolve_device(args.device)
-    out: Path = args.out
+    if args.method == "medoid":
+        return _run_medoid(args)
+    out: Path = args.out or Path("runs/baselines")
     if args.method in ("random", "herding", "kcenter"):
         if not args.ipc:
             raise VlcpError(f"setting 'ipc': the {args.method} baseline needs --ipc")
@@ -141,4 +146,30 @@ def run_baseline(args) -> int:
         info = baseline_info(path)
         print(f"{path}: {info.get('description', args.method)} ({info.get('images', '?')} images)")
     print(f"score with: vlcp evaluate {' '.join(str(f) for _, f in targets)} --out {out}")
+    return 0
+
+
+def _run_medoid(args) -> int:
+    """``vlcp baseline --method medoid --run RUN [--ipc K ...]``: RUN/baselines/medoid_ipc<k> by default."""
+    from vlcp.evaluate.baselines import baseline_info, make_baseline
+    from vlcp.evaluate.medoid import run_train_split
+
+    if args.run is None:
+        raise VlcpError("the medoid baseline needs --run (a run folder with latents and prototypes)")
+    out = args.out or args.run / "baselines"
+    ipcs = args.ipc or [None]
+    train = run_train_split(args.run)
+    folders = []
+    for ipc in ipcs:
+        if ipc is None:
+            ks = {int(e["k"]) for e in read_json(args.run / "prototypes" / "clusters.json").values()} \
+                if (args.run / "prototypes" / "clusters.json").exists() else set()
+            name = f"medoid_ipc{max(ks)}" if ks else "medoid"
+        else:
+            name = f"medoid_ipc{ipc}"
+        path = make_baseline("medoid", train, out / name, ipc=ipc, run_dir=args.run)
+        info = baseline_info(path)
+        print(f"{path}: {info.get('description', 'medoid')} ({info.get('images', '?')} images)")
+        folders.append(path)
+    print(f"score with: vlcp evaluate {' '.join(str(f) for f in folders)} --out {out}")
     return 0

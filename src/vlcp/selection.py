@@ -1,0 +1,113 @@
+"""Best-of-N synthesis (beyond the paper, off by default): several candidates per prototype, keep the
+one a classifier trained on the real training split finds most representative of its class.
+
+With ``SynthesizeConfig.candidates = N > 1`` the synthesize stage generates each prototype N times
+(candidate j uses seed ``seed + number + j * CANDIDATE_SEED_STRIDE``, so candidate 0 is the paper's
+image) and keeps the candidate with the highest softmax probability of the prototype's class under a
+:class:`Selector`. ``N = 1`` is the paper's method and never touches a selector.
+
+The selector is a ConvNet trained a few epochs on the *training* split only (never the validation or
+test split) with the recipe of the herding/k-center feature extractor (``vlcp.evaluate.teacher``),
+cached as safetensors (``RUN/selector_<model>.safetensors``). It is built by :func:`train_selector`
+and passed into the stage; compute functions never load checkpoints themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from vlcp.errors import VlcpError
+
+__all__ = ["Selector", "train_selector", "candidate_seeds", "pick_best", "best_of_candidates",
+           "CANDIDATE_SEED_STRIDE"]
+
+CANDIDATE_SEED_STRIDE = 1_000_003  # candidate j of image i: seed + i + j * stride (j = 0: the paper's seed)
+
+
+@dataclass
+class Selector:
+    """A classifier of dataset images: ``net`` (logits), the training split's pixel ``mean`` / ``std``,
+    its ``classes`` (ids, index = label) and input ``resolution``."""
+
+    net: torch.nn.Module
+    mean: Sequence[float]
+    std: Sequence[float]
+    classes: list[str]
+    resolution: int
+    device: str | torch.device = "cpu"
+
+    @torch.inference_mode()
+    def scores(self, images: torch.Tensor, class_ids: Sequence[str]) -> torch.Tensor:
+        """Softmax probability of each image's class: ``images`` (b, C, H, W) in [0, 1] (scored as the
+        uint8 PNGs they are saved as), ``class_ids`` (b,) class ids. Returns (b,) float32 on the CPU."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = [c for c in class_ids if c not in index]
+        if unknown:
+            raise VlcpError(f"selector: class {unknown[0]!r} is not one of the classes it was trained on "
+                            f"({', '.join(self.classes)})")
+        x = images.float().clamp(0, 1).mul(255).round().div(255)  # what the saved PNG holds
+        if x.shape[-1] != self.resolution:
+            x = F.interpolate(x, size=(self.resolution,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        mean = torch.tensor(list(self.mean), dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(list(self.std), dtype=torch.float32).view(1, -1, 1, 1)
+        self.net.eval()
+        logits = self.net(((x - mean) / std).to(self.device)).float().cpu()
+        y = torch.tensor([index[c] for c in class_ids], dtype=torch.long)
+        return logits.softmax(dim=1).gather(1, y[:, None])[:, 0]
+
+
+def train_selector(train, *, model: str = "convnet3", epochs: int = 3, seed: int = 0,
+                   device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
+                   progress: bool = True) -> Selector:
+    """A :class:`Selector` trained on ``train`` (the real training split), cached in ``cache_dir`` as
+    ``selector_<model>.safetensors`` and reused when model, epochs, seed and data match."""
+    from vlcp.evaluate.teacher import train_on_full
+    from vlcp.evaluate.tensors import channel_stats
+
+    mean, std = channel_stats(train)
+    cache = Path(cache_dir) / f"selector_{model}.safetensors" if cache_dir is not None else None
+    net, _ = train_on_full(train, model=model, epochs=epochs, seed=seed, device=device, mean=mean, std=std,
+                           cache=cache, progress=progress)
+    return Selector(net, mean, std, list(train.classes), int(train.resolution), device)
+
+
+def candidate_seeds(seeds: Sequence[int], j: int) -> list[int]:
+    """The seeds of candidate ``j`` of images whose paper seeds are ``seeds`` (j = 0: unchanged)."""
+    return [int(s) + j * CANDIDATE_SEED_STRIDE for s in seeds]
+
+
+def pick_best(scores: torch.Tensor) -> torch.Tensor:
+    """(candidates, b) scores → (b,) index of the best candidate per image (the first on ties)."""
+    return scores.argmax(dim=0)
+
+
+def best_of_candidates(generate: Callable[[list[int]], torch.Tensor], seeds: Sequence[int],
+                       class_ids: Sequence[str], n: int, selector: Selector | None
+                       ) -> tuple[torch.Tensor, list[int], list[float] | None]:
+    """Generate ``n`` candidates of a batch and keep the best of each image.
+
+    ``generate(seeds)`` returns (b, C, H, W) images in [0, 1] for one seed per image. Returns the kept
+    images, their seeds, and their selector scores (None when ``n == 1``, which calls ``generate``
+    once with ``seeds`` exactly as the paper's method does).
+    """
+    if n == 1:
+        return generate(list(seeds)), list(seeds), None
+    if selector is None:
+        raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
+                        "(vlcp.selection.train_selector on the training split; the CLI builds one)")
+    images, scores, all_seeds = [], [], []
+    for j in range(n):
+        s = candidate_seeds(seeds, j)
+        img = generate(s)
+        images.append(img)
+        scores.append(selector.scores(img, class_ids))
+        all_seeds.append(s)
+    score = torch.stack(scores)
+    best = pick_best(score)
+    cols = torch.arange(len(seeds))
+    kept = torch.stack(images)[best, cols]
+    return kept, [all_seeds[int(b)][i] for i, b in enumerate(best)], score[best, cols].tolist()

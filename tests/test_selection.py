@@ -1,0 +1,137 @@
+"""Best-of-N synthesis (beyond the paper): the kept candidate is the selector's argmax; N = 1 is the paper's."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vlcp.errors import VlcpError
+from vlcp.io import read_jsonl
+from vlcp.selection import (CANDIDATE_SEED_STRIDE, Selector, best_of_candidates, candidate_seeds, pick_best,
+                            train_selector)
+
+sys.path.insert(0, str(Path(__file__).parent / "evaluate"))
+
+
+class Brightness(torch.nn.Module):
+    """Logits (+10·mean pixel, -10·mean pixel): class 0 prefers bright images, class 1 dark ones."""
+
+    def forward(self, x):
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([10 * m, -10 * m], dim=1)
+
+
+def brightness_selector(classes, resolution=28):
+    return Selector(Brightness(), (0.0,), (1.0,), list(classes), resolution)
+
+
+def test_pick_best_and_candidate_seeds():
+    assert pick_best(torch.tensor([[0.1, 0.9], [0.5, 0.2], [0.7, 0.9]])).tolist() == [2, 0]
+    assert candidate_seeds([3, 4], 0) == [3, 4]
+    assert candidate_seeds([3, 4], 2) == [3 + 2 * CANDIDATE_SEED_STRIDE, 4 + 2 * CANDIDATE_SEED_STRIDE]
+
+
+def test_best_of_candidates_keeps_the_argmax():
+    def generate(seeds):  # one flat image per seed, brightness drawn from the seed
+        vals = [torch.rand(1, generator=torch.Generator().manual_seed(s)).item() for s in seeds]
+        return torch.stack([torch.full((1, 28, 28), v) for v in vals])
+
+    sel = brightness_selector(["light", "dark"])
+    seeds, classes = [10, 11, 12], ["light", "dark", "light"]
+    images, kept, scores = best_of_candidates(generate, seeds, classes, 5, sel)
+    for i in range(3):
+        cands = [candidate_seeds(seeds, j)[i] for j in range(5)]
+        s = [sel.scores(generate([c]), [classes[i]]).item() for c in cands]
+        assert kept[i] == cands[int(np.argmax(s))]
+        assert scores[i] == pytest.approx(max(s))
+        assert torch.equal(images[i], generate([kept[i]])[0])
+    assert len(set(kept)) == 3 and kept != seeds  # not simply the first candidate
+    # n = 1: one call with the paper's seeds, the selector untouched
+    calls = []
+    images1, kept1, scores1 = best_of_candidates(lambda s: calls.append(s) or generate(s), seeds, classes, 1, None)
+    assert calls == [seeds] and kept1 == seeds and scores1 is None and torch.equal(images1, generate(seeds))
+    with pytest.raises(VlcpError, match="candidates"):
+        best_of_candidates(generate, seeds, classes, 2, None)
+    with pytest.raises(VlcpError, match="not one of the classes"):
+        sel.scores(generate([1]), ["coat"])
+
+
+@pytest.mark.slow
+def test_train_selector_learns_the_training_split_and_caches(tmp_path):
+    from evalhelpers import pattern_images
+
+    train = pattern_images(30, seed=1)
+    sel = train_selector(train, epochs=10, seed=0, cache_dir=tmp_path, progress=False)
+    assert (tmp_path / "selector_convnet3.safetensors").exists()
+    test = pattern_images(10, seed=2)
+    x = test.images(np.arange(len(test)))
+    right = sel.scores(x, [test.classes[c] for c in test.labels])
+    wrong = sel.scores(x, [test.classes[1 - c] for c in test.labels])
+    assert torch.allclose(right + wrong, torch.ones_like(right), atol=1e-5)  # two classes: probabilities
+    assert (right > 0.5).float().mean() >= 0.9  # it tells the classes apart
+    again = train_selector(train, epochs=10, seed=0, cache_dir=tmp_path, progress=False)  # from the cache
+    assert torch.allclose(again.scores(x, ["square"] * len(x)), sel.scores(x, ["square"] * len(x)))
+
+
+@pytest.mark.slow
+def test_synthesize_with_candidates(tiny_model, tmp_path):
+    from test_stages_embedded import write_prototypes
+
+    from vlcp.synthesize import SynthesizeConfig, make_pipeline, synthesize, synthesize_batch
+    from vlcp.synthesize import load_prototypes
+
+    write_prototypes(tmp_path / "p", k=2)
+    base = dict(steps=3, guidance_scale=3.0, batch_size=4, strength=0.9)
+    sel = brightness_selector(["trouser", "bag"])
+    one = synthesize(tiny_model, tmp_path / "p", tmp_path / "d1", SynthesizeConfig(**base), 28, 1, progress=False)
+    three = synthesize(tiny_model, tmp_path / "p", tmp_path / "d3", SynthesizeConfig(**base, candidates=3), 28, 1,
+                       progress=False, selector=sel)
+
+    # candidates = 1 is the paper's image: seed + number, one generation, no selector fields
+    protos = load_prototypes(tmp_path / "p")
+    pipe, adapter = make_pipeline(tiny_model), tiny_model.adapter(28, 1)
+
+    def png(t):
+        return (t[0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+    def generate(p, seed):
+        return adapter.to_data(synthesize_batch(pipe, tiny_model, p.latent[None], [p.prompt], [seed],
+                                                SynthesizeConfig(**base)))
+
+    m1 = {r["number"]: r for r in read_jsonl(one / "manifest.jsonl")}
+    m3 = {r["number"]: r for r in read_jsonl(three / "manifest.jsonl")}
+    picked_later = 0
+    for p in protos:
+        rel = f"{p.class_id}/{p.cluster}.png"
+        assert m1[p.number]["seed"] == p.number and "selector_score" not in m1[p.number]
+        a = np.asarray(Image.open(one / rel), dtype=int)
+        assert np.abs(a - png(generate(p, p.number)).astype(int)).max() <= 1, rel
+        # candidates = 3: the kept image is the argmax of the selector over the three candidates
+        cands = candidate_seeds([p.number], 0) + candidate_seeds([p.number], 1) + candidate_seeds([p.number], 2)
+        imgs = [generate(p, s) for s in cands]
+        scores = [sel.scores(im, [p.class_id]).item() for im in imgs]
+        best = int(np.argmax(scores))
+        assert m3[p.number]["seed"] == cands[best] and m3[p.number]["candidates"] == 3
+        assert m3[p.number]["selector_score"] == pytest.approx(scores[best], abs=1e-4)
+        b = np.asarray(Image.open(three / rel), dtype=int)
+        assert np.abs(b - png(imgs[best]).astype(int)).max() <= 1, rel
+        picked_later += best > 0
+    assert picked_later > 0  # the selection did something on this set
+
+
+def test_candidates_without_a_selector_stop_before_any_image(tiny_model, tmp_path):
+    from test_stages_embedded import write_prototypes
+
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    write_prototypes(tmp_path / "p", k=1)
+    with pytest.raises(VlcpError, match="'candidates'"):
+        synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(candidates=2, steps=2), 28, 1,
+                   progress=False)
+    assert not list(tmp_path.glob("d/**/*.png"))
+    with pytest.raises(VlcpError, match="candidates"):
+        SynthesizeConfig(candidates=0)
