@@ -81,12 +81,12 @@ def test_synthesize_after_prototypes_changed_stops_and_force_redoes(tiny_model, 
 
 def test_synthesize_changed_settings_stop(tiny_model, tmp_path):
     write_prototypes(tmp_path / "p", k=2)
-    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=2), 28, 1, progress=False)
+    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=4), 28, 1, progress=False)
     before = (tmp_path / "d" / "bag" / "0.png").read_bytes()
-    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=2, batch_size=1), 28, 1,
+    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=4, batch_size=1), 28, 1,
                progress=False)  # the batch size does not change the images: a plain resume
     with pytest.raises(VlcpError, match=r"seed 0 -> 99, strength 0.7 -> 0.3"):
-        synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=2, seed=99, strength=0.5 * 0.6),
+        synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=4, seed=99, strength=0.5 * 0.6),
                    28, 1, progress=False)
     assert (tmp_path / "d" / "bag" / "0.png").read_bytes() == before
     assert "strength = 0.7" in (tmp_path / "d" / "synthesize.toml").read_text()  # config not rewritten

@@ -114,3 +114,26 @@ def test_checkpoint_past_the_requested_steps_is_reported(minilm, tmp_path):
                                         r"\(setting 'unet_steps'\)"):
         train(_build(minilm), ds, caps, tmp_path / "m", TrainConfig(unet_steps=2, batch_size=2, checkpoint_every=2),
               progress=False)
+
+
+def test_version_1_checkpoint_still_resumes(minilm, tmp_path):
+    """A checkpoint in the old layout (files directly in checkpoint/, no RNG state) still resumes."""
+    import shutil
+
+    ds, caps = _data()
+    cfg = TrainConfig(unet_steps=2, batch_size=2, checkpoint_every=1, ema_decay=0.9)
+    assert _in_child(lambda: train(_build(minilm), ds, caps, tmp_path / "m", cfg, progress=False)) == 0
+    ckpt = tmp_path / "m" / "checkpoint"
+    state = json.loads((ckpt / "state.json").read_text())
+    for name in ("unet.safetensors", "ema.safetensors", "optimizer.pt"):
+        shutil.move(ckpt / state["dir"] / name, ckpt / name)
+    shutil.rmtree(ckpt / state["dir"])
+    (ckpt / "state.json").write_text(json.dumps({"phase": "unet", "step": 2, "seconds": 1.0}))
+    model = _build(minilm)
+    calls = []
+    model.unet.register_forward_pre_hook(lambda *a: calls.append(1))
+    train(model, ds, caps, tmp_path / "m", TrainConfig(unet_steps=3, batch_size=2, checkpoint_every=1, ema_decay=0.9),
+          progress=False)
+    assert len(calls) == 1  # steps 0 and 1 came from the old checkpoint
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["version"] == 2 and state["step"] == 3 and not (ckpt / "unet.safetensors").exists()

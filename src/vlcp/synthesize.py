@@ -129,7 +129,9 @@ def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: Synthesi
             "prototypes": file_digest(prototypes_dir / "prototypes.safetensors",
                                       prototypes_dir / "text_prototypes.json"),
             "model": module_digest(model.unet, model.vae, model.text_encoder),
-            "scheduler": digest(dict(model.scheduler.config))}
+            "text_encoder": {k: getattr(model.text_encoder, k, None) for k in ("name", "max_length", "max_chunks")},
+            "scheduler": digest({k: v for k, v in dict(model.scheduler.config).items()
+                                 if not k.startswith("_")})}  # ("_use_default_values": a set, per-process order)
 
 
 def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
