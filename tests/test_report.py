@@ -66,9 +66,9 @@ def run(tmp_path: Path) -> Path:
     _prototypes(run)
     for cid in CLASSES:
         for n in range(2):
-            _png(run / "baselines" / "kmeans" / cid / f"{n}.png", 200)
+            _png(run / "baselines" / "kmeans_ipc2" / cid / f"{n}.png", 200)
         for n in range(3):
-            _png(run / "baselines" / "random" / cid / f"{n}.png", 100)
+            _png(run / "baselines" / "random_ipc2" / cid / f"{n}.png", 100)
     (run / "distilled" / "synthesize.toml").write_text('strength = 0.7\nnegative_prompt = "a <cartoon>"\n')
     return run
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.data.config import DataConfig
 from vlcp.errors import VlcpError
+from vlcp.progress import add_progress_flag, quiet_third_party
 
 
 def _device(name: str) -> str:
@@ -47,43 +48,59 @@ def _dtype(name: str):
 def _common(p: argparse.ArgumentParser, stage: str, data: bool = True) -> None:
     p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
     p.add_argument("--config", type=Path, default=None, help=f"TOML file; sections [data] and [{stage}]")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the run's, else auto: "
+                   "CUDA when available)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="model dtype (default: float32)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flag(p)
     if data:
         add_config_args(p, DataConfig)
 
 
 def _data(args) -> DataConfig:
-    return config_from_args(DataConfig, args, toml_section(args.config, "data"))
+    """The run's dataset settings: recorded by the first stage, checked against later flags."""
+    from vlcp.runstate import run_data
+
+    given, sources = data_given(args, args.config)
+    return run_data(args.run, given, sources)
+
+
+def data_given(args, config_file) -> tuple[dict, dict]:
+    """The ``DataConfig`` values this command gives (its TOML ``[data]``, then flags) and where each came from."""
+    import dataclasses
+
+    given = toml_section(config_file, "data")
+    sources = {k: f"[data] {k} in {config_file}" for k in given}
+    for f in dataclasses.fields(DataConfig):
+        if getattr(args, f.name, None) is not None:
+            given[f.name] = getattr(args, f.name)
+            sources[f.name] = "--" + f.name.replace("_", "-")
+    return given, sources
+
+
+def _run_device(args) -> str:
+    """``--device``, else the run's recorded device, else auto; the given one is recorded."""
+    from vlcp.runstate import run_value
+
+    return _device(run_value(args.run, "device", args.device, "--device") or "auto")
 
 
 def _model_spec(args) -> str:
-    if getattr(args, "model", None):
-        return args.model
-    section = toml_section(args.config, "model")
-    if section.get("path"):
-        return section["path"]
-    return str(args.run / "model") if (args.run / "model" / "vlcp_model.json").exists() else "embedded"
+    """``--model`` (or ``[model] path``) checked against the run's recorded model; else the recorded one;
+    else ``RUN/model`` when trained there, else the embedded default. The result is recorded."""
+    from vlcp.runstate import run_value
+
+    given, source = getattr(args, "model", None), "--model"
+    if not given and toml_section(args.config, "model").get("path"):
+        given, source = toml_section(args.config, "model")["path"], f"[model] path in {args.config}"
+    default = str(args.run / "model") if (args.run / "model" / "vlcp_model.json").exists() else "embedded"
+    return run_value(args.run, "model", given, source, default)
 
 
 def _load_model(args):
-    from vlcp.io import atomic_write_json
     from vlcp.models import load_model
 
-    spec = _model_spec(args)
-    model = load_model(spec, device=_device(args.device), dtype=_dtype(args.dtype))
-    args.run.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.run / "model.json", {"model": spec})
-    return model
-
-
-def _save_data(args, data: DataConfig) -> None:
-    from vlcp.config import save_config
-
-    args.run.mkdir(parents=True, exist_ok=True)
-    save_config(data, args.run / "data.toml", section="data")
+    return load_model(_model_spec(args), device=_run_device(args), dtype=_dtype(args.dtype))
 
 
 # ---- caption -------------------------------------------------------------------------------------
@@ -94,14 +111,13 @@ def _cmd_caption(args) -> int:
 
     config = config_from_args(CaptionConfig, args, toml_section(args.config, "caption"))
     data = _data(args)
-    _save_data(args, data)
     options = toml_section(args.config, "captioner")
     if config.captioner != "attributes":
-        options.setdefault("device", _device(args.device))
+        options.setdefault("device", _run_device(args))
     captioner = CAPTIONERS.get(config.captioner)(**options)
     out = caption(data.load("train", resolution=getattr(captioner, "image_size", None)), captioner,
                   args.out or args.run / "captions", config,
-                  shard=current_shard(), progress=not args.quiet)
+                  shard=current_shard(), progress=args.progress)
     print(f"captions: {out}")
     return 0
 
@@ -121,11 +137,11 @@ def _cmd_train(args) -> int:
     if base:
         from vlcp.models import load_model
 
-        model = load_model(base, device=_device(args.device))
+        model = load_model(base, device=_run_device(args))
     else:
         from vlcp.models.embedded import build_embedded
 
-        model = build_embedded().to(_device(args.device))
+        model = build_embedded().to(_run_device(args))
     save = None
     if _read_size(model):  # a diffusers model (--base folder or hub id): saved as a diffusers folder
         from vlcp.models.hub import save_stable_diffusion, set_resolution
@@ -138,7 +154,7 @@ def _cmd_train(args) -> int:
         raise VlcpError("setting 'model_resolution': only a diffusers model (--base) can change its resolution")
     out = train(model, data.load("train", resolution=_read_size(model)), captions, args.out or args.run / "model",
                 config, save=save,
-                progress=not args.quiet)
+                progress=args.progress)
     print(f"model: {out}")
     return 0
 
@@ -149,11 +165,11 @@ def _cmd_encode(args) -> int:
     from vlcp.shards import current_shard
 
     config = config_from_args(EncodeConfig, args, toml_section(args.config, "encode"))
-    _save_data(args, _data(args))
+    data = _data(args)
     model = _load_model(args)
-    store = encode(model, _data(args).load("train", resolution=_read_size(model)), args.out or args.run / "latents",
+    store = encode(model, data.load("train", resolution=_read_size(model)), args.out or args.run / "latents",
                    config,
-                   shard=current_shard(), progress=not args.quiet)
+                   shard=current_shard(), progress=args.progress)
     print(f"latents: {store.root}")
     return 0
 
@@ -166,7 +182,7 @@ def _cmd_synthesize(args) -> int:
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
     data = _data(args).load("train")
     out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
-                     config, data.resolution, data.channels, shard=current_shard(), progress=not args.quiet)
+                     config, data.resolution, data.channels, shard=current_shard(), progress=args.progress)
     print(f"distilled images: {out}")
     return 0
 
@@ -191,7 +207,9 @@ def _cmd_run(args) -> int:
 
     shard = current_shard()  # under `accelerate launch`: per-image stages and train split, the rest on rank 0
     for stage in stages:
-        argv = [stage, "--run", str(run), "--config", str(args.config_file), "--device", args.device]
+        argv = [stage, "--run", str(run), "--config", str(args.config_file)]
+        if args.device:
+            argv += ["--device", args.device]
         if stage in ("encode", "synthesize") and getattr(args, "dtype", None):
             argv += ["--dtype", args.dtype]
         if stage not in DISTRIBUTED_STAGES and shard.world > 1:
@@ -217,7 +235,7 @@ def _cmd_demo(args) -> int:
     from vlcp.demo import DemoConfig, run_demo
 
     config = config_from_args(DemoConfig, args)
-    run_demo(args.out, config, progress=not args.quiet)
+    run_demo(args.out, config, progress=args.progress)
     return 0
 
 
@@ -281,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config_file", type=Path, help="TOML with [run] (dir, stages) and one section per stage")
     p.add_argument("--run", type=Path, default=None, help="run folder (default: [run].dir)")
     p.add_argument("--stages", nargs="+", default=None, choices=STAGES, help="stages to run (default: [run].stages)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the run's, else auto)")
     p.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                    help="model dtype of encode and synthesize (default: float32)")
     p.set_defaults(func=_cmd_run)
@@ -290,13 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole method on Fashion-MNIST, offline, on a CPU")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under ./runs/)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flag(p)
     add_config_args(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -6,7 +6,7 @@ Sections, each skipped with a short note when its artifacts are missing or unrea
   runs}``, a list or ``{"rows": [...]}``): a table with methods as columns and (IPC, model, protocol) as
   rows, plus a bar chart of mean ± std per method;
 * images — ``distilled/<class>/<n>.png`` (prompts from ``distilled/manifest.jsonl`` as tooltips and a
-  list), one row per class, beside ``baselines/kmeans/`` and ``baselines/random/`` when present;
+  list), one row per class, beside every ``baselines/<method>_ipc<k>/``;
 * prototypes — ``prototypes/prototype_report.json`` (the paper's Table 6);
 * settings — every ``*.toml`` in the run folder, verbatim.
 
@@ -224,12 +224,13 @@ def _tooltip(rec: dict | None, name: str) -> str:
 
 def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> str:
     distilled = run_dir / "distilled"
-    sets = {"distilled": _class_images(distilled),
-            "k-means centroids": _class_images(run_dir / "baselines" / "kmeans"),
-            "random real": _class_images(run_dir / "baselines" / "random")}
+    sets = {"distilled": _class_images(distilled)}
+    if (run_dir / "baselines").is_dir():
+        for folder in sorted((run_dir / "baselines").iterdir(), key=lambda p: _natural(p.name)):
+            sets[folder.name] = _class_images(folder)
     sets = {k: v for k, v in sets.items() if v}
     if not sets:
-        return _section("Images", _note("No images (distilled/, baselines/kmeans/, baselines/random/)."))
+        return _section("Images", _note("No images (distilled/, baselines/<method>_ipc<k>/)."))
     records, note = _manifest(distilled) if "distilled" in sets else ({}, "No distilled images.")
     order = list(dict.fromkeys(str(r.get("class")) for r in records.values() if r.get("class") is not None))
     classes = [c for c in order if any(c in v for v in sets.values())]
@@ -378,7 +379,10 @@ def _cmd_report(args) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from vlcp.progress import add_progress_flag
+
     p = subparsers.add_parser("report", help="one self-contained HTML page of a run's results, images and settings")
     p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
     p.add_argument("--out", type=Path, default=None, help="HTML file (default: RUN/report.html)")
+    add_progress_flag(p)  # the flag family of every stage (the report is one quick step)
     p.set_defaults(func=_cmd_report)

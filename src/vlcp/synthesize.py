@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from tqdm.auto import tqdm
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 
 from vlcp.config import check, save_config
 from vlcp.errors import VlcpError
@@ -120,7 +120,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     batches = [protos[i:i + config.batch_size] for i in range(0, len(protos), config.batch_size)]
     mine = [b for n, b in enumerate(batches) if n % shard.world == shard.rank]
     mine = [[p for p in b if p.number not in done] for b in mine]
-    for batch in tqdm([b for b in mine if b], desc="synthesize", unit="batch", disable=not progress):
+    todo = [b for b in mine if b]
+    bar = tqdm(total=sum(map(len, todo)), desc="synthesize", unit="image", disable=not progress)
+    for batch in todo:
         seeds = [config.seed + p.number for p in batch]
         images = adapter.to_data(synthesize_batch(pipe, model, torch.stack([p.latent for p in batch]),
                                                   [p.prompt for p in batch], seeds, config))
@@ -133,6 +135,8 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
                             "guidance_scale": config.guidance_scale, "steps": config.steps,
                             "negative_prompt": config.negative_prompt})
         append_jsonl(part, records)
+        bar.update(len(batch))
+    bar.close()
     barrier()
     if shard.rank == 0:
         records = {}
@@ -169,19 +173,16 @@ def decode_prototypes(model: LatentDiffusion, prototypes_dir: str | Path, out_di
 
 
 def decode_centroids(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """The k-means baseline of a run folder: loads the run's model (``RUN/model`` when trained there,
-    else the one named in ``RUN/model.json``, else the embedded default) and its dataset settings
-    (``RUN/data.toml``), then ``decode_prototypes``. A convenience for ``vlcp baseline --method kmeans``."""
-    from vlcp.cliutil import toml_section
-    from vlcp.config import from_dict
-    from vlcp.data.config import DataConfig
+    """The k-means baseline of a run folder: loads the run's recorded model (else ``RUN/model`` when
+    trained there, else the embedded default) and dataset settings (``vlcp.runstate``), then
+    ``decode_prototypes``. A convenience for ``vlcp baseline --method kmeans``."""
     from vlcp.models import load_model
+    from vlcp.runstate import read_settings, recorded_data
 
     run_dir = Path(run_dir)
-    spec = str(run_dir / "model") if (run_dir / "model" / "vlcp_model.json").exists() else None
-    if spec is None and (run_dir / "model.json").exists():
-        spec = read_json(run_dir / "model.json").get("model")
-    data_toml = run_dir / "data.toml"
-    data = from_dict(DataConfig, toml_section(data_toml, "data") if data_toml.exists() else {}, str(data_toml))
+    spec = read_settings(run_dir)["run"].get("model")
+    if spec is None and (run_dir / "model" / "vlcp_model.json").exists():
+        spec = str(run_dir / "model")
+    data = recorded_data(run_dir)
     train = data.load("train")
     return decode_prototypes(load_model(spec), run_dir / "prototypes", out_dir, train.resolution, train.channels)

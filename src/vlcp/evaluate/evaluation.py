@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 
 from vlcp.config import check, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
@@ -41,7 +41,7 @@ class EvalConfig:
         "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300)"})
     batch_size: int | None = field(default=None, metadata={
         "help": "training batch size (default: the protocol's: dc/dsa 256, minimax 64, rded by IPC)"})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:N, mps, or auto (cuda when available)"})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, mps, or auto (cuda when available)"})
     resolution: int | None = field(default=None, metadata={
         "help": "image side the networks see (default: the test set's; ImageFolder test sets load at 224 px "
                 "for minimax/rded)"})
@@ -241,7 +241,8 @@ def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor
     missing = [c for c in test_classes if c not in ds.classes]
     if missing:
         raise VlcpError(f"{folder}: no images for test class(es): {', '.join(missing[:10])}"
-                        f"{' …' if len(missing) > 10 else ''}")
+                        f"{' …' if len(missing) > 10 else ''}; to test on the distilled classes only, evaluate "
+                        f"with --run RUN (the run's recorded subset) or set [data] num_classes")
     remap = np.array([test_classes.index(c) for c in ds.classes], dtype=np.int64)
     labels = torch.from_numpy(remap[np.asarray(ds.labels)])
     x = images_uint8(ds)

@@ -1,0 +1,50 @@
+"""The README's by-hand sequence on a 3-class subset given only to the first stage: every later stage
+(encode, prototypes, synthesize, baseline, evaluate, report) uses the subset recorded in the run."""
+import json
+from pathlib import Path
+
+import pytest
+
+from vlcp.cli import main
+
+
+@pytest.fixture()
+def tiny_model_dir(tiny_model, tmp_path):
+    from vlcp.models.embedded import save_generator
+
+    save_generator(tiny_model, tmp_path / "tiny")
+    return tmp_path / "tiny"
+
+
+def _ok(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, (argv, captured.err[-2000:])
+    return captured
+
+
+def test_by_hand_sequence_uses_the_first_stages_subset(tmp_path, tiny_model_dir, capsys):
+    run = str(tmp_path / "fm")
+    _ok(["caption", "--run", run, "--num-classes", "3", "--per-class", "12", "--no-progress"], capsys)
+    _ok(["encode", "--run", run, "--model", str(tiny_model_dir), "--no-progress"], capsys)
+    _ok(["prototypes", "--run", run, "--ipc", "2"], capsys)
+    _ok(["synthesize", "--run", run, "--steps", "2", "--guidance-scale", "1", "--negative-prompt", "",
+         "--no-progress"], capsys)
+    _ok(["baseline", "--run", run, "--method", "random", "--ipc", "2", "--no-progress"], capsys)
+    _ok(["evaluate", "--run", run, "--epochs", "1", "--repeats", "1", "--no-progress"], capsys)
+    _ok(["report", "--run", run], capsys)
+
+    run = Path(run)
+    assert len((run / "captions" / "metadata.jsonl").read_text().splitlines()) == 36
+    index = json.loads((run / "latents" / "index.json").read_text())
+    assert len(index["classes"]) == 3
+    assert sorted(p.name for p in (run / "distilled").iterdir() if p.is_dir() and p.name[0] != ".") == \
+        sorted(index["classes"])
+    assert sorted(p.name for p in (run / "baselines" / "random_ipc2").iterdir() if p.is_dir()) == \
+        sorted(index["classes"])
+    rows = json.loads((run / "eval" / "results.json").read_text())
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    assert {r["method"] for r in rows} == {"vlcp", "random"}
+    settings = (run / "settings.toml").read_text()
+    assert "num_classes = 3" in settings and str(tiny_model_dir) in settings
+    assert "random_ipc2" in (run / "report.html").read_text()
