@@ -59,10 +59,12 @@ def _common(p: argparse.ArgumentParser, stage: str, data: bool = True) -> None:
 
 def _data(args) -> DataConfig:
     """The run's dataset settings: recorded by the first stage, checked against later flags."""
-    from vlcp.runstate import run_data
+    from vlcp.runstate import check_data_folder, run_data
 
     given, sources = data_given(args, args.config)
-    return run_data(args.run, given, sources)
+    data = run_data(args.run, given, sources)
+    check_data_folder(data)
+    return data
 
 
 def data_given(args, config_file) -> tuple[dict, dict]:
@@ -139,6 +141,10 @@ def _cmd_train(args) -> int:
 
         model = load_model(base, device=_run_device(args))
     else:
+        if not config.vae_steps:
+            raise VlcpError("setting 'vae_steps': without --base, vlcp train builds a new model whose VAE is "
+                            "untrained; give --vae-steps N (the embedded recipe: 1000) to train it first, or "
+                            "--base MODEL to fine-tune a trained one")
         from vlcp.models.embedded import build_embedded
 
         model = build_embedded().to(_run_device(args))
@@ -156,7 +162,30 @@ def _cmd_train(args) -> int:
                 config, save=save,
                 progress=args.progress)
     print(f"model: {out}")
+    _announce_model(args, out)
     return 0
+
+
+def _announce_model(args, trained: Path) -> None:
+    """Say which model the run's later stages use: the trained one, unless the run recorded another."""
+    from vlcp.runstate import read_settings, record
+
+    recorded = read_settings(args.run)["run"].get("model")
+    if recorded is None and _same(trained, args.run / "model"):
+        record(args.run, "run", {**read_settings(args.run)["run"], "model": str(trained)})
+        recorded = str(trained)
+    if recorded is not None and _same(recorded, trained):
+        print(f"later stages of {args.run} use this model ({trained})")
+    elif recorded is not None:
+        print(f"note: the run {args.run} keeps using the model it recorded, {recorded} (its latents were made "
+              f"with it); to use {trained}, start a new --run")
+    else:
+        print(f"note: later stages of {args.run} do not pick up {trained} by themselves; give --model {trained} "
+              f"to the first of them")
+
+
+def _same(a, b) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 # ---- encode --------------------------------------------------------------------------------------
@@ -177,10 +206,11 @@ def _cmd_encode(args) -> int:
 # ---- synthesize ----------------------------------------------------------------------------------
 def _cmd_synthesize(args) -> int:
     from vlcp.shards import current_shard
-    from vlcp.synthesize import SynthesizeConfig, synthesize
+    from vlcp.synthesize import SynthesizeConfig, load_prototypes, synthesize
 
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
     data = _data(args).load("train")
+    load_prototypes(args.prototypes or args.run / "prototypes")  # checked before the model loads
     out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
                      config, data.resolution, data.channels, shard=current_shard(), progress=args.progress)
     print(f"distilled images: {out}")
@@ -196,8 +226,10 @@ DISTRIBUTED_STAGES = ("caption", "train", "encode", "synthesize")  # each proces
 
 def _cmd_run(args) -> int:
     from vlcp.config import load_toml
+    from vlcp.tomlcheck import check_config
 
     cfg = load_toml(args.config_file)
+    check_config(args.config_file, cfg)
     run = args.run or Path(cfg.get("run", {}).get("dir", "runs/latest"))
     stages = args.stages or cfg.get("run", {}).get("stages", [s for s in STAGES if s in cfg])
     unknown = [s for s in stages if s not in STAGES]

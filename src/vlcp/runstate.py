@@ -116,3 +116,15 @@ def run_value(run: str | Path, key: str, given: Any, source: str, default: Any =
     values = settle(run, "run", {key: given}, {}, {key: source})
     record(run, "run", values)
     return values[key]
+
+
+def check_data_folder(data) -> None:
+    """Stop before any model loads when ``data`` (a ``DataConfig``) names no existing data folder."""
+    from vlcp.data import DEBIAN_FASHION_MNIST
+
+    if data.preset and data.data_dir is None:
+        raise VlcpError(f"setting 'data_dir': preset {data.preset!r} needs the dataset's folder ([data] data_dir)")
+    root = Path(data.data_dir) if data.data_dir is not None else DEBIAN_FASHION_MNIST
+    if not root.is_dir():
+        hint = " (install Debian's dataset-fashion-mnist: make setup)" if data.data_dir is None else ""
+        raise VlcpError(f"{root}: data folder not found{hint}")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, save_config
 from vlcp.errors import VlcpError
 from vlcp.imageio import save_png

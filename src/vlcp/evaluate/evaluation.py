@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
 from vlcp.errors import VlcpError
