@@ -1,6 +1,9 @@
 """The README's by-hand sequence on a 3-class subset given only to the first stage: every later stage
 (encode, prototypes, synthesize, baseline, evaluate, report) uses the subset recorded in the run."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,20 @@ def tiny_model_dir(tiny_model, tmp_path):
     return tmp_path / "tiny"
 
 
+NOISE = ("Loading weights", "should be kept in float32", "requires torchvision", "\r", "\x1b[")
+
+
+def _synthesize_in_a_subprocess(run: str) -> None:
+    """Synthesis as a user runs it, stderr to a file: per-image progress lines, no library chatter."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    out = subprocess.run([sys.executable, "-m", "vlcp", "synthesize", "--run", run, "--steps", "2",
+                          "--guidance-scale", "1", "--negative-prompt", ""],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [n for n in NOISE if n in out.stderr] == [], out.stderr[-2000:]
+    assert "synthesize: 6/6 image" in out.stderr
+
+
 def _ok(argv, capsys):
     code = main(argv)
     captured = capsys.readouterr()
@@ -28,8 +45,7 @@ def test_by_hand_sequence_uses_the_first_stages_subset(tmp_path, tiny_model_dir,
     _ok(["caption", "--run", run, "--num-classes", "3", "--per-class", "12", "--no-progress"], capsys)
     _ok(["encode", "--run", run, "--model", str(tiny_model_dir), "--no-progress"], capsys)
     _ok(["prototypes", "--run", run, "--ipc", "2"], capsys)
-    _ok(["synthesize", "--run", run, "--steps", "2", "--guidance-scale", "1", "--negative-prompt", "",
-         "--no-progress"], capsys)
+    _synthesize_in_a_subprocess(run)
     _ok(["baseline", "--run", run, "--method", "random", "--ipc", "2", "--no-progress"], capsys)
     _ok(["evaluate", "--run", run, "--epochs", "1", "--repeats", "1", "--no-progress"], capsys)
     _ok(["report", "--run", run], capsys)
