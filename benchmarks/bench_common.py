@@ -60,7 +60,7 @@ class Bench:
         default this bench's ``synthesis``); an existing finished folder is kept."""
         from vlcp.synthesize import SynthesizeConfig, synthesize
 
-        if not (folder / "manifest.jsonl").exists():
+        if not (folder / "metadata.jsonl").exists():
             config = SynthesizeConfig(**{"negative_prompt": "", **self.synthesis, **settings})
             extra = {"selector": selector} if selector is not None else {}
             synthesize(self.model, self.prototypes(ipc, strategy) / "prototypes", folder, config,
@@ -75,7 +75,7 @@ class Bench:
         independent = method in ("random", "herding", "k-center")
         root = self.run if independent else self.model_run
         folder = root / f"ipc{ipc}" / "sets" / "".join(ch if ch.isalnum() else "_" for ch in method)
-        if (folder / "baseline.json").exists() or (folder / "manifest.jsonl").exists():
+        if (folder / "baseline.json").exists() or (folder / "metadata.jsonl").exists():
             return folder
         res, ch = self.train.resolution, self.train.channels
         if method in STRATEGIES:

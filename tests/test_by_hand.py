@@ -64,3 +64,14 @@ def test_by_hand_sequence_uses_the_first_stages_subset(tmp_path, tiny_model_dir,
     settings = (run / "settings.toml").read_text()
     assert "num_classes = 3" in settings and str(tiny_model_dir) in settings
     assert "random_ipc2" in (run / "report.html").read_text()
+    _distilled_loads_with_datasets(run / "distilled", index["classes"])
+
+
+def _distilled_loads_with_datasets(folder: Path, classes: list[str]) -> None:
+    """Synthesize's metadata.jsonl is Hugging Face imagefolder's: labels (dataset order) and prompts come along."""
+    datasets = pytest.importorskip("datasets")
+    rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    assert all(r["label"] == classes.index(r["class"]) for r in rows)
+    ds = datasets.load_dataset("imagefolder", data_dir=str(folder), split="train")
+    got = sorted((Path(r["image"].filename).relative_to(folder).as_posix(), r["label"], r["prompt"]) for r in ds)
+    assert got == sorted((r["file_name"], r["label"], r["prompt"]) for r in rows)

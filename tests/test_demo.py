@@ -29,7 +29,7 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
 
     for rel in ("captions/metadata.jsonl", "latents/index.json", "prototypes/prototypes.safetensors",
                 "prototypes/clusters.json", "prototypes/text_prototypes.json", "prototypes/prototype_report.md",
-                "distilled/manifest.jsonl", "eval/results.json", "eval/results.csv", "eval/results.md",
+                "distilled/metadata.jsonl", "eval/results.json", "eval/results.csv", "eval/results.md",
                 "results.json", "report.html", "demo.toml", "settings.toml"):
         assert (run / rel).exists(), rel
     assert len((run / "captions/metadata.jsonl").read_text().splitlines()) == 400

@@ -30,7 +30,7 @@ def _distilled(run: Path, manifest: bool = True) -> None:
         records.append({"number": len(records), "file_name": f"{cid}/{n}.png", "class": cid, "prototype": n,
                         "prompt": prompt, "seed": len(records), "strength": 0.7, "guidance_scale": 10.0})
     if manifest:
-        (run / "distilled" / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (run / "distilled" / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def _results(run: Path, wrapped: bool = False) -> None:
@@ -131,7 +131,7 @@ def test_images_without_manifest_and_unreadable_json(tmp_path: Path):
     (run / "prototypes" / "prototype_report.json").write_text('["nope"]')
     html = report(run).read_text("utf-8")
     assert len(re.findall(r"<img ", html)) == 4
-    assert "No manifest.jsonl" in html and "Unreadable" in html
+    assert "No metadata.jsonl" in html and "Unreadable" in html
 
 
 def test_prototype_report_bare_mapping(tmp_path: Path):

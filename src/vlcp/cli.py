@@ -327,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report(sub)
 
+    from vlcp.export import add_parser as add_export
+
+    add_export(sub)
+
     p = sub.add_parser("run", help="run several stages from one TOML config")
     p.add_argument("config_file", type=Path, help="TOML with [run] (dir, stages) and one section per stage")
     p.add_argument("--run", type=Path, default=None, help="run folder (default: [run].dir)")

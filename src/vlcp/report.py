@@ -5,7 +5,7 @@ Sections, each skipped with a short note when its artifacts are missing or unrea
 * results — ``eval/results.json`` and ``results.json`` (rows ``{method, ipc, model, protocol, mean, std,
   runs}``, a list or ``{"rows": [...]}``): a table with methods as columns and (IPC, model, protocol) as
   rows, plus a bar chart of mean ± std per method;
-* images — ``distilled/<class>/<n>.png`` (prompts from ``distilled/manifest.jsonl`` as tooltips and a
+* images — ``distilled/<class>/<n>.png`` (prompts from ``distilled/metadata.jsonl`` as tooltips and a
   list), one row per class, beside every ``baselines/<method>_ipc<k>/``;
 * prototypes — ``prototypes/prototype_report.json`` (the paper's Table 6);
 * settings — every ``*.toml`` in the run folder, verbatim.
@@ -205,10 +205,13 @@ def _class_images(folder: Path) -> dict[str, list[Path]]:
 
 
 def _manifest(distilled: Path) -> tuple[dict[str, dict], str]:
-    """{file_name: record} from ``manifest.jsonl`` and a note when it is missing or unreadable."""
-    path = distilled / "manifest.jsonl"
+    """{file_name: record} from ``metadata.jsonl`` (``manifest.jsonl`` in older runs) and a note when it is
+    missing or unreadable."""
+    path = distilled / "metadata.jsonl"
+    if not path.exists() and (distilled / "manifest.jsonl").exists():
+        path = distilled / "manifest.jsonl"
     if not path.exists():
-        return {}, "No manifest.jsonl: prompts unknown."
+        return {}, "No metadata.jsonl: prompts unknown."
     try:
         return {str(r.get("file_name")): r for r in read_jsonl(path) if isinstance(r, dict)}, ""
     except VlcpError as err:

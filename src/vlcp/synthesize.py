@@ -5,7 +5,7 @@ Uses the stock ``StableDiffusionImg2ImgPipeline``: the prototype latents are pas
 encoder, with a negative prompt for classifier-free guidance and a DDIM scheduler derived from the
 model's training schedule. Prototypes are batched; each image has its own seeded generator
 (seed = ``seed`` + global prototype number), so batching does not change the images.
-Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``manifest.jsonl``
+Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``metadata.jsonl`` (Hugging Face imagefolder format)
 (per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
 """
 from __future__ import annotations
@@ -53,6 +53,9 @@ class Prototype:
     cluster: int
     latent: torch.Tensor
     prompt: str
+
+
+METADATA = "metadata.jsonl"  # Hugging Face imagefolder's metadata file name
 
 
 def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
@@ -146,10 +149,20 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         missing = [p.number for p in protos if p.number not in records]
         if missing:
             raise VlcpError(f"{out_dir / '.parts'}: {len(missing)} prototypes not synthesized; rerun to finish")
-        atomic_write_text(out_dir / "manifest.jsonl",
-                          "".join(json.dumps(records[p.number], ensure_ascii=False) + "\n" for p in protos))
+        write_metadata(out_dir, protos, records)
     barrier()
     return out_dir
+
+
+def write_metadata(out_dir: Path, protos: list[Prototype], records: dict[int, dict]) -> Path:
+    """``metadata.jsonl`` in Hugging Face's imagefolder format: ``file_name`` first, ``label`` the class's
+    integer in the dataset's order (the prototypes' class order), then the prompt, seed and settings."""
+    labels = {c: i for i, c in enumerate(dict.fromkeys(p.class_id for p in protos))}
+    rows = [{"file_name": records[p.number]["file_name"], "label": labels[p.class_id], **records[p.number]}
+            for p in protos]
+    path = out_dir / METADATA
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
 
 
 @torch.no_grad()

@@ -204,7 +204,8 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
 
 
 def _folder_method(folder: Path) -> tuple[str, dict]:
-    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (manifest.jsonl);
+    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (metadata.jsonl;
+    manifest.jsonl in older runs);
     else the folder name."""
     info = {}
     meta = folder / "baseline.json"
@@ -212,7 +213,7 @@ def _folder_method(folder: Path) -> tuple[str, dict]:
         info = read_json(meta)
         if isinstance(info, dict) and info.get("method"):
             return str(info["method"]), info
-    if (folder / "manifest.jsonl").exists():
+    if (folder / "metadata.jsonl").exists() or (folder / "manifest.jsonl").exists():
         return "vlcp", {}
     return folder.name, info if isinstance(info, dict) else {}
 
@@ -256,7 +257,7 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     """Score the distilled ImageFolder ``folder`` (``<folder>/<class>/*.png``) against ``test``.
 
     ``method``: the table column (default: ``baseline.json``'s method, ``vlcp`` for a folder written by the
-    synthesize stage (it holds ``manifest.jsonl``), else the folder name); ``ipc``:
+    synthesize stage (it holds ``metadata.jsonl``), else the folder name); ``ipc``:
     default the largest per-class count. ``train``: the real training split, for the normalisation
     statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given). With
     ``config.classes`` "distilled" (auto for minimax / rded) the test and training splits are cut to the
