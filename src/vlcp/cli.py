@@ -218,48 +218,97 @@ def _cmd_synthesize(args) -> int:
 
 
 # ---- run / demo ----------------------------------------------------------------------------------
-STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "evaluate", "report")
+STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "baseline", "evaluate", "report")
 
 
 DISTRIBUTED_STAGES = ("caption", "train", "encode", "synthesize")  # each process takes its share
+DEFAULT_BASELINES = ("random", "kmeans")
+
+
+def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[list[str]]:
+    """The command line(s) ``vlcp run`` gives ``stage`` (baseline: one per method of ``[baseline] methods``)."""
+    base = [stage, "--run", str(run), "--config", str(config)]
+    if not args.progress:
+        base.append("--no-progress")
+    if stage in ("caption", "train", "encode", "synthesize") and args.device:
+        base += ["--device", args.device]
+    if stage in ("encode", "synthesize") and args.dtype:
+        base += ["--dtype", args.dtype]
+    if stage == "report":
+        return [[stage, "--run", str(run)]]
+    if stage != "baseline":
+        return [base]
+    section = cfg.get("baseline", {})
+    ipcs = section.get("ipc", cfg.get("prototypes", {}).get("ipc", 10))
+    ipcs = [str(k) for k in (ipcs if isinstance(ipcs, list) else [ipcs])]
+    extra = [f"--{k.replace('_', '-')}={section[k]}" for k in ("seed", "feature_model", "feature_epochs")
+             if k in section]
+    if args.device:
+        extra += ["--device", args.device]
+    return [["baseline", "--run", str(run), "--method", m, *(["--ipc", *ipcs] if m != "kmeans" else []), *extra,
+             *(["--no-progress"] if not args.progress else [])] for m in section.get("methods", DEFAULT_BASELINES)]
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """``section.key=value`` overrides (value read as TOML, else as a string) applied to a copy of ``cfg``."""
+    import copy
+    import tomllib
+
+    out = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not section or not name:
+            raise VlcpError(f"--set {item!r}: expected section.key=value (e.g. --set synthesize.steps=25)")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        out.setdefault(section, {})[name] = parsed
+    return out
 
 
 def _cmd_run(args) -> int:
+    import tomli_w
+
     from vlcp.config import load_toml
+    from vlcp.io import atomic_write_text
     from vlcp.tomlcheck import check_config
 
-    cfg = load_toml(args.config_file)
-    check_config(args.config_file, cfg)
+    cfg = apply_overrides(load_toml(args.config_file), args.set)
+    check_config(args.config_file if not args.set else f"{args.config_file} with --set", cfg)
     run = args.run or Path(cfg.get("run", {}).get("dir", "runs/latest"))
     stages = args.stages or cfg.get("run", {}).get("stages", [s for s in STAGES if s in cfg])
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise VlcpError(f"{args.config_file}: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    resolved = run / "run.toml"  # the config as run (overrides applied): every stage reads this copy
+    plans = [(stage, _stage_argvs(stage, run, resolved, args, cfg)) for stage in stages]
+    if args.dry_run:
+        print(f"# vlcp run {args.config_file}: run folder {run}\n# stages:")
+        for _, argvs in plans:
+            for argv in argvs:
+                print(f"#   vlcp {' '.join(argv)}")
+        print(tomli_w.dumps(cfg))
+        return 0
     from vlcp.shards import barrier, current_shard
 
     shard = current_shard()  # under `accelerate launch`: per-image stages and train split, the rest on rank 0
-    for stage in stages:
-        argv = [stage, "--run", str(run), "--config", str(args.config_file)]
-        if args.device:
-            argv += ["--device", args.device]
-        if stage in ("encode", "synthesize") and getattr(args, "dtype", None):
-            argv += ["--dtype", args.dtype]
-        if stage not in DISTRIBUTED_STAGES and shard.world > 1:
-            if shard.rank != 0:
+    if shard.rank == 0:
+        atomic_write_text(resolved, tomli_w.dumps(cfg))
+    barrier()
+    for stage, argvs in plans:
+        local = stage in DISTRIBUTED_STAGES or shard.world == 1
+        for argv in argvs:
+            if local or shard.rank == 0:
+                print(f"== vlcp {' '.join(argv)}", flush=True)
+                code = main(argv)
+            else:
+                code = 0
+            if not local:
                 barrier()
-                continue
-        if stage == "evaluate":
-            argv = [stage, str(run / "distilled"), "--config", str(args.config_file), "--out", str(run / "eval")]
-        elif stage == "report":
-            argv = [stage, "--run", str(run)]
-        elif stage == "prototypes":  # no model: no --device
-            argv = [stage, "--run", str(run), "--config", str(args.config_file)]
-        print(f"== vlcp {' '.join(argv)}", flush=True)
-        code = main(argv)
-        if stage not in DISTRIBUTED_STAGES and shard.world > 1:
-            barrier()
-        if code:
-            return code
+            if code:
+                return code
     return 0
 
 
@@ -338,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the run's, else auto)")
     p.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                    help="model dtype of encode and synthesize (default: float32)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting of the config (value in TOML syntax; repeatable), "
+                        "e.g. --set synthesize.steps=25 --set data.num_classes=3")
+    p.add_argument("--dry-run", action="store_true", help="print the stages and the resolved settings, run nothing")
+    add_progress_flag(p)
     p.set_defaults(func=_cmd_run)
 
     from vlcp.demo import DemoConfig
