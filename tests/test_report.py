@@ -82,9 +82,10 @@ def test_full_report(run: Path):
     assert "N=5" in html and "N=3" in html
     assert "<th>vlcp</th><th>random</th>" in html
     assert html.index("61.0 ± 2.5") < html.index("83.1 ± 0.4")  # IPC 1 before IPC 10
-    # images: distilled 4 + k-means 4 + random 6 + one chart, all embedded
+    # images: distilled 4 + k-means 4 + random 6, all embedded; charts are inline SVG (bars + accuracy vs IPC)
     imgs = re.findall(r"<img [^>]*>", html)
-    assert len(imgs) == 4 + 4 + 6 + 1
+    assert len(imgs) == 4 + 4 + 6
+    assert html.count("<svg ") == 2 and "accuracy against IPC" in html
     assert all('src="data:image/png;base64,' in i for i in imgs)
     assert "http://" not in html and "https://" not in html
     # prompts escaped (as tooltip and list)
@@ -99,8 +100,10 @@ def test_full_report(run: Path):
 
 def test_distilled_img_per_image_with_prompt(run: Path):
     html = report(run).read_text("utf-8")
-    for prompt in PROMPTS.values():
-        assert f'title="{escape(prompt, quote=True)}' in html
+    figures = re.findall(r'<figure class="distilled">(.*?)</figure>', html, re.S)
+    assert len(figures) == len(PROMPTS)
+    for prompt in PROMPTS.values():  # shown under its image, not only on hover
+        assert sum(f'<span class="prompt">{escape(prompt, quote=True)}</span>' in f for f in figures) == 1
 
 
 def test_wrapped_rows_and_both_result_files(tmp_path: Path):
@@ -109,8 +112,8 @@ def test_wrapped_rows_and_both_result_files(tmp_path: Path):
     (run / "results.json").write_text(json.dumps([{"method": "kmeans", "ipc": 10, "model": "convnet",
                                                    "protocol": "dc", "mean": 0.5, "std": 0.01, "runs": 3}]))
     html = report(run, tmp_path / "elsewhere" / "r.html").read_text("utf-8")
-    assert "83.1 ± 0.4" in html and "0.500 ± 0.010" in html
-    assert "eval/results.json" in html and ">results.json<" in html
+    assert "83.1 ± 0.4" in html and "<th>kmeans</th>" in html  # one results section holds both files' rows
+    assert html.count("<h2>Results</h2>") == 1
     assert not (run / "report.html").exists()
 
 
