@@ -174,3 +174,19 @@ def test_prototype_report_from_the_prototypes_stage_writer(tmp_path: Path):
     html = report(run).read_text("utf-8")
     assert "sleeve: 6" in html and "a long dress" in html and "dress: a long dress" in html
     assert "<code>cp</code>" in html and "picture" in html
+
+
+def test_comparison_page_of_several_runs(tmp_path: Path, capsys):
+    from vlcp.cli import main
+
+    for name, shift in (("a", 0.0), ("b", 1.5)):
+        (tmp_path / name / "eval").mkdir(parents=True)
+        (tmp_path / name / "eval" / "results.json").write_text(json.dumps([
+            {"method": m, "ipc": 10, "model": "convnet3", "protocol": "dc", "mean": v + shift, "std": 0.2, "runs": 3}
+            for m, v in (("vlcp", 75.1), ("random", 73.1))]))
+    out = tmp_path / "cmp.html"
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    html = out.read_text("utf-8")
+    assert "<td>a</td>" in html and "<td>b</td>" in html and "75.1 ± 0.2" in html and "76.6 ± 0.2" in html
+    assert html.count("<svg ") == 1 and "<h2>Run a</h2>" in html and "<h2>Run b</h2>" in html
+    assert "<script" not in html and "http" not in html.replace('xmlns="http', "")

@@ -460,6 +460,14 @@ def section_settings(run_dir: Path) -> str:
 
 
 # ---- the stage -----------------------------------------------------------------------------------
+def _page(title: str, subtitle: str, sections: list[str]) -> str:
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+        f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(subtitle)}</p>', *sections, "</body>", "</html>", ""])
+
+
 def report(run_dir: Path, out: Path | None = None) -> Path:
     """Write the run's HTML report (default ``run_dir/report.html``) and return its path."""
     run_dir = Path(run_dir)
@@ -469,27 +477,66 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
     protos, names = section_prototypes(run_dir)
     sections = [section_run(run_dir), section_results(run_dir), section_images(run_dir, names), protos,
                 section_settings(run_dir)]
-    title = f"vlcp report — {run_dir.resolve().name}"
-    page = "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
-        f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(run_dir.resolve())}</p>',
-        *sections, "</body>", "</html>", ""])
-    atomic_write_text(out, page)
+    atomic_write_text(out, _page(f"vlcp report — {run_dir.resolve().name}", str(run_dir.resolve()), sections))
+    return out
+
+
+def compare(run_dirs: list[Path], out: Path) -> Path:
+    """One page comparing several runs: every run's results in one table (a column per method, a row per
+    run and setting), a chart per setting with a group per run, then each run's Run section."""
+    from vlcp.report_chart import method_colours, svg_chart
+
+    runs = [Path(r) for r in run_dirs]
+    for r in runs:
+        if not r.is_dir():
+            raise VlcpError(f"{r}: run folder not found")
+    names = [r.resolve().name for r in runs]
+    rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)[0]]
+    colours = method_colours(method_order(rows)) if rows else {}
+    parts = [_note("No results in these runs.")] if not rows else []
+    if rows:
+        methods = method_order(rows)
+        head = "".join(f"<th>{_e(m)}</th>" for m in methods)
+        body = []
+        for name in names:
+            for key in sorted({_setting(r) for r in rows if r["run"] == name}):
+                cells = {str(r["method"]): r for r in rows if r["run"] == name and _setting(r) == key}
+                tds = "".join(f'<td class="num">{_fmt(cells[m].get("mean"), 1)} ± {_fmt(cells[m].get("std"), 1)}</td>'
+                              if m in cells else '<td class="num">—</td>' for m in methods)
+                body.append(f"<tr><td>{_e(name)}</td><td>{_e(key[1])}</td><td>{_e(key[2])}</td>"
+                            f"<td>{_e(key[3])}</td>{tds}</tr>")
+        parts.append(_scroll(f"<table><tr><th>run</th><th>IPC</th><th>model</th><th>protocol</th>{head}</tr>"
+                             f"{''.join(body)}</table>"))
+        for key in sorted({_setting(r) for r in rows}):
+            series = {m: {names.index(r["run"]): (float(r["mean"]), float(r.get("std") or 0)) for r in rows
+                          if str(r["method"]) == m and _setting(r) == key and isinstance(r.get("mean"), (int, float))}
+                      for m in methods}
+            parts.append(svg_chart(names, {m: v for m, v in series.items() if v}, colours, "bar",
+                                   title=f"IPC {key[1]}, {key[2]}, {key[3]}"))
+    sections = [_section("Results", "\n".join(parts))]
+    sections += [section_run(r).replace("<h2>Run</h2>", f"<h2>Run {_e(n)}</h2>") for r, n in zip(runs, names)]
+    atomic_write_text(out, _page("vlcp comparison — " + ", ".join(names), "", sections))
     return out
 
 
 def _cmd_report(args) -> int:
-    print(f"report: {report(args.run, args.out)}")
+    runs = list(args.runs or [])
+    if len(runs) > 1:
+        print(f"report: {compare(runs, args.out or Path('comparison.html'))}")
+        return 0
+    print(f"report: {report(runs[0] if runs else args.run, args.out)}")
     return 0
 
 
 def add_parser(subparsers) -> None:
     from vlcp.progress import add_progress_flag
 
-    p = subparsers.add_parser("report", help="one self-contained HTML page of a run's results, images and settings")
+    p = subparsers.add_parser("report", help="one self-contained HTML page of a run's results, images and settings; "
+                              "several runs: a comparison page")
+    p.add_argument("runs", type=Path, nargs="*", metavar="RUN",
+                   help="run folder(s); two or more write a comparison page (default: --run)")
     p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
-    p.add_argument("--out", type=Path, default=None, help="HTML file (default: RUN/report.html)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="HTML file (default: RUN/report.html; for several runs ./comparison.html)")
     add_progress_flag(p)  # the flag family of every stage (the report is one quick step)
     p.set_defaults(func=_cmd_report)
