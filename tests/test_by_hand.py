@@ -63,7 +63,9 @@ def test_by_hand_sequence_uses_the_first_stages_subset(tmp_path, tiny_model_dir,
     assert {r["method"] for r in rows} == {"vlcp", "random"}
     settings = (run / "settings.toml").read_text()
     assert "num_classes = 3" in settings and str(tiny_model_dir) in settings
-    assert "random_ipc2" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "random_ipc2" in html and "num_classes = 3" in html  # the run's subset is reported
+    assert html.count('<figure class="distilled">') == 6 and html.count('class="members"') == 6  # clusters beside
     _distilled_loads_with_datasets(run / "distilled", index["classes"])
 
 

@@ -51,6 +51,8 @@ figure { margin: 0; }
 .imgs figure { border: 1px solid #eee; padding: .3em; }
 .imgs img { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; display: block; }
 .imgs figcaption { font-size: .78em; color: #333; }
+.members div { display: flex; flex-wrap: wrap; gap: 2px; }
+.members img { width: 24px; height: 24px; image-rendering: pixelated; border: 0; display: inline; }
 .cell { display: flex; flex-wrap: wrap; gap: 3px; }
 .cell img { width: 48px; height: 48px; image-rendering: pixelated; border: 1px solid #ddd; }
 dl.run { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; } dl.run dt { font-weight: 600; }
@@ -265,6 +267,49 @@ def _manifest(distilled: Path) -> tuple[dict[str, dict], str]:
         return {}, f"Unreadable manifest: {err}"
 
 
+MEMBERS_SHOWN = 6  # training images shown beside each prototype (its cluster's nearest members)
+
+
+def cluster_members(run_dir: Path, per_cluster: int = MEMBERS_SHOWN) -> tuple[dict[tuple[str, int], list[str]], str]:
+    """{(class_id, cluster): [PNG data URIs of its nearest members]} from ``prototypes/clusters.json`` and the
+    run's recorded training data, and a note when they cannot be shown."""
+    path = run_dir / "prototypes" / "clusters.json"
+    if not path.exists():
+        return {}, ""
+    try:
+        from vlcp.imageio import to_pil
+        from vlcp.runstate import recorded_data
+
+        clusters = read_json(path)
+        wanted = {(c, k): list(m[:per_cluster]) for c, info in clusters.items()
+                  for k, m in enumerate(info.get("members", []))}
+        names = {n for m in wanted.values() for n in m}
+        data = recorded_data(run_dir).load("train")
+        index = {}
+        for i in range(len(data)):
+            if data.file_name(i) in names:
+                index[data.file_name(i)] = i
+        out = {}
+        for key, members in wanted.items():
+            idx = [index[n] for n in members if n in index]
+            uris = []
+            for img in (data.images(idx) if idx else []):
+                buf = io.BytesIO()
+                to_pil(img).save(buf, format="PNG")
+                uris.append(_png_uri(buf.getvalue()))
+            out[key] = uris
+        return out, ""
+    except (VlcpError, OSError, KeyError, TypeError, AttributeError) as err:
+        return {}, f"Cluster members not shown: {err}"
+
+
+def _members(uris: list[str]) -> str:
+    if not uris:
+        return ""
+    imgs = "".join(f'<img src="{u}" alt="cluster member">' for u in uris)
+    return f'<div class="members"><small>its cluster (nearest real images):</small><div>{imgs}</div></div>'
+
+
 def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> str:
     distilled = run_dir / "distilled"
     sets = {"distilled": _class_images(distilled)}
@@ -279,7 +324,8 @@ def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> 
     classes = [c for c in order if any(c in v for v in sets.values())]
     classes += sorted({c for v in sets.values() for c in v} - set(classes), key=_natural)
     names = class_names or {}
-    out = [_note(note) if note else ""]
+    members, members_note = cluster_members(run_dir)
+    out = [_note(note) if note else "", _note(members_note) if members_note else ""]
     for c in classes:
         out.append(f"<h3>{_e(names.get(c, c))}" + (f" <small>{_e(c)}</small>" if names.get(c, c) != c else "")
                    + "</h3>")
@@ -289,7 +335,7 @@ def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> 
             figs.append(f'<figure class="distilled">{_img(p, f"{c}/{p.name}")}<figcaption>'
                         f'<span class="prompt">{_e(rec.get("prompt", "(prompt unknown)"))}</span> '
                         f'<small>{_e(p.name)}{", seed " + _e(rec["seed"]) if "seed" in rec else ""}</small>'
-                        f"</figcaption></figure>")
+                        f"</figcaption>{_members(members.get((c, int(rec.get('prototype', -1))), []))}</figure>")
         if figs:
             out.append(f'<div class="imgs">{"".join(figs)}</div>')
         rows = [f"<tr><th>{_e(kind)}</th><td><div class=\"cell\">"
