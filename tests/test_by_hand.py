@@ -65,6 +65,9 @@ def test_by_hand_sequence_uses_the_first_stages_subset(tmp_path, tiny_model_dir,
     assert "num_classes = 3" in settings and str(tiny_model_dir) in settings
     html = (run / "report.html").read_text()
     assert "random_ipc2" in html and "num_classes = 3" in html  # the run's subset is reported
+    times = json.loads((run / "times.json").read_text())
+    assert list(times)[:6] == ["caption", "encode", "prototypes", "synthesize", "baseline", "evaluate"]
+    assert "time per stage" in html and "caption " in html
     assert html.count('<figure class="distilled">') == 6 and html.count('class="members"') == 6  # clusters beside
     _distilled_loads_with_datasets(run / "distilled", index["classes"])
 

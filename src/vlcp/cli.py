@@ -404,12 +404,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dispatch(args) -> int:
+    """Call the subcommand; a stage that writes into a run folder records how long it took there."""
+    import time
+
+    started = time.monotonic()
+    code = int(args.func(args) or 0)
+    run = getattr(args, "run", None)
+    if code == 0 and args.command in STAGES and isinstance(run, Path) and run.is_dir():
+        from vlcp.progress import is_main_process
+        from vlcp.runstate import record_time
+
+        if is_main_process():  # one record per stage under a multi-process launch
+            record_time(run, args.command, time.monotonic() - started)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        return _dispatch(args)
     except VlcpError as e:
         print(f"vlcp {args.command}: error: {e}", file=sys.stderr)
         return 2

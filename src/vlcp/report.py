@@ -466,6 +466,16 @@ def _stage_times(run_dir: Path) -> str:
     return ", ".join(f"{st} {dt.datetime.fromtimestamp(t, dt.timezone.utc):%Y-%m-%d %H:%M} UTC" for st, t in found)
 
 
+def _durations(run_dir: Path) -> str:
+    from vlcp.runstate import stage_times
+
+    try:
+        times = stage_times(run_dir)
+    except VlcpError:
+        return ""
+    return ", ".join(f"{st} {t / 60:.1f} min" if t >= 60 else f"{st} {t:.0f} s" for st, t in times.items())
+
+
 def section_run(run_dir: Path) -> str:
     """Dataset, subset, class count, model, device, package versions, git commit and stage times."""
     from vlcp.runstate import read_settings
@@ -483,7 +493,8 @@ def section_run(run_dir: Path) -> str:
              "subset": subset or "all classes, all images", "classes": classes,
              "model": run.get("model", "—"), "device": run.get("device", "auto"),
              "versions": ", ".join(f"{k} {v}" for k, v in _versions().items()),
-             "git commit": _git_commit(), "stage outputs written": _stage_times(run_dir) or "—"}
+             "git commit": _git_commit(), "time per stage": _durations(run_dir) or "—",
+             "stage outputs written": _stage_times(run_dir) or "—"}
     body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
     return _section("Run", f'<dl class="run">{body}</dl>')
 

@@ -128,3 +128,24 @@ def check_data_folder(data) -> None:
     if not root.is_dir():
         hint = " (install Debian's dataset-fashion-mnist: make setup)" if data.data_dir is None else ""
         raise VlcpError(f"{root}: data folder not found{hint}")
+
+
+TIMES = "times.json"
+
+
+def record_time(run: str | Path, stage: str, seconds: float) -> None:
+    """Add ``stage``'s wall time to ``RUN/times.json`` (``{stage: seconds}``, the last run of each stage)."""
+    from vlcp.io import atomic_write_json, read_json
+
+    path = Path(run) / TIMES
+    times = read_json(path) if path.exists() else {}
+    times[stage] = round(float(seconds), 1)
+    atomic_write_json(path, times)
+
+
+def stage_times(run: str | Path) -> dict[str, float]:
+    """``{stage: seconds}`` recorded in ``run`` (empty when none)."""
+    from vlcp.io import read_json
+
+    path = Path(run) / TIMES
+    return dict(read_json(path)) if path.exists() else {}
