@@ -93,3 +93,15 @@ def test_device_defaults_to_auto_everywhere():
     sub = next(a for a in parser._actions if a.dest == "command").choices
     for stage in ("caption", "train", "encode", "synthesize", "baseline", "run"):
         assert "auto" in sub[stage].format_help(), stage
+
+
+def test_latents_settings_mismatch_names_the_key(tmp_path):
+    from vlcp.errors import VlcpError
+    from vlcp.latents import LatentStore
+
+    store = LatentStore(tmp_path / "lat")
+    store.init(["a", "b"], ["A", "B"], [4, 8, 8], 0.5, 1024)
+    with pytest.raises(VlcpError) as e:
+        store.init(["a", "b"], ["A", "B"], [4, 16, 16], 0.5, 1024)
+    msg = str(e.value)
+    assert "shape = [4, 8, 8]" in msg and "[4, 16, 16]" in msg and "classes" not in msg and "\n" not in msg
