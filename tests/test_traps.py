@@ -105,3 +105,11 @@ def test_latents_settings_mismatch_names_the_key(tmp_path):
         store.init(["a", "b"], ["A", "B"], [4, 16, 16], 0.5, 1024)
     msg = str(e.value)
     assert "shape = [4, 8, 8]" in msg and "[4, 16, 16]" in msg and "classes" not in msg and "\n" not in msg
+
+
+def test_a_model_that_fails_to_load_is_not_recorded(tmp_path, capsys):
+    run = tmp_path / "r"
+    err = _error(["encode", "--run", str(run), "--num-classes", "2", "--per-class", "2",
+                  "--model", str(tmp_path / "no-model")], capsys)
+    assert str(tmp_path / "no-model") in err
+    assert "no-model" not in (run / "settings.toml").read_text()  # a corrected --model is not a contradiction

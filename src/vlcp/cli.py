@@ -80,11 +80,11 @@ def data_given(args, config_file) -> tuple[dict, dict]:
     return given, sources
 
 
-def _run_device(args) -> str:
-    """``--device``, else the run's recorded device, else auto; the given one is recorded."""
+def _run_device(args, keep: bool = True) -> str:
+    """``--device``, else the run's recorded device, else auto; the given one is recorded (with ``keep``)."""
     from vlcp.runstate import run_value
 
-    return _device(run_value(args.run, "device", args.device, "--device") or "auto")
+    return _device(run_value(args.run, "device", args.device, "--device", keep=keep) or "auto")
 
 
 def _model_spec(args) -> str:
@@ -96,13 +96,20 @@ def _model_spec(args) -> str:
     if not given and toml_section(args.config, "model").get("path"):
         given, source = toml_section(args.config, "model")["path"], f"[model] path in {args.config}"
     default = str(args.run / "model") if (args.run / "model" / "vlcp_model.json").exists() else "embedded"
-    return run_value(args.run, "model", given, source, default)
+    return run_value(args.run, "model", given, source, default, keep=False)
 
 
 def _load_model(args):
+    """The run's model on the run's device; both are recorded once the model has loaded."""
     from vlcp.models import load_model
+    from vlcp.runstate import keep_value
 
-    return load_model(_model_spec(args), device=_run_device(args), dtype=_dtype(args.dtype))
+    spec, device = _model_spec(args), _run_device(args, keep=False)
+    model = load_model(spec, device=device, dtype=_dtype(args.dtype))
+    keep_value(args.run, "model", spec)
+    if args.device:
+        keep_value(args.run, "device", args.device)
+    return model
 
 
 # ---- caption -------------------------------------------------------------------------------------
@@ -168,11 +175,11 @@ def _cmd_train(args) -> int:
 
 def _announce_model(args, trained: Path) -> None:
     """Say which model the run's later stages use: the trained one, unless the run recorded another."""
-    from vlcp.runstate import read_settings, record
+    from vlcp.runstate import keep_value, read_settings
 
     recorded = read_settings(args.run)["run"].get("model")
     if recorded is None and _same(trained, args.run / "model"):
-        record(args.run, "run", {**read_settings(args.run)["run"], "model": str(trained)})
+        keep_value(args.run, "model", str(trained))
         recorded = str(trained)
     if recorded is not None and _same(recorded, trained):
         print(f"later stages of {args.run} use this model ({trained})")

@@ -103,9 +103,10 @@ def recorded_data(run: str | Path):
     return from_dict(DataConfig, read_settings(run)["data"], source=str(Path(run) / SETTINGS))
 
 
-def run_value(run: str | Path, key: str, given: Any, source: str, default: Any = None) -> Any:
+def run_value(run: str | Path, key: str, given: Any, source: str, default: Any = None, keep: bool = True) -> Any:
     """One ``[run]`` setting (``model``, ``device``): the given value checked against the record, else the
-    recorded one, else ``default``; the result is recorded unless it is None."""
+    recorded one, else ``default``. With ``keep`` the result is recorded (unless None); callers that must
+    first see it work (a model that loads) pass ``keep=False`` and call :func:`keep_value` after."""
     if given is None:
         recorded = read_settings(run)["run"].get(key)
         if recorded is not None:
@@ -113,9 +114,15 @@ def run_value(run: str | Path, key: str, given: Any, source: str, default: Any =
         given = default
     if given is None:
         return None
-    values = settle(run, "run", {key: given}, {}, {key: source})
-    record(run, "run", values)
-    return values[key]
+    value = settle(run, "run", {key: given}, {}, {key: source})[key]
+    if keep:
+        keep_value(run, key, value)
+    return value
+
+
+def keep_value(run: str | Path, key: str, value: Any) -> None:
+    """Record one ``[run]`` setting."""
+    record(run, "run", {**read_settings(run)["run"], key: value})
 
 
 def check_data_folder(data) -> None:
