@@ -4,17 +4,24 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.vlcp-installed
 FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+CHROMIUM := /usr/bin/chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test clean-venv
 
-setup: $(FMNIST) $(STAMP)
+setup: $(FMNIST) $(CHROMIUM) $(STAMP)
 
 $(FMNIST):
 	@command -v apt-get >/dev/null || { echo "need Debian's dataset-fashion-mnist (apt-get missing)"; exit 1; }
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q dataset-fashion-mnist || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
+
+# the report's browser test (tests/test_report_browser.py) renders it in Debian's headless chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "need Debian's chromium (apt-get missing)"; exit 1; }
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 $(VPY):
 	$(PY) -m venv $(VENV)

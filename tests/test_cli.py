@@ -6,7 +6,8 @@ import pytest
 
 from vlcp.cli import build_parser, main
 
-SUBCOMMANDS = ["caption", "train", "encode", "prototypes", "synthesize", "evaluate", "baseline", "report", "run", "demo"]
+SUBCOMMANDS = ["caption", "train", "encode", "prototypes", "synthesize", "evaluate", "baseline", "report", "run", "demo",
+               "export"]
 
 
 def test_every_stage_is_a_subcommand_with_help(capsys):

@@ -29,11 +29,11 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
 
     for rel in ("captions/metadata.jsonl", "latents/index.json", "prototypes/prototypes.safetensors",
                 "prototypes/clusters.json", "prototypes/text_prototypes.json", "prototypes/prototype_report.md",
-                "distilled/manifest.jsonl", "eval/results.json", "eval/results.csv", "eval/results.md",
-                "results.json", "report.html", "demo.toml", "data.toml"):
+                "distilled/metadata.jsonl", "eval/results.json", "eval/results.csv", "eval/results.md",
+                "results.json", "report.html", "demo.toml", "settings.toml"):
         assert (run / rel).exists(), rel
     assert len((run / "captions/metadata.jsonl").read_text().splitlines()) == 400
-    for folder in ("distilled", "baselines/kmeans", "baselines/random", "baselines/medoid"):
+    for folder in ("distilled", "baselines/kmeans_ipc3", "baselines/random_ipc3", "baselines/medoid_ipc3"):
         for cls in ("tshirt_top", "trouser"):
             assert len(list((run / folder / cls).glob("*.png"))) == 3, (folder, cls)
 

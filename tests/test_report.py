@@ -30,7 +30,7 @@ def _distilled(run: Path, manifest: bool = True) -> None:
         records.append({"number": len(records), "file_name": f"{cid}/{n}.png", "class": cid, "prototype": n,
                         "prompt": prompt, "seed": len(records), "strength": 0.7, "guidance_scale": 10.0})
     if manifest:
-        (run / "distilled" / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (run / "distilled" / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def _results(run: Path, wrapped: bool = False) -> None:
@@ -66,9 +66,9 @@ def run(tmp_path: Path) -> Path:
     _prototypes(run)
     for cid in CLASSES:
         for n in range(2):
-            _png(run / "baselines" / "kmeans" / cid / f"{n}.png", 200)
+            _png(run / "baselines" / "kmeans_ipc2" / cid / f"{n}.png", 200)
         for n in range(3):
-            _png(run / "baselines" / "random" / cid / f"{n}.png", 100)
+            _png(run / "baselines" / "random_ipc2" / cid / f"{n}.png", 100)
     (run / "distilled" / "synthesize.toml").write_text('strength = 0.7\nnegative_prompt = "a <cartoon>"\n')
     return run
 
@@ -82,9 +82,10 @@ def test_full_report(run: Path):
     assert "N=5" in html and "N=3" in html
     assert "<th>vlcp</th><th>random</th>" in html
     assert html.index("61.0 ± 2.5") < html.index("83.1 ± 0.4")  # IPC 1 before IPC 10
-    # images: distilled 4 + k-means 4 + random 6 + one chart, all embedded
+    # images: distilled 4 + k-means 4 + random 6, all embedded; charts are inline SVG (bars + accuracy vs IPC)
     imgs = re.findall(r"<img [^>]*>", html)
-    assert len(imgs) == 4 + 4 + 6 + 1
+    assert len(imgs) == 4 + 4 + 6
+    assert html.count("<svg ") == 2 and "accuracy against IPC" in html
     assert all('src="data:image/png;base64,' in i for i in imgs)
     assert "http://" not in html and "https://" not in html
     # prompts escaped (as tooltip and list)
@@ -99,8 +100,10 @@ def test_full_report(run: Path):
 
 def test_distilled_img_per_image_with_prompt(run: Path):
     html = report(run).read_text("utf-8")
-    for prompt in PROMPTS.values():
-        assert f'title="{escape(prompt, quote=True)}' in html
+    figures = re.findall(r'<figure class="distilled">(.*?)</figure>', html, re.S)
+    assert len(figures) == len(PROMPTS)
+    for prompt in PROMPTS.values():  # shown under its image, not only on hover
+        assert sum(f'<span class="prompt">{escape(prompt, quote=True)}</span>' in f for f in figures) == 1
 
 
 def test_wrapped_rows_and_both_result_files(tmp_path: Path):
@@ -109,8 +112,8 @@ def test_wrapped_rows_and_both_result_files(tmp_path: Path):
     (run / "results.json").write_text(json.dumps([{"method": "kmeans", "ipc": 10, "model": "convnet",
                                                    "protocol": "dc", "mean": 0.5, "std": 0.01, "runs": 3}]))
     html = report(run, tmp_path / "elsewhere" / "r.html").read_text("utf-8")
-    assert "83.1 ± 0.4" in html and "0.500 ± 0.010" in html
-    assert "eval/results.json" in html and ">results.json<" in html
+    assert "83.1 ± 0.4" in html and "<th>kmeans</th>" in html  # one results section holds both files' rows
+    assert html.count("<h2>Results</h2>") == 1
     assert not (run / "report.html").exists()
 
 
@@ -131,7 +134,7 @@ def test_images_without_manifest_and_unreadable_json(tmp_path: Path):
     (run / "prototypes" / "prototype_report.json").write_text('["nope"]')
     html = report(run).read_text("utf-8")
     assert len(re.findall(r"<img ", html)) == 4
-    assert "No manifest.jsonl" in html and "Unreadable" in html
+    assert "No metadata.jsonl" in html and "Unreadable" in html
 
 
 def test_prototype_report_bare_mapping(tmp_path: Path):
@@ -171,3 +174,19 @@ def test_prototype_report_from_the_prototypes_stage_writer(tmp_path: Path):
     html = report(run).read_text("utf-8")
     assert "sleeve: 6" in html and "a long dress" in html and "dress: a long dress" in html
     assert "<code>cp</code>" in html and "picture" in html
+
+
+def test_comparison_page_of_several_runs(tmp_path: Path, capsys):
+    from vlcp.cli import main
+
+    for name, shift in (("a", 0.0), ("b", 1.5)):
+        (tmp_path / name / "eval").mkdir(parents=True)
+        (tmp_path / name / "eval" / "results.json").write_text(json.dumps([
+            {"method": m, "ipc": 10, "model": "convnet3", "protocol": "dc", "mean": v + shift, "std": 0.2, "runs": 3}
+            for m, v in (("vlcp", 75.1), ("random", 73.1))]))
+    out = tmp_path / "cmp.html"
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    html = out.read_text("utf-8")
+    assert "<td>a</td>" in html and "<td>b</td>" in html and "75.1 ± 0.2" in html and "76.6 ± 0.2" in html
+    assert html.count("<svg ") == 1 and "<h2>Run a</h2>" in html and "<h2>Run b</h2>" in html
+    assert "<script" not in html and "http" not in html.replace('xmlns="http', "")

@@ -75,7 +75,7 @@ def test_synthesize_after_prototypes_changed_stops_and_force_redoes(tiny_model, 
     assert len(pngs(out)) == 10
     synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False, force=True)
     assert pngs(out) == [f"{c}/{i}.png" for c in ("bag", "trouser") for i in range(3)]  # no stale 3.png, 4.png
-    manifest = list(read_jsonl(out / "manifest.jsonl"))
+    manifest = list(read_jsonl(out / "metadata.jsonl"))
     assert len(manifest) == 6 and all("trait" in r["prompt"] for r in manifest)
 
 
@@ -106,4 +106,4 @@ def test_cli_stale_synthesize_is_one_line(tmp_path, capsys):
     err = lines[0]
     assert str(run / "distilled") in err and "seed 0 -> 5" in err and "--force" in err
     assert main(argv + ["--seed", "5", "--force"]) == 0
-    assert [r["seed"] for r in read_jsonl(run / "distilled" / "manifest.jsonl")] == [5, 6]
+    assert [r["seed"] for r in read_jsonl(run / "distilled" / "metadata.jsonl")] == [5, 6]

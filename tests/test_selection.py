@@ -102,8 +102,8 @@ def test_synthesize_with_candidates(tiny_model, tmp_path):
         return adapter.to_data(synthesize_batch(pipe, tiny_model, p.latent[None], [p.prompt], [seed],
                                                 SynthesizeConfig(**base)))
 
-    m1 = {r["number"]: r for r in read_jsonl(one / "manifest.jsonl")}
-    m3 = {r["number"]: r for r in read_jsonl(three / "manifest.jsonl")}
+    m1 = {r["number"]: r for r in read_jsonl(one / "metadata.jsonl")}
+    m3 = {r["number"]: r for r in read_jsonl(three / "metadata.jsonl")}
     picked_later = 0
     for p in protos:
         rel = f"{p.class_id}/{p.cluster}.png"

@@ -83,9 +83,10 @@ def test_synthesize_files_manifest_and_batch_invariance(tiny_model, tmp_path):
     out = synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
     pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert pngs == [f"{c}/{i}.png" for c in ("bag", "trouser") for i in range(3)]
-    manifest = list(read_jsonl(out / "manifest.jsonl"))
+    manifest = list(read_jsonl(out / "metadata.jsonl"))
     assert [m["seed"] for m in manifest] == list(range(6))
-    assert manifest[4] == {"number": 4, "file_name": "bag/1.png", "class": "bag", "prototype": 1,
+    assert list(manifest[4])[:2] == ["file_name", "label"]  # Hugging Face imagefolder's metadata.jsonl
+    assert manifest[4] == {"number": 4, "file_name": "bag/1.png", "label": 1, "class": "bag", "prototype": 1,
                            "prompt": "a bag with feature 1", "seed": 4, "strength": 0.7, "guidance_scale": 3.0,
                            "steps": 4, "negative_prompt": "cartoon, anime, painting"}
     from PIL import Image
@@ -107,9 +108,9 @@ def test_synthesize_resumes_after_interruption(tiny_model, tmp_path):
     part = next((out / ".parts").glob("*.jsonl"))
     lines = part.read_text().splitlines(keepends=True)
     part.write_text("".join(lines[:2]) + lines[2][:10])  # crash: two done, one torn line
-    (out / "manifest.jsonl").unlink()
+    (out / "metadata.jsonl").unlink()
     synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
-    assert len(list(read_jsonl(out / "manifest.jsonl"))) == 6
+    assert len(list(read_jsonl(out / "metadata.jsonl"))) == 6
     assert sorted(r["number"] for r in read_jsonl(part)) == list(range(6))
 
 

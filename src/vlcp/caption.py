@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.captioners import CAPTIONERS, Captioner
 from vlcp.config import check, save_config
 from vlcp.data import ImageDataset

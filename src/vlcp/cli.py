@@ -14,6 +14,7 @@ from pathlib import Path
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.data.config import DataConfig
 from vlcp.errors import VlcpError
+from vlcp.progress import add_progress_flag, quiet_third_party
 
 
 def _device(name: str) -> str:
@@ -47,43 +48,68 @@ def _dtype(name: str):
 def _common(p: argparse.ArgumentParser, stage: str, data: bool = True) -> None:
     p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
     p.add_argument("--config", type=Path, default=None, help=f"TOML file; sections [data] and [{stage}]")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the run's, else auto: "
+                   "CUDA when available)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="model dtype (default: float32)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flag(p)
     if data:
         add_config_args(p, DataConfig)
 
 
 def _data(args) -> DataConfig:
-    return config_from_args(DataConfig, args, toml_section(args.config, "data"))
+    """The run's dataset settings: recorded by the first stage, checked against later flags."""
+    from vlcp.runstate import check_data_folder, run_data
+
+    given, sources = data_given(args, args.config)
+    data = run_data(args.run, given, sources)
+    check_data_folder(data)
+    return data
+
+
+def data_given(args, config_file) -> tuple[dict, dict]:
+    """The ``DataConfig`` values this command gives (its TOML ``[data]``, then flags) and where each came from."""
+    import dataclasses
+
+    given = toml_section(config_file, "data")
+    sources = {k: f"[data] {k} in {config_file}" for k in given}
+    for f in dataclasses.fields(DataConfig):
+        if getattr(args, f.name, None) is not None:
+            given[f.name] = getattr(args, f.name)
+            sources[f.name] = "--" + f.name.replace("_", "-")
+    return given, sources
+
+
+def _run_device(args, keep: bool = True) -> str:
+    """``--device``, else the run's recorded device, else auto; the given one is recorded (with ``keep``)."""
+    from vlcp.runstate import run_value
+
+    return _device(run_value(args.run, "device", args.device, "--device", keep=keep) or "auto")
 
 
 def _model_spec(args) -> str:
-    if getattr(args, "model", None):
-        return args.model
-    section = toml_section(args.config, "model")
-    if section.get("path"):
-        return section["path"]
-    return str(args.run / "model") if (args.run / "model" / "vlcp_model.json").exists() else "embedded"
+    """``--model`` (or ``[model] path``) checked against the run's recorded model; else the recorded one;
+    else ``RUN/model`` when trained there, else the embedded default. The result is recorded."""
+    from vlcp.runstate import run_value
+
+    given, source = getattr(args, "model", None), "--model"
+    if not given and toml_section(args.config, "model").get("path"):
+        given, source = toml_section(args.config, "model")["path"], f"[model] path in {args.config}"
+    default = str(args.run / "model") if (args.run / "model" / "vlcp_model.json").exists() else "embedded"
+    return run_value(args.run, "model", given, source, default, keep=False)
 
 
 def _load_model(args):
-    from vlcp.io import atomic_write_json
+    """The run's model on the run's device; both are recorded once the model has loaded."""
     from vlcp.models import load_model
+    from vlcp.runstate import keep_value
 
-    spec = _model_spec(args)
-    model = load_model(spec, device=_device(args.device), dtype=_dtype(args.dtype))
-    args.run.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.run / "model.json", {"model": spec})
+    spec, device = _model_spec(args), _run_device(args, keep=False)
+    model = load_model(spec, device=device, dtype=_dtype(args.dtype))
+    keep_value(args.run, "model", spec)
+    if args.device:
+        keep_value(args.run, "device", args.device)
     return model
-
-
-def _save_data(args, data: DataConfig) -> None:
-    from vlcp.config import save_config
-
-    args.run.mkdir(parents=True, exist_ok=True)
-    save_config(data, args.run / "data.toml", section="data")
 
 
 # ---- caption -------------------------------------------------------------------------------------
@@ -94,14 +120,13 @@ def _cmd_caption(args) -> int:
 
     config = config_from_args(CaptionConfig, args, toml_section(args.config, "caption"))
     data = _data(args)
-    _save_data(args, data)
     options = toml_section(args.config, "captioner")
     if config.captioner != "attributes":
-        options.setdefault("device", _device(args.device))
+        options.setdefault("device", _run_device(args))
     captioner = CAPTIONERS.get(config.captioner)(**options)
     out = caption(data.load("train", resolution=getattr(captioner, "image_size", None)), captioner,
                   args.out or args.run / "captions", config,
-                  shard=current_shard(), progress=not args.quiet)
+                  shard=current_shard(), progress=args.progress)
     print(f"captions: {out}")
     return 0
 
@@ -121,11 +146,15 @@ def _cmd_train(args) -> int:
     if base:
         from vlcp.models import load_model
 
-        model = load_model(base, device=_device(args.device))
+        model = load_model(base, device=_run_device(args))
     else:
+        if not config.vae_steps:
+            raise VlcpError("setting 'vae_steps': without --base, vlcp train builds a new model whose VAE is "
+                            "untrained; give --vae-steps N (the embedded recipe: 1000) to train it first, or "
+                            "--base MODEL to fine-tune a trained one")
         from vlcp.models.embedded import build_embedded
 
-        model = build_embedded().to(_device(args.device))
+        model = build_embedded().to(_run_device(args))
     save = None
     if _read_size(model):  # a diffusers model (--base folder or hub id): saved as a diffusers folder
         from vlcp.models.hub import save_stable_diffusion, set_resolution
@@ -138,9 +167,32 @@ def _cmd_train(args) -> int:
         raise VlcpError("setting 'model_resolution': only a diffusers model (--base) can change its resolution")
     out = train(model, data.load("train", resolution=_read_size(model)), captions, args.out or args.run / "model",
                 config, save=save,
-                progress=not args.quiet)
+                progress=args.progress)
     print(f"model: {out}")
+    _announce_model(args, out)
     return 0
+
+
+def _announce_model(args, trained: Path) -> None:
+    """Say which model the run's later stages use: the trained one, unless the run recorded another."""
+    from vlcp.runstate import keep_value, read_settings
+
+    recorded = read_settings(args.run)["run"].get("model")
+    if recorded is None and _same(trained, args.run / "model"):
+        keep_value(args.run, "model", str(trained))
+        recorded = str(trained)
+    if recorded is not None and _same(recorded, trained):
+        print(f"later stages of {args.run} use this model ({trained})")
+    elif recorded is not None:
+        print(f"note: the run {args.run} keeps using the model it recorded, {recorded} (its latents were made "
+              f"with it); to use {trained}, start a new --run")
+    else:
+        print(f"note: later stages of {args.run} do not pick up {trained} by themselves; give --model {trained} "
+              f"to the first of them")
+
+
+def _same(a, b) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 # ---- encode --------------------------------------------------------------------------------------
@@ -149,11 +201,11 @@ def _cmd_encode(args) -> int:
     from vlcp.shards import current_shard
 
     config = config_from_args(EncodeConfig, args, toml_section(args.config, "encode"))
-    _save_data(args, _data(args))
+    data = _data(args)
     model = _load_model(args)
-    store = encode(model, _data(args).load("train", resolution=_read_size(model)), args.out or args.run / "latents",
+    store = encode(model, data.load("train", resolution=_read_size(model)), args.out or args.run / "latents",
                    config,
-                   shard=current_shard(), progress=not args.quiet, force=args.force)
+                   shard=current_shard(), progress=args.progress, force=args.force)
     print(f"latents: {store.root}")
     return 0
 
@@ -161,62 +213,118 @@ def _cmd_encode(args) -> int:
 # ---- synthesize ----------------------------------------------------------------------------------
 def _cmd_synthesize(args) -> int:
     from vlcp.shards import current_shard
-    from vlcp.synthesize import SynthesizeConfig, synthesize
+    from vlcp.synthesize import SynthesizeConfig, load_prototypes, synthesize
 
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
     data = _data(args).load("train")
+    load_prototypes(args.prototypes or args.run / "prototypes")  # checked before the model loads
     selector = None
     if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
         from vlcp.selection import train_selector
 
-        selector = train_selector(data, epochs=config.selector_epochs, seed=config.seed, device=_device(args.device),
-                                  cache_dir=args.run, progress=not args.quiet)
+        selector = train_selector(data, epochs=config.selector_epochs, seed=config.seed, device=_run_device(args),
+                                  cache_dir=args.run, progress=args.progress)
     out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
-                     config, data.resolution, data.channels, shard=current_shard(), progress=not args.quiet,
+                     config, data.resolution, data.channels, shard=current_shard(), progress=args.progress,
                      force=args.force, selector=selector)
     print(f"distilled images: {out}")
     return 0
 
 
 # ---- run / demo ----------------------------------------------------------------------------------
-STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "evaluate", "report")
+STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "baseline", "evaluate", "report")
+
+
 
 
 DISTRIBUTED_STAGES = ("caption", "train", "encode", "synthesize")  # each process takes its share
+DEFAULT_BASELINES = ("random", "kmeans")
+
+
+def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[list[str]]:
+    """The command line(s) ``vlcp run`` gives ``stage`` (baseline: one per method of ``[baseline] methods``)."""
+    base = [stage, "--run", str(run), "--config", str(config)]
+    if not args.progress:
+        base.append("--no-progress")
+    if stage in ("caption", "train", "encode", "synthesize") and args.device:
+        base += ["--device", args.device]
+    if stage in ("encode", "synthesize") and args.dtype:
+        base += ["--dtype", args.dtype]
+    if stage == "report":
+        return [[stage, "--run", str(run)]]
+    if stage != "baseline":
+        return [base]
+    section = cfg.get("baseline", {})
+    ipcs = section.get("ipc", cfg.get("prototypes", {}).get("ipc", 10))
+    ipcs = [str(k) for k in (ipcs if isinstance(ipcs, list) else [ipcs])]
+    extra = [f"--{k.replace('_', '-')}={section[k]}" for k in ("seed", "feature_model", "feature_epochs")
+             if k in section]
+    if args.device:
+        extra += ["--device", args.device]
+    return [["baseline", "--run", str(run), "--method", m, *(["--ipc", *ipcs] if m != "kmeans" else []), *extra,
+             *(["--no-progress"] if not args.progress else [])] for m in section.get("methods", DEFAULT_BASELINES)]
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """``section.key=value`` overrides (value read as TOML, else as a string) applied to a copy of ``cfg``."""
+    import copy
+    import tomllib
+
+    out = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not section or not name:
+            raise VlcpError(f"--set {item!r}: expected section.key=value (e.g. --set synthesize.steps=25)")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        out.setdefault(section, {})[name] = parsed
+    return out
 
 
 def _cmd_run(args) -> int:
-    from vlcp.config import load_toml
+    import tomli_w
 
-    cfg = load_toml(args.config_file)
+    from vlcp.config import load_toml
+    from vlcp.io import atomic_write_text
+    from vlcp.tomlcheck import check_config
+
+    cfg = apply_overrides(load_toml(args.config_file), args.set)
+    check_config(args.config_file if not args.set else f"{args.config_file} with --set", cfg)
     run = args.run or Path(cfg.get("run", {}).get("dir", "runs/latest"))
     stages = args.stages or cfg.get("run", {}).get("stages", [s for s in STAGES if s in cfg])
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise VlcpError(f"{args.config_file}: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    resolved = run / "run.toml"  # the config as run (overrides applied): every stage reads this copy
+    plans = [(stage, _stage_argvs(stage, run, resolved, args, cfg)) for stage in stages]
+    if args.dry_run:
+        print(f"# vlcp run {args.config_file}: run folder {run}\n# stages:")
+        for _, argvs in plans:
+            for argv in argvs:
+                print(f"#   vlcp {' '.join(argv)}")
+        print(tomli_w.dumps(cfg))
+        return 0
     from vlcp.shards import barrier, current_shard
 
     shard = current_shard()  # under `accelerate launch`: per-image stages and train split, the rest on rank 0
-    for stage in stages:
-        argv = [stage, "--run", str(run), "--config", str(args.config_file), "--device", args.device]
-        if stage in ("encode", "synthesize") and getattr(args, "dtype", None):
-            argv += ["--dtype", args.dtype]
-        if stage not in DISTRIBUTED_STAGES and shard.world > 1:
-            if shard.rank != 0:
+    if shard.rank == 0:
+        atomic_write_text(resolved, tomli_w.dumps(cfg))
+    barrier()
+    for stage, argvs in plans:
+        local = stage in DISTRIBUTED_STAGES or shard.world == 1
+        for argv in argvs:
+            if local or shard.rank == 0:
+                print(f"== vlcp {' '.join(argv)}", flush=True)
+                code = main(argv)
+            else:
+                code = 0
+            if not local:
                 barrier()
-                continue
-        if stage == "evaluate":
-            argv = [stage, str(run / "distilled"), "--config", str(args.config_file), "--out", str(run / "eval")]
-        elif stage == "report":
-            argv = [stage, "--run", str(run)]
-        elif stage == "prototypes":  # no model: no --device
-            argv = [stage, "--run", str(run), "--config", str(args.config_file)]
-        print(f"== vlcp {' '.join(argv)}", flush=True)
-        code = main(argv)
-        if stage not in DISTRIBUTED_STAGES and shard.world > 1:
-            barrier()
-        if code:
-            return code
+            if code:
+                return code
     return 0
 
 
@@ -224,7 +332,7 @@ def _cmd_demo(args) -> int:
     from vlcp.demo import DemoConfig, run_demo
 
     config = config_from_args(DemoConfig, args)
-    run_demo(args.out, config, progress=not args.quiet)
+    run_demo(args.out, config, progress=args.progress)
     return 0
 
 
@@ -287,23 +395,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report(sub)
 
+    from vlcp.export import add_parser as add_export
+
+    add_export(sub)
+
     p = sub.add_parser("run", help="run several stages from one TOML config")
     p.add_argument("config_file", type=Path, help="TOML with [run] (dir, stages) and one section per stage")
     p.add_argument("--run", type=Path, default=None, help="run folder (default: [run].dir)")
     p.add_argument("--stages", nargs="+", default=None, choices=STAGES, help="stages to run (default: [run].stages)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the run's, else auto)")
     p.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                    help="model dtype of encode and synthesize (default: float32)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting of the config (value in TOML syntax; repeatable), "
+                        "e.g. --set synthesize.steps=25 --set data.num_classes=3")
+    p.add_argument("--dry-run", action="store_true", help="print the stages and the resolved settings, run nothing")
+    add_progress_flag(p)
     p.set_defaults(func=_cmd_run)
 
     from vlcp.demo import DemoConfig
 
     p = sub.add_parser("demo", help="the whole method on Fashion-MNIST, offline, on a CPU")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under ./runs/)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flag(p)
     add_config_args(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _dispatch(args) -> int:
+    """Call the subcommand; a stage that writes into a run folder records how long it took there."""
+    import time
+
+    started = time.monotonic()
+    code = int(args.func(args) or 0)
+    run = getattr(args, "run", None)
+    if code == 0 and args.command in STAGES and isinstance(run, Path) and run.is_dir():
+        from vlcp.progress import is_main_process
+        from vlcp.runstate import record_time
+
+        if is_main_process():  # one record per stage under a multi-process launch
+            record_time(run, args.command, time.monotonic() - started)
+    return code
 
 
 def _output_folders(args) -> list[tuple[Path, str]]:
@@ -323,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; failures end in one line and exit code 2 (see ``vlcp.failures``)."""
     from vlcp.failures import check_writable, debug_requested, run_guarded
 
+    quiet_third_party()
     argv, debug = debug_requested(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     folders = _output_folders(args)
@@ -330,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         for folder, option in folders:
             check_writable(folder, option)
-        return int(args.func(args) or 0)
+        return _dispatch(args)
 
     return run_guarded(args.command, work, debug=debug, where=folders[-1][0] if folders else None)
 

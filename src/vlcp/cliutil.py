@@ -60,9 +60,13 @@ def config_from_args(cls: type, args: argparse.Namespace, base: dict | None = No
 
 
 def toml_section(path: str | Path | None, section: str) -> dict:
-    """The ``[section]`` table of a TOML file (empty when no file)."""
+    """The ``[section]`` table of a TOML file (empty when no file); the file's section and key names are
+    checked first (``vlcp.tomlcheck``)."""
     if path is None:
         return {}
+    from vlcp.tomlcheck import check_config_file
+
+    check_config_file(path)
     table = load_toml(path).get(section, {})
     if not isinstance(table, dict):
         from vlcp.errors import VlcpError

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from vlcp.config import check, save_config
+from vlcp.config import check, save_config, to_dict
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
     from vlcp.evaluate.baselines import make_baseline
     from vlcp.evaluate.results import markdown_table
     from vlcp.io import atomic_write_json
+    from vlcp.runstate import write_settings
     from vlcp.models import load_model
     from vlcp.prototypes import PrototypesConfig, run_prototypes
     from vlcp.report import report
@@ -73,8 +74,7 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
     save_config(config, run / "demo.toml", section="demo")
     data = DataConfig(data_dir=config.data_dir, num_classes=config.num_classes, per_class=config.per_class,
                       holdout_per_class=config.holdout_per_class)
-    save_config(data, run / "data.toml", section="data")
-    atomic_write_json(run / "model.json", {"model": config.model})
+    write_settings(run, {"data": to_dict(data), "run": {"model": config.model}})
     train, test = data.load("train"), data.load("test")
 
     t = _step(f"caption {len(train)} training images (attributes captioner)")
@@ -95,18 +95,18 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
                              negative_prompt="", seed=config.seed)
     synthesize(model, run / "prototypes", run / "distilled", synth, train.resolution, train.channels,
                progress=progress)
-    decode_prototypes(model, run / "prototypes", run / "baselines" / "kmeans", train.resolution, train.channels)
-    make_baseline("random", train, run / "baselines" / "random", ipc=config.ipc, seed=config.seed, progress=progress)
-    make_baseline("medoid", train, run / "baselines" / "medoid", ipc=config.ipc, run_dir=run)
+    kmeans, random, medoid = (run / "baselines" / f"{m}_ipc{config.ipc}" for m in ("kmeans", "random", "medoid"))
+    decode_prototypes(model, run / "prototypes", kmeans, train.resolution, train.channels)
+    make_baseline("random", train, random, ipc=config.ipc, seed=config.seed, progress=progress)
+    make_baseline("medoid", train, medoid, ipc=config.ipc, run_dir=run)
     print(f"   {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _step(f"evaluate: ConvNet-3, dc protocol, {config.epochs} epochs, {config.repeats} runs per method")
     ev = EvalConfig(model="convnet3", protocol="dc", repeats=config.repeats, seed=config.seed,
                     epochs=config.epochs, progress=progress)
     rows = []
-    for method, folder in (("vlcp (ours)", run / "distilled"), ("random real", run / "baselines" / "random"),
-                           ("k-means centroids", run / "baselines" / "kmeans"),
-                           ("medoid", run / "baselines" / "medoid")):
+    for method, folder in (("vlcp (ours)", run / "distilled"), ("random real", random), ("k-means centroids", kmeans),
+                           ("medoid", medoid)):
         rows.append(evaluate_folder(folder, test, ev, method=method, ipc=config.ipc, train=train))
     write_results(rows, run / "eval", title="vlcp demo")
     atomic_write_json(run / "results.json", [_row(r) for r in rows])

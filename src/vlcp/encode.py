@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, save_config
 from vlcp.data import ImageDataset, class_indices
 from vlcp.latents import LatentStore

@@ -56,8 +56,11 @@ class LatentStore:
         index = {"classes": list(classes), "class_names": list(class_names), "shape": list(shape),
                  "scaling_factor": float(scaling_factor), "shard_size": int(shard_size)}
         if self.exists() and self.index != index:
-            raise VlcpError(f"{self.root / 'index.json'}: existing latents were made with other settings "
-                            f"({self.index}); use a new output folder")
+            old = self.index
+            key = next(k for k in index if old.get(k) != index[k])
+            raise VlcpError(f"{self.root / 'index.json'}: existing latents were made with {key} = "
+                            f"{str(old.get(key))[:60]}, this command gives {str(index[key])[:60]}; "
+                            f"use a new output folder (--out) or the same settings")
         atomic_write_json(self.root / "index.json", index)
 
     def classes(self) -> list[str]:

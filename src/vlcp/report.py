@@ -2,15 +2,19 @@
 
 Sections, each skipped with a short note when its artifacts are missing or unreadable:
 
-* results — ``eval/results.json`` and ``results.json`` (rows ``{method, ipc, model, protocol, mean, std,
-  runs}``, a list or ``{"rows": [...]}``): a table with methods as columns and (IPC, model, protocol) as
-  rows, plus a bar chart of mean ± std per method;
-* images — ``distilled/<class>/<n>.png`` (prompts from ``distilled/manifest.jsonl`` as tooltips and a
-  list), one row per class, beside ``baselines/kmeans/``, ``baselines/random/`` and ``baselines/medoid/`` when present;
+* run — dataset, subset, class count, model, device (``settings.toml``), package versions, git commit,
+  when each stage's output was written;
+* results — one section for ``eval/results.json`` (and ``results.json`` rows for other cells): a table
+  with methods as columns and (IPC, model, protocol) as rows, inline SVG charts (axis zoomed to the data,
+  error bars, one colour per method on the whole page, accuracy against IPC when there are several) and
+  the protocol as run (epochs, and whether shortened from the protocol's default; batch, seeds, device);
+* images — ``distilled/<class>/<n>.png``, each with its prompt written under it (``metadata.jsonl``),
+  then every ``baselines/<method>_ipc<k>/`` per class;
 * prototypes — ``prototypes/prototype_report.json`` (the paper's Table 6);
 * settings — every ``*.toml`` in the run folder, verbatim.
 
-Images are embedded as base64 PNG; the page loads nothing from anywhere.
+Images are embedded as base64 PNG; the page has a viewport, wide tables scroll inside their box, and it
+loads nothing from anywhere and needs no script.
 """
 from __future__ import annotations
 
@@ -29,16 +33,30 @@ __all__ = ["report", "add_parser"]
 THUMB = 128  # images with a larger side are downscaled to this before embedding
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-h1 { margin-bottom: 0; } .sub { color: #666; margin-top: .2em; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 1em; max-width: 70em; color: #222;
+       line-height: 1.4; overflow-wrap: anywhere; }
+h1 { margin-bottom: 0; font-size: 1.6em; } .sub { color: #666; margin-top: .2em; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; vertical-align: top; }
 th { background: #f3f3f3; } td.num { text-align: right; white-space: nowrap; }
 .note { color: #888; font-style: italic; }
-.grid td { border: none; border-bottom: 1px solid #eee; }
-.cell { display: flex; flex-wrap: wrap; gap: 3px; max-width: 40em; }
-.cell img { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; }
-details { margin: .3em 0; } pre { background: #f7f7f7; padding: .6em; overflow-x: auto; }
+figure { margin: 0; }
+.chart { max-width: 40em; margin: .5em 0 1.5em; } .chart svg { width: 100%; height: auto; display: block; }
+.chart figcaption { font-size: .85em; color: #444; }
+.legend { display: inline-flex; flex-wrap: wrap; gap: .2em .8em; margin-left: .4em; }
+.key i { display: inline-block; width: .9em; height: .9em; margin-right: .3em; vertical-align: -.1em; }
+.imgs { display: grid; grid-template-columns: repeat(auto-fill, minmax(9em, 1fr)); gap: .6em; margin: .3em 0 1em; }
+.imgs figure { border: 1px solid #eee; padding: .3em; }
+.imgs img { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; display: block; }
+.imgs figcaption { font-size: .78em; color: #333; }
+.members div { display: flex; flex-wrap: wrap; gap: 2px; }
+.members img { width: 24px; height: 24px; image-rendering: pixelated; border: 0; display: inline; }
+.cell { display: flex; flex-wrap: wrap; gap: 3px; }
+.cell img { width: 48px; height: 48px; image-rendering: pixelated; border: 1px solid #ddd; }
+dl.run { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; } dl.run dt { font-weight: 600; }
+details { margin: .3em 0; } pre { background: #f7f7f7; padding: .6em; overflow-x: auto; max-width: 100%; }
 small { color: #666; }
 """
 
@@ -54,6 +72,12 @@ def _note(text: str) -> str:
 
 def _section(title: str, body: str) -> str:
     return f"<section>\n<h2>{_e(title)}</h2>\n{body}\n</section>"
+
+
+def _scroll(table: str) -> str:
+    """A wide table scrolls inside its own box instead of widening the page."""
+    return f'<div class="scroll">{table}</div>'
+
 
 
 def _png_uri(data: bytes) -> str:
@@ -115,7 +139,7 @@ def _setting(r: dict) -> tuple:
 
 def results_table(rows: list[dict]) -> str:
     """Methods as columns, (IPC, model, protocol) as rows; cells ``mean ± std`` with N."""
-    methods = list(dict.fromkeys(str(r["method"]) for r in rows))
+    methods = method_order(rows)
     means = [r.get("mean") for r in rows if isinstance(r.get("mean"), (int, float))]
     digits = 1 if means and max(abs(m) for m in means) > 1 else 3  # percent or fraction
     cells: dict[tuple, dict[str, dict]] = {}
@@ -141,54 +165,79 @@ def results_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def results_chart(rows: list[dict]) -> bytes:
-    """Grouped bar chart (PNG): one group per (IPC, model, protocol), one bar per method, std as error bar."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def method_order(rows: list[dict]) -> list[str]:
+    """Methods in one order for every table and chart of the page: vlcp first, then by name."""
+    names = {str(r["method"]) for r in rows}
+    return sorted(names, key=lambda m: (not m.startswith("vlcp"), m))
+
+
+def results_charts(rows: list[dict], colours: dict[str, str]) -> list[str]:
+    """One bar chart per (model, protocol) with a group per IPC; plus accuracy against IPC (lines) when
+    there are several IPCs."""
+    from vlcp.report_chart import svg_chart
 
     rows = [r for r in rows if isinstance(r.get("mean"), (int, float))]
-    methods = list(dict.fromkeys(str(r["method"]) for r in rows))
-    settings = sorted({_setting(r) for r in rows})
-    width = 0.8 / max(len(methods), 1)
-    fig = Figure(figsize=(max(4.0, 1.2 + 0.6 * len(settings) * len(methods)), 3.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for j, m in enumerate(methods):
-        by = {_setting(r): r for r in rows if str(r["method"]) == m}
-        xs = [i + (j - (len(methods) - 1) / 2) * width for i, s in enumerate(settings) if s in by]
-        ys = [by[s]["mean"] for s in settings if s in by]
-        es = [by[s].get("std") if isinstance(by[s].get("std"), (int, float)) else 0 for s in settings if s in by]
-        ax.bar(xs, ys, width, yerr=es, capsize=3, label=m)
-    ax.set_xticks(range(len(settings)))
-    ax.set_xticklabels([f"IPC {s[1]}\n{s[2]} {s[3]}".strip() for s in settings], fontsize=8)
-    ax.set_ylabel("mean ± std")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    out = []
+    for model, protocol in dict.fromkeys((str(r.get("model", "")), str(r.get("protocol", ""))) for r in rows):
+        sub = [r for r in rows if (str(r.get("model", "")), str(r.get("protocol", ""))) == (model, protocol)]
+        ipcs = sorted({r.get("ipc") for r in sub}, key=lambda k: (not isinstance(k, (int, float)), k))
+        series = {m: {ipcs.index(r.get("ipc")): (float(r["mean"]), float(r.get("std") or 0))
+                      for r in sub if str(r["method"]) == m} for m in colours if any(str(r["method"]) == m for r in sub)}
+        groups = [f"IPC {k}" for k in ipcs]
+        out.append(svg_chart(groups, series, colours, "bar", title=f"{model}, {protocol}"))
+        if len(ipcs) > 1:
+            out.append(svg_chart(groups, series, colours, "line", title=f"accuracy against IPC — {model}, {protocol}"))
+    return out
 
 
-def section_results(run_dir: Path) -> str:
-    files = [p for p in (run_dir / "eval" / "results.json", run_dir / "results.json") if p.exists()]
-    if not files:
-        return _section("Results", _note("No results (eval/results.json or results.json)."))
-    parts = []
-    for path in files:
-        parts.append(f"<h3>{_e(path.relative_to(run_dir))}</h3>")
+def _result_rows(run_dir: Path) -> tuple[list[dict], list[str]]:
+    """The run's rows — ``eval/results.json``, then ``results.json`` rows for cells it lacks — and notes."""
+    rows, notes, seen = [], [], set()
+    for path in (run_dir / "eval" / "results.json", run_dir / "results.json"):
+        if not path.exists():
+            continue
         try:
-            rows = load_results(path)
+            found = load_results(path)
         except VlcpError as err:
-            parts.append(_note(f"Unreadable: {err}"))
+            notes.append(f"Unreadable: {err}")
             continue
-        if not rows:
-            parts.append(_note("No rows."))
-            continue
-        parts.append(results_table(rows))
-        try:
-            parts.append(f'<img src="{_png_uri(results_chart(rows))}" alt="mean ± std per method">')
-        except Exception as err:  # a chart is a nicety; never lose the report over it
-            parts.append(_note(f"No chart: {err}"))
+        for r in found:
+            key = (str(r["method"]),) + _setting(r)
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
+    return rows, notes
+
+
+def protocol_table(rows: list[dict]) -> str:
+    """The protocol as it ran, per (IPC, model, protocol): epochs (and whether shortened), batch, seeds, ..."""
+    from vlcp.evaluate.protocols import PROTOCOLS
+
+    lines = []
+    for key in sorted({_setting(r) for r in rows}):
+        s = next((x["settings"] for x in rows if _setting(x) == key and isinstance(x.get("settings"), dict)), {})
+        epochs = s.get("epochs")
+        full = None
+        if key[3] in PROTOCOLS and isinstance(key[0], int) and isinstance(s.get("num_classes"), int):
+            full = PROTOCOLS.get(key[3]).default_epochs(key[0], s["num_classes"])
+        ep = "—" if epochs is None else (f"{epochs} of {full} (shortened)" if full and epochs < full else str(epochs))
+        lines.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
+            key[1], key[2], key[3], ep, s.get("batch_size", "—"), s.get("optimizer", "—"), s.get("num_classes", "—"),
+            s.get("test_images", "—"), ", ".join(map(str, s.get("seeds", []))) or "—", s.get("device", "—"))) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("IPC", "model", "protocol", "epochs", "batch", "optimizer", "classes",
+                                              "test images", "seeds", "device"))
+    return _scroll(f"<table><tr>{head}</tr>{''.join(lines)}</table>")
+
+
+def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str:
+    rows, notes = _result_rows(run_dir)
+    if not rows:
+        return _section("Results", _note(" ".join(notes) or "No results (eval/results.json or results.json)."))
+    from vlcp.report_chart import method_colours
+
+    colours = colours or method_colours(method_order(rows))
+    parts = [_note(n) for n in notes] + [_scroll(results_table(rows)), *results_charts(rows, colours),
+                                         "<h3>Protocol as run</h3>", protocol_table(rows)]
     return _section("Results", "\n".join(parts))
 
 
@@ -205,56 +254,95 @@ def _class_images(folder: Path) -> dict[str, list[Path]]:
 
 
 def _manifest(distilled: Path) -> tuple[dict[str, dict], str]:
-    """{file_name: record} from ``manifest.jsonl`` and a note when it is missing or unreadable."""
-    path = distilled / "manifest.jsonl"
+    """{file_name: record} from ``metadata.jsonl`` (``manifest.jsonl`` in older runs) and a note when it is
+    missing or unreadable."""
+    path = distilled / "metadata.jsonl"
+    if not path.exists() and (distilled / "manifest.jsonl").exists():
+        path = distilled / "manifest.jsonl"
     if not path.exists():
-        return {}, "No manifest.jsonl: prompts unknown."
+        return {}, "No metadata.jsonl: prompts unknown."
     try:
         return {str(r.get("file_name")): r for r in read_jsonl(path) if isinstance(r, dict)}, ""
     except VlcpError as err:
         return {}, f"Unreadable manifest: {err}"
 
 
-def _tooltip(rec: dict | None, name: str) -> str:
-    if not rec:
-        return name
-    extra = ", ".join(f"{k}={rec[k]}" for k in ("seed", "strength", "guidance_scale") if k in rec)
-    return f"{rec.get('prompt', '')}\n({name}{', ' + extra if extra else ''})"
+MEMBERS_SHOWN = 6  # training images shown beside each prototype (its cluster's nearest members)
+
+
+def cluster_members(run_dir: Path, per_cluster: int = MEMBERS_SHOWN) -> tuple[dict[tuple[str, int], list[str]], str]:
+    """{(class_id, cluster): [PNG data URIs of its nearest members]} from ``prototypes/clusters.json`` and the
+    run's recorded training data, and a note when they cannot be shown."""
+    path = run_dir / "prototypes" / "clusters.json"
+    if not path.exists():
+        return {}, ""
+    try:
+        from vlcp.imageio import to_pil
+        from vlcp.runstate import recorded_data
+
+        clusters = read_json(path)
+        wanted = {(c, k): list(m[:per_cluster]) for c, info in clusters.items()
+                  for k, m in enumerate(info.get("members", []))}
+        names = {n for m in wanted.values() for n in m}
+        data = recorded_data(run_dir).load("train")
+        index = {}
+        for i in range(len(data)):
+            if data.file_name(i) in names:
+                index[data.file_name(i)] = i
+        out = {}
+        for key, members in wanted.items():
+            idx = [index[n] for n in members if n in index]
+            uris = []
+            for img in (data.images(idx) if idx else []):
+                buf = io.BytesIO()
+                to_pil(img).save(buf, format="PNG")
+                uris.append(_png_uri(buf.getvalue()))
+            out[key] = uris
+        return out, ""
+    except (VlcpError, OSError, KeyError, TypeError, AttributeError) as err:
+        return {}, f"Cluster members not shown: {err}"
+
+
+def _members(uris: list[str]) -> str:
+    if not uris:
+        return ""
+    imgs = "".join(f'<img src="{u}" alt="cluster member">' for u in uris)
+    return f'<div class="members"><small>its cluster (nearest real images):</small><div>{imgs}</div></div>'
 
 
 def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> str:
     distilled = run_dir / "distilled"
-    sets = {"distilled": _class_images(distilled),
-            "k-means centroids": _class_images(run_dir / "baselines" / "kmeans"),
-            "random real": _class_images(run_dir / "baselines" / "random"),
-            "medoid": _class_images(run_dir / "baselines" / "medoid")}
+    sets = {"distilled": _class_images(distilled)}
+    if (run_dir / "baselines").is_dir():
+        for folder in sorted((run_dir / "baselines").iterdir(), key=lambda p: _natural(p.name)):
+            sets[folder.name] = _class_images(folder)
     sets = {k: v for k, v in sets.items() if v}
     if not sets:
-        return _section("Images", _note("No images (distilled/, baselines/kmeans/, baselines/random/)."))
+        return _section("Images", _note("No images (distilled/, baselines/<method>_ipc<k>/)."))
     records, note = _manifest(distilled) if "distilled" in sets else ({}, "No distilled images.")
     order = list(dict.fromkeys(str(r.get("class")) for r in records.values() if r.get("class") is not None))
     classes = [c for c in order if any(c in v for v in sets.values())]
     classes += sorted({c for v in sets.values() for c in v} - set(classes), key=_natural)
     names = class_names or {}
-    out = [_note(note) if note else "", '<table class="grid">',
-           "<tr><th>class</th>" + "".join(f"<th>{_e(k)}</th>" for k in sets) + "</tr>"]
+    members, members_note = cluster_members(run_dir)
+    out = [_note(note) if note else "", _note(members_note) if members_note else ""]
     for c in classes:
-        label = _e(names.get(c, c)) + (f"<br><small>{_e(c)}</small>" if names.get(c, c) != c else "")
-        tds = []
-        for kind, images in sets.items():
-            imgs = []
-            for p in images.get(c, []):
-                rel = f"{c}/{p.name}"
-                imgs.append(_img(p, _tooltip(records.get(rel), rel) if kind == "distilled" else rel))
-            tds.append(f'<td><div class="cell">{"".join(imgs)}</div></td>')
-        out.append(f"<tr><th>{label}</th>{''.join(tds)}</tr>")
-        prompts = [(p.name, records[f"{c}/{p.name}"].get("prompt", "")) for p in sets.get("distilled", {}).get(c, [])
-                   if f"{c}/{p.name}" in records]
-        if prompts:
-            items = "".join(f"<li><code>{_e(n)}</code> {_e(t)}</li>" for n, t in prompts)
-            out.append(f'<tr><td></td><td colspan="{len(sets)}"><details><summary>prompts ({len(prompts)})'
-                       f"</summary><ul>{items}</ul></details></td></tr>")
-    out.append("</table>")
+        out.append(f"<h3>{_e(names.get(c, c))}" + (f" <small>{_e(c)}</small>" if names.get(c, c) != c else "")
+                   + "</h3>")
+        figs = []
+        for p in sets.get("distilled", {}).get(c, []):
+            rec = records.get(f"{c}/{p.name}") or {}
+            figs.append(f'<figure class="distilled">{_img(p, f"{c}/{p.name}")}<figcaption>'
+                        f'<span class="prompt">{_e(rec.get("prompt", "(prompt unknown)"))}</span> '
+                        f'<small>{_e(p.name)}{", seed " + _e(rec["seed"]) if "seed" in rec else ""}</small>'
+                        f"</figcaption>{_members(members.get((c, int(rec.get('prototype', -1))), []))}</figure>")
+        if figs:
+            out.append(f'<div class="imgs">{"".join(figs)}</div>')
+        rows = [f"<tr><th>{_e(kind)}</th><td><div class=\"cell\">"
+                f"{''.join(_img(p, f'{kind}: {c}/{p.name}') for p in images[c])}</div></td></tr>"
+                for kind, images in sets.items() if kind != "distilled" and c in images]
+        if rows:
+            out.append(_scroll(f'<table class="grid">{"".join(rows)}</table>'))
     return _section("Images", "\n".join(o for o in out if o))
 
 
@@ -309,14 +397,14 @@ def prototype_tables(classes: dict[str, dict]) -> str:
             out.append(f"<p><small>{_e(counts)}</small></p>")
         out.append(f"<p>Non-representative words: {_e(nonrep) or '—'}</p>")
         head = "<th>cluster</th><th>size</th><th>feature keywords (count)</th><th>chosen text</th>"
-        out += ["<table>", f"<tr>{head}{'<th>prompt</th>' if show_prompt else ''}</tr>"]
+        out += ['<div class="scroll"><table>', f"<tr>{head}{'<th>prompt</th>' if show_prompt else ''}</tr>"]
         for r in rows:
             tds = (f"<td>{_e(r.get('cluster', ''))}</td><td class=\"num\">{_e(r.get('size', ''))}</td>"
                    f"<td>{_e(_keywords(r.get('keywords')))}</td><td>{_e(r.get('text', ''))}</td>")
             if show_prompt:
                 tds += f"<td>{_e(r.get('prompt', ''))}</td>"
             out.append(f"<tr>{tds}</tr>")
-        out.append("</table>")
+        out.append("</table></div>")
     return "\n".join(out)
 
 
@@ -337,6 +425,80 @@ def section_prototypes(run_dir: Path) -> tuple[str, dict[str, str]]:
     return _section(title, body), names
 
 
+# ---- the run -----------------------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("vlcp", "torch", "diffusers", "transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_commit() -> str:
+    """The commit of the vlcp source tree the report is written with ('—' outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "—"
+    dirty = ""
+    if out.returncode == 0:
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
+                            capture_output=True, text=True, timeout=10)
+        dirty = " (with local changes)" if st.stdout.strip() else ""
+    return out.stdout.strip() + dirty if out.returncode == 0 else "—"
+
+
+def _stage_times(run_dir: Path) -> str:
+    """When each stage's output was last written (the settings each stage saves beside its outputs)."""
+    import datetime as dt
+
+    marks = {"caption": "captions/metadata.jsonl", "encode": "latents/index.json",
+             "prototypes": "prototypes/prototypes.toml", "synthesize": "distilled/metadata.jsonl",
+             "evaluate": "eval/results.json"}
+    found = [(st, (run_dir / rel).stat().st_mtime) for st, rel in marks.items() if (run_dir / rel).exists()]
+    return ", ".join(f"{st} {dt.datetime.fromtimestamp(t, dt.timezone.utc):%Y-%m-%d %H:%M} UTC" for st, t in found)
+
+
+def _durations(run_dir: Path) -> str:
+    from vlcp.runstate import stage_times
+
+    try:
+        times = stage_times(run_dir)
+    except VlcpError:
+        return ""
+    return ", ".join(f"{st} {t / 60:.1f} min" if t >= 60 else f"{st} {t:.0f} s" for st, t in times.items())
+
+
+def section_run(run_dir: Path) -> str:
+    """Dataset, subset, class count, model, device, package versions, git commit and stage times."""
+    from vlcp.runstate import read_settings
+
+    settings = read_settings(run_dir)
+    data, run = settings["data"], settings["run"]
+    classes = "—"
+    if (run_dir / "latents" / "index.json").exists():
+        try:
+            classes = str(len(read_json(run_dir / "latents" / "index.json")["classes"]))
+        except (VlcpError, KeyError, TypeError):
+            pass
+    subset = ", ".join(f"{k} = {data[k]}" for k in ("num_classes", "per_class", "holdout_per_class") if data.get(k))
+    items = {"dataset": data.get("preset") or data.get("data_dir") or "Fashion-MNIST (Debian)",
+             "subset": subset or "all classes, all images", "classes": classes,
+             "model": run.get("model", "—"), "device": run.get("device", "auto"),
+             "versions": ", ".join(f"{k} {v}" for k, v in _versions().items()),
+             "git commit": _git_commit(), "time per stage": _durations(run_dir) or "—",
+             "stage outputs written": _stage_times(run_dir) or "—"}
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
+    return _section("Run", f'<dl class="run">{body}</dl>')
+
+
 # ---- settings ------------------------------------------------------------------------------------
 def section_settings(run_dir: Path) -> str:
     files = sorted(p for p in run_dir.rglob("*.toml")
@@ -355,6 +517,14 @@ def section_settings(run_dir: Path) -> str:
 
 
 # ---- the stage -----------------------------------------------------------------------------------
+def _page(title: str, subtitle: str, sections: list[str]) -> str:
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+        f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(subtitle)}</p>', *sections, "</body>", "</html>", ""])
+
+
 def report(run_dir: Path, out: Path | None = None) -> Path:
     """Write the run's HTML report (default ``run_dir/report.html``) and return its path."""
     run_dir = Path(run_dir)
@@ -362,24 +532,68 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
         raise VlcpError(f"{run_dir}: run folder not found")
     out = Path(out) if out is not None else run_dir / "report.html"
     protos, names = section_prototypes(run_dir)
-    sections = [section_results(run_dir), section_images(run_dir, names), protos, section_settings(run_dir)]
-    title = f"vlcp report — {run_dir.resolve().name}"
-    page = "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{_e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
-        f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(run_dir.resolve())}</p>',
-        *sections, "</body>", "</html>", ""])
-    atomic_write_text(out, page)
+    sections = [section_run(run_dir), section_results(run_dir), section_images(run_dir, names), protos,
+                section_settings(run_dir)]
+    atomic_write_text(out, _page(f"vlcp report — {run_dir.resolve().name}", str(run_dir.resolve()), sections))
+    return out
+
+
+def compare(run_dirs: list[Path], out: Path) -> Path:
+    """One page comparing several runs: every run's results in one table (a column per method, a row per
+    run and setting), a chart per setting with a group per run, then each run's Run section."""
+    from vlcp.report_chart import method_colours, svg_chart
+
+    runs = [Path(r) for r in run_dirs]
+    for r in runs:
+        if not r.is_dir():
+            raise VlcpError(f"{r}: run folder not found")
+    names = [r.resolve().name for r in runs]
+    rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)[0]]
+    colours = method_colours(method_order(rows)) if rows else {}
+    parts = [_note("No results in these runs.")] if not rows else []
+    if rows:
+        methods = method_order(rows)
+        head = "".join(f"<th>{_e(m)}</th>" for m in methods)
+        body = []
+        for name in names:
+            for key in sorted({_setting(r) for r in rows if r["run"] == name}):
+                cells = {str(r["method"]): r for r in rows if r["run"] == name and _setting(r) == key}
+                tds = "".join(f'<td class="num">{_fmt(cells[m].get("mean"), 1)} ± {_fmt(cells[m].get("std"), 1)}</td>'
+                              if m in cells else '<td class="num">—</td>' for m in methods)
+                body.append(f"<tr><td>{_e(name)}</td><td>{_e(key[1])}</td><td>{_e(key[2])}</td>"
+                            f"<td>{_e(key[3])}</td>{tds}</tr>")
+        parts.append(_scroll(f"<table><tr><th>run</th><th>IPC</th><th>model</th><th>protocol</th>{head}</tr>"
+                             f"{''.join(body)}</table>"))
+        for key in sorted({_setting(r) for r in rows}):
+            series = {m: {names.index(r["run"]): (float(r["mean"]), float(r.get("std") or 0)) for r in rows
+                          if str(r["method"]) == m and _setting(r) == key and isinstance(r.get("mean"), (int, float))}
+                      for m in methods}
+            parts.append(svg_chart(names, {m: v for m, v in series.items() if v}, colours, "bar",
+                                   title=f"IPC {key[1]}, {key[2]}, {key[3]}"))
+    sections = [_section("Results", "\n".join(parts))]
+    sections += [section_run(r).replace("<h2>Run</h2>", f"<h2>Run {_e(n)}</h2>") for r, n in zip(runs, names)]
+    atomic_write_text(out, _page("vlcp comparison — " + ", ".join(names), "", sections))
     return out
 
 
 def _cmd_report(args) -> int:
-    print(f"report: {report(args.run, args.out)}")
+    runs = list(args.runs or [])
+    if len(runs) > 1:
+        print(f"report: {compare(runs, args.out or Path('comparison.html'))}")
+        return 0
+    print(f"report: {report(runs[0] if runs else args.run, args.out)}")
     return 0
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("report", help="one self-contained HTML page of a run's results, images and settings")
+    from vlcp.progress import add_progress_flag
+
+    p = subparsers.add_parser("report", help="one self-contained HTML page of a run's results, images and settings; "
+                              "several runs: a comparison page")
+    p.add_argument("runs", type=Path, nargs="*", metavar="RUN",
+                   help="run folder(s); two or more write a comparison page (default: --run)")
     p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
-    p.add_argument("--out", type=Path, default=None, help="HTML file (default: RUN/report.html)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="HTML file (default: RUN/report.html; for several runs ./comparison.html)")
+    add_progress_flag(p)  # the flag family of every stage (the report is one quick step)
     p.set_defaults(func=_cmd_report)

@@ -5,7 +5,7 @@ Uses the stock ``StableDiffusionImg2ImgPipeline``: the prototype latents are pas
 encoder, with a negative prompt for classifier-free guidance and a DDIM scheduler derived from the
 model's training schedule. Prototypes are batched; each image has its own seeded generator
 (seed = ``seed`` + global prototype number), so batching does not change the images.
-Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``manifest.jsonl``
+Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``metadata.jsonl`` (Hugging Face imagefolder format)
 (per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
 ``candidates > 1`` (beyond the paper, off by default) keeps the best of several seeds per prototype
 under a classifier trained on the training split (``vlcp.selection``).
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from tqdm.auto import tqdm
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, save_config
 from vlcp.errors import VlcpError
 from vlcp.imageio import save_png
@@ -65,6 +65,9 @@ class Prototype:
     cluster: int
     latent: torch.Tensor
     prompt: str
+
+
+METADATA = "metadata.jsonl"  # Hugging Face imagefolder's metadata file name
 
 
 def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
@@ -138,15 +141,17 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
     """Continue only images made from the same prototypes, model and settings; ``force`` deletes them."""
     from vlcp.resume import check_resume, remove_paths
 
+    finals = [out_dir / "metadata.jsonl", out_dir / "manifest.jsonl"]  # manifest.jsonl: runs before metadata.jsonl
+
     def clear() -> None:
-        olds = sorted((out_dir / ".parts").glob("manifest-*.jsonl")) + [out_dir / "manifest.jsonl"]
+        olds = sorted((out_dir / ".parts").glob("manifest-*.jsonl")) + finals
         files = {out_dir / r["file_name"] for p in olds if p.exists() for r in read_jsonl(p) if "file_name" in r}
-        remove_paths(sorted(files) + [out_dir / ".parts", out_dir / "manifest.jsonl", out_dir / "synthesize.toml"])
+        remove_paths(sorted(files) + [out_dir / ".parts", *finals, out_dir / "synthesize.toml"])
         for d in {f.parent for f in files}:
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
 
-    has = (out_dir / "manifest.jsonl").exists() or any((out_dir / ".parts").glob("manifest-*.jsonl"))
+    has = any(f.exists() for f in finals) or any((out_dir / ".parts").glob("manifest-*.jsonl"))
     check_resume(out_dir, "synthesize", parts, has, force=force, clear=clear, write=rank == 0)
 
 
@@ -177,7 +182,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     batches = [protos[i:i + config.batch_size] for i in range(0, len(protos), config.batch_size)]
     mine = [b for n, b in enumerate(batches) if n % shard.world == shard.rank]
     mine = [[p for p in b if p.number not in done] for b in mine]
-    for batch in tqdm([b for b in mine if b], desc="synthesize", unit="batch", disable=not progress):
+    todo = [b for b in mine if b]
+    bar = tqdm(total=sum(map(len, todo)), desc="synthesize", unit="image", disable=not progress)
+    for batch in todo:
         latents, prompts = torch.stack([p.latent for p in batch]), [p.prompt for p in batch]
         images, seeds, scores = best_of_candidates(
             lambda s: adapter.to_data(synthesize_batch(pipe, model, latents, prompts, s, config)),
@@ -193,6 +200,8 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
             if scores is not None:
                 records[-1].update(candidates=config.candidates, selector_score=round(scores[k], 6))
         append_jsonl(part, records)
+        bar.update(len(batch))
+    bar.close()
     barrier()
     if shard.rank == 0:
         records = {}
@@ -202,10 +211,20 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         missing = [p.number for p in protos if p.number not in records]
         if missing:
             raise VlcpError(f"{out_dir / '.parts'}: {len(missing)} prototypes not synthesized; rerun to finish")
-        atomic_write_text(out_dir / "manifest.jsonl",
-                          "".join(json.dumps(records[p.number], ensure_ascii=False) + "\n" for p in protos))
+        write_metadata(out_dir, protos, records)
     barrier()
     return out_dir
+
+
+def write_metadata(out_dir: Path, protos: list[Prototype], records: dict[int, dict]) -> Path:
+    """``metadata.jsonl`` in Hugging Face's imagefolder format: ``file_name`` first, ``label`` the class's
+    integer in the dataset's order (the prototypes' class order), then the prompt, seed and settings."""
+    labels = {c: i for i, c in enumerate(dict.fromkeys(p.class_id for p in protos))}
+    rows = [{"file_name": records[p.number]["file_name"], "label": labels[p.class_id], **records[p.number]}
+            for p in protos]
+    path = out_dir / METADATA
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
 
 
 @torch.no_grad()
@@ -229,19 +248,16 @@ def decode_prototypes(model: LatentDiffusion, prototypes_dir: str | Path, out_di
 
 
 def decode_centroids(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """The k-means baseline of a run folder: loads the run's model (``RUN/model`` when trained there,
-    else the one named in ``RUN/model.json``, else the embedded default) and its dataset settings
-    (``RUN/data.toml``), then ``decode_prototypes``. A convenience for ``vlcp baseline --method kmeans``."""
-    from vlcp.cliutil import toml_section
-    from vlcp.config import from_dict
-    from vlcp.data.config import DataConfig
+    """The k-means baseline of a run folder: loads the run's recorded model (else ``RUN/model`` when
+    trained there, else the embedded default) and dataset settings (``vlcp.runstate``), then
+    ``decode_prototypes``. A convenience for ``vlcp baseline --method kmeans``."""
     from vlcp.models import load_model
+    from vlcp.runstate import read_settings, recorded_data
 
     run_dir = Path(run_dir)
-    spec = str(run_dir / "model") if (run_dir / "model" / "vlcp_model.json").exists() else None
-    if spec is None and (run_dir / "model.json").exists():
-        spec = read_json(run_dir / "model.json").get("model")
-    data_toml = run_dir / "data.toml"
-    data = from_dict(DataConfig, toml_section(data_toml, "data") if data_toml.exists() else {}, str(data_toml))
+    spec = read_settings(run_dir)["run"].get("model")
+    if spec is None and (run_dir / "model" / "vlcp_model.json").exists():
+        spec = str(run_dir / "model")
+    data = recorded_data(run_dir)
     train = data.load("train")
     return decode_prototypes(load_model(spec), run_dir / "prototypes", out_dir, train.resolution, train.channels)

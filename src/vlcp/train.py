@@ -18,8 +18,8 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, save_config
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError

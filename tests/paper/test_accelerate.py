@@ -99,8 +99,8 @@ def test_two_processes_equal_one(two_runs):
     pa, pb = load_file(str(one / "prototypes" / "prototypes.safetensors")), load_file(str(two / "prototypes" / "prototypes.safetensors"))
     assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
     assert (one / "prototypes" / "text_prototypes.json").read_bytes() == (two / "prototypes" / "text_prototypes.json").read_bytes()
-    manifest = (one / "distilled" / "manifest.jsonl").read_bytes()
-    assert manifest == (two / "distilled" / "manifest.jsonl").read_bytes()
+    manifest = (one / "distilled" / "metadata.jsonl").read_bytes()
+    assert manifest == (two / "distilled" / "metadata.jsonl").read_bytes()
     pngs = sorted(p.relative_to(one / "distilled") for p in (one / "distilled").rglob("*.png"))
     assert len(pngs) == 4
     for p in pngs:

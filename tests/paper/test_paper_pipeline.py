@@ -117,7 +117,7 @@ def test_distilled_image_folder(paper_run):
     assert {k: tuple(v.shape) for k, v in protos.items()} == {c: (2, 4, 4, 4) for c in IMAGENETTE[:2]}
     texts = read_json(run / "prototypes" / "text_prototypes.json")["classes"]
     out = run / "distilled"
-    manifest = list(read_jsonl(out / "manifest.jsonl"))
+    manifest = list(read_jsonl(out / "metadata.jsonl"))
     assert [(r["class"], r["prototype"]) for r in manifest] == [(c, k) for c in IMAGENETTE[:2] for k in range(2)]
     for r in manifest:
         img = Image.open(out / r["file_name"])
@@ -134,7 +134,7 @@ def test_stages_are_deterministic(paper_run, tmp_path):
         assert np.array_equal(a.latents, b.latents) and a.file_names == b.file_names
     assert main(["synthesize", "--run", str(run), "--config", str(cfg), "--out", str(tmp_path / "d"),
                  "--batch-size", "1"]) == 0  # other batching: the same images (one generator per image)
-    for r in read_jsonl(run / "distilled" / "manifest.jsonl"):
+    for r in read_jsonl(run / "distilled" / "metadata.jsonl"):
         a = np.asarray(Image.open(run / "distilled" / r["file_name"]), dtype=np.int16)
         b = np.asarray(Image.open(tmp_path / "d" / r["file_name"]), dtype=np.int16)
         assert np.abs(a - b).max() <= 1

@@ -122,6 +122,4 @@ def _processor_size(processor) -> int | None:
     return None
 
 
-@CAPTIONERS.register("llava")
-def _llava(**options) -> LlavaCaptioner:
-    return LlavaCaptioner(**options)
+CAPTIONERS.register("llava")(LlavaCaptioner)  # the class itself: its parameters are the [captioner] keys

@@ -247,7 +247,7 @@ def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc:
                   run_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                   progress: bool = True) -> Path:
     """Build one baseline folder. ``ipc`` is required for random / herding / kcenter; ``run_dir`` for kmeans
-    and medoid (medoid: ``train`` is the run's training split, None reads it from ``RUN/data.toml``;
+    and medoid (medoid: ``train`` is the run's training split, None reads the run's recorded data;
     ``ipc`` None takes the run's prototypes as they are).
     ``cache_dir`` holds the feature extractor's weights (default: the parent of ``out_dir``)."""
     out = Path(out_dir)

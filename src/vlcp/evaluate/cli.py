@@ -1,13 +1,13 @@
 """``vlcp evaluate`` and ``vlcp baseline`` (registered on the main CLI by ``add_parsers``)."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.config import save_config
 from vlcp.errors import VlcpError
 from vlcp.io import read_json
+from vlcp.progress import add_progress_flag
 
 EVALUATE_HELP = """Score distilled ImageFolders (<FOLDER>/<class>/*.png): train --repeats fresh networks on each
 under --protocol and test them on the real test split. Writes results.json / results.csv / results.md
@@ -31,7 +31,11 @@ def add_parsers(subparsers) -> None:
 
     p = subparsers.add_parser("evaluate", help="score distilled ImageFolders against the real test set",
                               description=EVALUATE_HELP)
-    p.add_argument("folders", nargs="*", type=Path, metavar="FOLDER", help="distilled ImageFolder(s) to score")
+    p.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
+                   help="distilled ImageFolder(s) to score (default with --run: RUN/distilled and RUN/baselines/*)")
+    p.add_argument("--run", type=Path, default=None,
+                   help="run folder: its recorded dataset (subset, classes), its distilled set and baselines; "
+                        "results go to RUN/eval")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="real dataset: IDX folder or ImageFolder tree with train/ and val/ (default: Debian's Fashion-MNIST)")
     p.add_argument("--method", default=None,
@@ -53,27 +57,46 @@ def add_parsers(subparsers) -> None:
     b.add_argument("--method", required=True, choices=BASELINES)
     b.add_argument("--ipc", type=int, nargs="+", default=None, help="images per class (one folder per value)")
     b.add_argument("--data-dir", type=Path, default=None, help="real dataset (default: Debian's Fashion-MNIST)")
-    b.add_argument("--run", type=Path, default=None, help="kmeans / medoid: the run folder holding prototypes")
+    b.add_argument("--run", type=Path, default=None,
+                   help="run folder: its recorded dataset (subset, classes); kmeans / medoid: its prototypes; "
+                        "folders go to RUN/baselines")
     b.add_argument("--out", type=Path, default=None,
-                   help="parent folder of the baseline folders (default: runs/baselines; medoid: RUN/baselines)")
+                   help="parent folder of the baseline folders (default: RUN/baselines, else runs/baselines)")
     b.add_argument("--seed", type=int, default=0, help="random: selection seed; herding/kcenter: extractor seed")
     b.add_argument("--feature-model", default="convnet3", choices=NETWORKS.names(),
                    help="herding/kcenter: network trained on the full training set for the feature space")
     b.add_argument("--feature-epochs", type=int, default=5, help="herding/kcenter: its training epochs")
     b.add_argument("--resolution", type=int, default=None, help="ImageFolder datasets: image side (default: native)")
-    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
-    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    b.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default: the run's, else auto)")
+    add_progress_flag(b)
     b.set_defaults(func=run_baseline)
 
 
-def _data_config(data_dir, config_file):
-    """The real dataset: ``--data-dir`` when given, else the TOML's ``[data]`` (preset, classes)."""
+def _data_config(data_dir, config_file, run=None):
+    """The real dataset: with ``run``, the run's recorded ``[data]`` (checked against ``--data-dir`` and the
+    TOML's ``[data]``); else ``--data-dir`` when given, else the TOML's ``[data]`` (preset, classes)."""
     from vlcp.data.config import DataConfig
     from vlcp.config import from_dict
 
+    if run is not None:
+        from vlcp.runstate import run_data
+
+        given = toml_section(config_file, "data")
+        sources = {k: f"[data] {k} in {config_file}" for k in given}
+        if data_dir is not None:
+            given["data_dir"], sources["data_dir"] = str(data_dir), "--data-dir"
+        return run_data(run, given, sources)
     if data_dir is not None:
         return DataConfig(data_dir=str(data_dir))
     return from_dict(DataConfig, toml_section(config_file, "data"), source=f"{config_file} [data]")
+
+
+def run_folders(run: Path) -> list[Path]:
+    """A run's image sets to score: ``RUN/distilled`` and every ``RUN/baselines/<name>/``."""
+    found = [run / "distilled"] if (run / "distilled").is_dir() else []
+    if (run / "baselines").is_dir():
+        found += sorted(p for p in (run / "baselines").iterdir() if p.is_dir() and not p.name.startswith("."))
+    return found
 
 
 def _load_splits(data, resolution):
@@ -92,13 +115,19 @@ def run_evaluate(args) -> int:
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
     config = config_from_args(EvalConfig, args, toml_section(args.config, "evaluate"))
+    if args.run is not None and not args.folders:
+        args.folders = run_folders(args.run)
+        if not args.folders and not args.merge:
+            raise VlcpError(f"{args.run}: nothing to evaluate (no distilled/ or baselines/; run `vlcp synthesize` "
+                            f"or `vlcp baseline --run {args.run}` first)")
     if not args.folders and not args.merge:
-        raise VlcpError("nothing to evaluate: give distilled FOLDER(s) or --merge results.json files")
-    out = args.out or (args.folders[0].resolve().parent if args.folders else args.merge[0].resolve().parent)
+        raise VlcpError("nothing to evaluate: give distilled FOLDER(s), --run RUN or --merge results.json files")
+    out = args.out or (args.run / "eval" if args.run is not None else None) or (
+        args.folders[0].resolve().parent if args.folders else args.merge[0].resolve().parent)
     rows = []
+    data = _data_config(args.data_dir, args.config, args.run)
     if args.folders:
         protocol = PROTOCOLS.get(config.protocol)
-        data = _data_config(args.data_dir, args.config)
         train, test = _load_splits(data, config.resolution or protocol.default_resolution)
         if train is None:
             print("note: no training split found; normalising with the test split's pixel statistics")
@@ -112,7 +141,6 @@ def run_evaluate(args) -> int:
     if existing.exists() and existing.resolve() not in {Path(m).resolve() for m in args.merge}:
         new_keys = {r.key for r in rows}
         rows += [r for r in read_results(existing) if r.key not in new_keys]
-    data = _data_config(args.data_dir, args.config)
     dataset = data.preset or (Path(data.data_dir).name if data.data_dir else "Fashion-MNIST")
     paths = write_results(rows, out, title=f"{dataset}: test accuracy of networks trained on the distilled sets")
     save_config(config, out / "evaluate.toml", section="evaluate")
@@ -125,20 +153,33 @@ def run_baseline(args) -> int:
     from vlcp.evaluate.baselines import baseline_info, make_baseline
     from vlcp.evaluate.evaluation import resolve_device
 
-    device = resolve_device(args.device)
+    device = args.device
+    if args.run is not None:
+        from vlcp.runstate import run_value
+
+        device = run_value(args.run, "device", args.device, "--device")
+    device = resolve_device(device or "auto")
+    out: Path = args.out or (args.run / "baselines" if args.run is not None else Path("runs/baselines"))
     if args.method == "medoid":
-        return _run_medoid(args)
-    out: Path = args.out or Path("runs/baselines")
+        return _run_medoid(args, out)
     if args.method in ("random", "herding", "kcenter"):
         if not args.ipc:
             raise VlcpError(f"setting 'ipc': the {args.method} baseline needs --ipc")
         targets = [(k, out / f"{args.method}_ipc{k}") for k in args.ipc]
+    elif args.method == "kmeans" and args.run is not None:
+        k = _prototype_ipc(args.run)
+        targets = [(k, out / f"kmeans_ipc{k}")]
     else:
         targets = [(None, out / args.method)]
     train = None
     if args.method != "kmeans":
-        from vlcp.data import load_dataset
-        train = load_dataset(args.data_dir, "train", resolution=args.resolution)
+        if args.run is not None:
+            if args.resolution:
+                raise VlcpError("setting 'resolution': with --run the run's recorded dataset is used; drop --resolution")
+            train = _data_config(args.data_dir, None, args.run).load("train")
+        else:
+            from vlcp.data import load_dataset
+            train = load_dataset(args.data_dir, "train", resolution=args.resolution)
     for ipc, folder in targets:
         path = make_baseline(args.method, train, folder, ipc=ipc, seed=args.seed, feature_model=args.feature_model,
                              feature_epochs=args.feature_epochs, device=device, run_dir=args.run, cache_dir=out,
@@ -149,27 +190,29 @@ def run_baseline(args) -> int:
     return 0
 
 
-def _run_medoid(args) -> int:
+def _run_medoid(args, out: Path) -> int:
     """``vlcp baseline --method medoid --run RUN [--ipc K ...]``: RUN/baselines/medoid_ipc<k> by default."""
     from vlcp.evaluate.baselines import baseline_info, make_baseline
     from vlcp.evaluate.medoid import run_train_split
 
     if args.run is None:
         raise VlcpError("the medoid baseline needs --run (a run folder with latents and prototypes)")
-    out = args.out or args.run / "baselines"
-    ipcs = args.ipc or [None]
+    ipcs = args.ipc or [_prototype_ipc(args.run)]
     train = run_train_split(args.run)
     folders = []
     for ipc in ipcs:
-        if ipc is None:
-            ks = {int(e["k"]) for e in read_json(args.run / "prototypes" / "clusters.json").values()} \
-                if (args.run / "prototypes" / "clusters.json").exists() else set()
-            name = f"medoid_ipc{max(ks)}" if ks else "medoid"
-        else:
-            name = f"medoid_ipc{ipc}"
+        name = f"medoid_ipc{ipc}"
         path = make_baseline("medoid", train, out / name, ipc=ipc, run_dir=args.run)
         info = baseline_info(path)
         print(f"{path}: {info.get('description', 'medoid')} ({info.get('images', '?')} images)")
         folders.append(path)
     print(f"score with: vlcp evaluate {' '.join(str(f) for f in folders)} --out {out}")
     return 0
+
+
+def _prototype_ipc(run: Path) -> int:
+    """The IPC of a run's prototypes (``RUN/prototypes/prototypes.toml``)."""
+    path = run / "prototypes" / "prototypes.toml"
+    if not path.exists():
+        raise VlcpError(f"{path}: the run has no prototypes; run `vlcp prototypes --run {run}` first")
+    return int(toml_section(path, "prototypes").get("ipc", 10))

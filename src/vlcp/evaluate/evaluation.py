@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
 from vlcp.errors import VlcpError
@@ -41,7 +41,7 @@ class EvalConfig:
         "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300)"})
     batch_size: int | None = field(default=None, metadata={
         "help": "training batch size (default: the protocol's: dc/dsa 256, minimax 64, rded by IPC)"})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:N, mps, or auto (cuda when available)"})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, mps, or auto (cuda when available)"})
     resolution: int | None = field(default=None, metadata={
         "help": "image side the networks see (default: the test set's; ImageFolder test sets load at 224 px "
                 "for minimax/rded)"})
@@ -213,7 +213,8 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
 
 
 def _folder_method(folder: Path) -> tuple[str, dict]:
-    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (manifest.jsonl);
+    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (metadata.jsonl;
+    manifest.jsonl in older runs);
     else the folder name."""
     info = {}
     meta = folder / "baseline.json"
@@ -221,7 +222,7 @@ def _folder_method(folder: Path) -> tuple[str, dict]:
         info = read_json(meta)
         if isinstance(info, dict) and info.get("method"):
             return str(info["method"]), info
-    if (folder / "manifest.jsonl").exists():
+    if (folder / "metadata.jsonl").exists() or (folder / "manifest.jsonl").exists():
         return "vlcp", {}
     return folder.name, info if isinstance(info, dict) else {}
 
@@ -250,7 +251,8 @@ def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor
     missing = [c for c in test_classes if c not in ds.classes]
     if missing:
         raise VlcpError(f"{folder}: no images for test class(es): {', '.join(missing[:10])}"
-                        f"{' …' if len(missing) > 10 else ''}")
+                        f"{' …' if len(missing) > 10 else ''}; to test on the distilled classes only, evaluate "
+                        f"with --run RUN (the run's recorded subset) or set [data] num_classes")
     remap = np.array([test_classes.index(c) for c in ds.classes], dtype=np.int64)
     labels = torch.from_numpy(remap[np.asarray(ds.labels)])
     x = images_uint8(ds)
@@ -279,7 +281,7 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     """Score the distilled ImageFolder ``folder`` (``<folder>/<class>/*.png``) against ``test``.
 
     ``method``: the table column (default: ``baseline.json``'s method, ``vlcp`` for a folder written by the
-    synthesize stage (it holds ``manifest.jsonl``), else the folder name); ``ipc``:
+    synthesize stage (it holds ``metadata.jsonl``), else the folder name); ``ipc``:
     default the largest per-class count. ``train``: the real training split, for the normalisation
     statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given, with each
     finished network, so that an interrupted evaluation resumes). With

@@ -119,18 +119,15 @@ def _refit(run_dir: Path, dataset, ipc: int, settings: dict) -> np.ndarray:
 
 
 def run_train_split(run_dir: str | Path):
-    """The training split a run was built from (``RUN/data.toml``; defaults when absent)."""
-    from vlcp.cliutil import toml_section
-    from vlcp.config import from_dict
-    from vlcp.data.config import DataConfig
+    """The training split a run was built from (``RUN/settings.toml``, see ``vlcp.runstate``; defaults when absent)."""
+    from vlcp.runstate import recorded_data
 
-    p = Path(run_dir) / "data.toml"
-    return from_dict(DataConfig, toml_section(p, "data") if p.exists() else {}, str(p)).load("train")
+    return recorded_data(run_dir).load("train")
 
 
 def medoid_baseline(run_dir: str | Path, out_dir: str | Path, *, ipc: int | None = None, train=None) -> Path:
     """Write the medoid baseline of a run into ``out_dir`` (an ImageFolder with ``baseline.json``).
-    ``train`` is the run's training split (default: read from ``RUN/data.toml``)."""
+    ``train`` is the run's training split (default: the run's recorded data)."""
     from vlcp.evaluate.baselines import write_baseline
 
     run_dir = Path(run_dir)

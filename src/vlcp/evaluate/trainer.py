@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.evaluate import dsa as dsa_ops
 from vlcp.evaluate import transforms as T
 from vlcp.evaluate.protocols import Protocol

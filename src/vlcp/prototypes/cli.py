@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.errors import VlcpError
+from vlcp.progress import add_progress_flag
 
 __all__ = ["add_parser", "main"]
 
@@ -28,6 +29,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: RUN/prototypes)")
     p.add_argument("--config", type=Path, metavar="TOML", help="TOML file; its [prototypes] section sets defaults")
     add_config_args(p, PrototypesConfig)
+    add_progress_flag(p)
     p.set_defaults(func=main)
     return p
 

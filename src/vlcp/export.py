@@ -1,0 +1,114 @@
+"""``vlcp export RUN --format pt|hf``: the distilled set in the ecosystem's formats.
+
+* ``pt`` — ``RUN/export/distilled.pt``, one ``torch.load``-able dict: ``images`` (uint8, N×C×H×W),
+  ``labels`` (int64, the dataset's class integers), ``classes`` (class ids in label order),
+  ``class_names`` and ``prompts``.
+* ``hf`` — ``RUN/export/hf/``, a ``datasets`` folder (``datasets.load_from_disk``) with ``image``,
+  ``label`` (a ``ClassLabel`` named in the dataset's order) and ``prompt`` columns.
+
+Both are read from ``RUN/distilled/metadata.jsonl`` (Hugging Face imagefolder format).
+"""
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_bytes, read_json, read_jsonl
+
+FORMATS = ("pt", "hf")
+
+
+def distilled_records(run: Path) -> list[dict]:
+    """The rows of ``RUN/distilled/metadata.jsonl`` (each with ``file_name``, ``label``, ``class``, ``prompt``)."""
+    path = Path(run) / "distilled" / "metadata.jsonl"
+    if not path.exists():
+        raise VlcpError(f"{path}: not found (run `vlcp synthesize --run {run}` first)")
+    rows = list(read_jsonl(path))
+    if not rows or any("label" not in r for r in rows):
+        raise VlcpError(f"{path}: no rows with a 'label' (written by an older vlcp; rerun `vlcp synthesize`)")
+    return rows
+
+
+def class_list(run: Path, rows: list[dict]) -> tuple[list[str], list[str]]:
+    """(class ids, class names) in label order; names from the latents index when the run has one."""
+    n = max(r["label"] for r in rows) + 1
+    ids = [""] * n
+    for r in rows:
+        ids[r["label"]] = str(r.get("class", r["label"]))
+    names = list(ids)
+    index = Path(run) / "latents" / "index.json"
+    if index.exists():
+        found = dict(zip(read_json(index)["classes"], read_json(index)["class_names"]))
+        names = [found.get(c, c) for c in ids]
+    return ids, names
+
+
+def export_pt(run: Path, out: Path) -> Path:
+    """Write the tensor file (see module docstring) atomically; returns its path."""
+    import torch
+
+    rows = distilled_records(run)
+    ids, names = class_list(run, rows)
+    arrays = []
+    for r in rows:
+        with Image.open(Path(run) / "distilled" / r["file_name"]) as im:
+            a = np.asarray(im)
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    data = {"images": torch.from_numpy(np.stack(arrays)).to(torch.uint8),
+            "labels": torch.tensor([r["label"] for r in rows], dtype=torch.int64),
+            "classes": ids, "class_names": names, "prompts": [r.get("prompt", "") for r in rows]}
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
+
+
+def export_hf(run: Path, out: Path) -> Path:
+    """Write a ``datasets`` folder (``load_from_disk``) atomically (a temporary folder renamed); returns it."""
+    try:
+        import datasets
+    except ImportError:
+        raise VlcpError("format 'hf' needs the datasets package (pip install datasets)") from None
+    rows = distilled_records(run)
+    ids, _ = class_list(run, rows)
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=ids),
+                                  "prompt": datasets.Value("string")})
+    ds = datasets.Dataset.from_dict(
+        {"image": [{"bytes": (Path(run) / "distilled" / r["file_name"]).read_bytes(), "path": r["file_name"]}
+                   for r in rows],
+         "label": [r["label"] for r in rows], "prompt": [r.get("prompt", "") for r in rows]}, features=features)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.save_to_disk(str(tmp))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
+    """Export ``RUN/distilled`` as ``fmt`` (``pt`` or ``hf``) to ``out`` (default under ``RUN/export/``)."""
+    run = Path(run)
+    if fmt not in FORMATS:
+        raise VlcpError(f"setting 'format': {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "pt":
+        return export_pt(run, Path(out) if out else run / "export" / "distilled.pt")
+    return export_hf(run, Path(out) if out else run / "export" / "hf")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``vlcp export``."""
+    from vlcp.progress import add_progress_flag
+
+    p = subparsers.add_parser("export", help="the distilled set as a tensor file (pt) or a datasets folder (hf)",
+                              description=__doc__.split("\n\n")[1])
+    p.add_argument("run", type=Path, metavar="RUN", help="run folder holding distilled/metadata.jsonl")
+    p.add_argument("--format", choices=FORMATS, default="pt", help="pt: torch tensor file; hf: datasets folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output (default: RUN/export/distilled.pt or RUN/export/hf)")
+    add_progress_flag(p)
+    p.set_defaults(func=lambda args: print(f"export: {export(args.run, args.format, args.out)}") or 0)

@@ -1,0 +1,158 @@
+"""The run folder's recorded settings: what is given once (the data subset, the model, the device)
+and then used by every later stage.
+
+``RUN/settings.toml`` holds ``[data]`` (a ``DataConfig``) and ``[run]`` (``model``, ``device``). The
+first stage that needs a setting records it; later stages read it, and a value given again that
+contradicts the record stops with one line naming the key, both values and the fix. Runs written
+before this file existed are read from their ``data.toml`` / ``model.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from vlcp.errors import VlcpError
+from vlcp.io import atomic_write_text
+
+SETTINGS = "settings.toml"
+RUN_KEYS = ("model", "device")
+
+
+def _tables(run: Path) -> dict[str, dict]:
+    """The tables recorded in ``run`` (only those present)."""
+    path = run / SETTINGS
+    if path.exists():
+        try:
+            return {k: dict(v) for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, dict)}
+        except tomllib.TOMLDecodeError as e:
+            raise VlcpError(f"{path}: not valid TOML ({e})") from None
+    out: dict[str, dict] = {}
+    if (run / "data.toml").exists():  # runs written before settings.toml
+        out["data"] = dict(tomllib.loads((run / "data.toml").read_text("utf-8")).get("data", {}))
+    if (run / "model.json").exists():
+        out["run"] = {"model": json.loads((run / "model.json").read_text("utf-8")).get("model")}
+    return out
+
+
+def read_settings(run: str | Path) -> dict[str, dict]:
+    """``{"data": {...}, "run": {...}}`` recorded in ``run`` (empty tables when nothing is recorded)."""
+    return {"data": {}, "run": {}, **_tables(Path(run))}
+
+
+def write_settings(run: str | Path, settings: dict[str, dict]) -> None:
+    """Record ``settings`` in ``run/settings.toml`` (atomically; None values dropped)."""
+    clean = {k: {n: v for n, v in t.items() if v is not None} for k, t in settings.items() if t}
+    Path(run).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(run) / SETTINGS, tomli_w.dumps(clean))
+
+
+def _conflict(run: Path, key: str, recorded: Any, given: Any, source: str) -> VlcpError:
+    return VlcpError(f"setting '{key}': the run {run} recorded {recorded!r} ({run / SETTINGS}) but {source} gives "
+                     f"{given!r}; drop {source} to use the run's value, or use a new --run")
+
+
+def settle(run: str | Path, table: str, given: dict[str, Any], defaults: dict[str, Any],
+           sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Merge the values ``given`` by this stage with those recorded in ``run``'s ``[table]`` and return them. A given value that differs from the recorded one (or from ``defaults`` when
+    the run recorded the table without that key) raises, naming ``sources[key]`` (e.g. the flag)."""
+    run = Path(run)
+    tables = _tables(run)
+    recorded = tables.get(table)
+    for key, value in given.items():
+        if value is None or recorded is None or (key not in recorded and key not in defaults):
+            continue
+        old = recorded.get(key, defaults.get(key))
+        if _norm(old) != _norm(value):
+            raise _conflict(run, key, old, value, (sources or {}).get(key, f"--{key.replace('_', '-')}"))
+    return {**(recorded or {}), **{k: v for k, v in given.items() if v is not None}}
+
+
+def record(run: str | Path, table: str, values: dict[str, Any]) -> None:
+    """Record ``values`` as ``run``'s ``[table]`` (rewritten only when it changes)."""
+    run = Path(run)
+    tables = _tables(run)
+    if tables.get(table) != values or not (run / SETTINGS).exists():
+        write_settings(run, {**tables, table: values})
+
+
+def _norm(v: Any) -> Any:
+    return str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v)
+
+
+def run_data(run: str | Path, given: dict[str, Any], sources: dict[str, str] | None = None):
+    """The run's ``DataConfig``: recorded values plus ``given`` (checked against the record)."""
+    from vlcp.config import from_dict, to_dict
+    from vlcp.data.config import DataConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
+    config = from_dict(DataConfig, settle(run, "data", given, defaults, sources), source=str(Path(run) / SETTINGS))
+    record(run, "data", to_dict(config))
+    return config
+
+
+def recorded_data(run: str | Path):
+    """The ``DataConfig`` recorded in ``run`` (the defaults when none is), without recording anything."""
+    from vlcp.config import from_dict
+    from vlcp.data.config import DataConfig
+
+    return from_dict(DataConfig, read_settings(run)["data"], source=str(Path(run) / SETTINGS))
+
+
+def run_value(run: str | Path, key: str, given: Any, source: str, default: Any = None, keep: bool = True) -> Any:
+    """One ``[run]`` setting (``model``, ``device``): the given value checked against the record, else the
+    recorded one, else ``default``. With ``keep`` the result is recorded (unless None); callers that must
+    first see it work (a model that loads) pass ``keep=False`` and call :func:`keep_value` after."""
+    if given is None:
+        recorded = read_settings(run)["run"].get(key)
+        if recorded is not None:
+            return recorded
+        given = default
+    if given is None:
+        return None
+    value = settle(run, "run", {key: given}, {}, {key: source})[key]
+    if keep:
+        keep_value(run, key, value)
+    return value
+
+
+def keep_value(run: str | Path, key: str, value: Any) -> None:
+    """Record one ``[run]`` setting."""
+    record(run, "run", {**read_settings(run)["run"], key: value})
+
+
+def check_data_folder(data) -> None:
+    """Stop before any model loads when ``data`` (a ``DataConfig``) names no existing data folder."""
+    from vlcp.data import DEBIAN_FASHION_MNIST
+
+    if data.preset and data.data_dir is None:
+        raise VlcpError(f"setting 'data_dir': preset {data.preset!r} needs the dataset's folder ([data] data_dir)")
+    root = Path(data.data_dir) if data.data_dir is not None else DEBIAN_FASHION_MNIST
+    if not root.is_dir():
+        hint = " (install Debian's dataset-fashion-mnist: make setup)" if data.data_dir is None else ""
+        raise VlcpError(f"{root}: data folder not found{hint}")
+
+
+TIMES = "times.json"
+
+
+def record_time(run: str | Path, stage: str, seconds: float) -> None:
+    """Add ``stage``'s wall time to ``RUN/times.json`` (``{stage: seconds}``, the last run of each stage)."""
+    from vlcp.io import atomic_write_json, read_json
+
+    path = Path(run) / TIMES
+    times = read_json(path) if path.exists() else {}
+    times[stage] = round(float(seconds), 1)
+    atomic_write_json(path, times)
+
+
+def stage_times(run: str | Path) -> dict[str, float]:
+    """``{stage: seconds}`` recorded in ``run`` (empty when none)."""
+    from vlcp.io import read_json
+
+    path = Path(run) / TIMES
+    return dict(read_json(path)) if path.exists() else {}

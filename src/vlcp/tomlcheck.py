@@ -1,0 +1,86 @@
+"""Check a TOML config file's section and key names before anything runs: a misspelt section or key
+stops with one line listing the known ones, instead of being ignored (or failing hours later)."""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from vlcp.errors import VlcpError
+
+# sections whose keys are read directly (no config dataclass)
+PLAIN_SECTIONS = {
+    "run": ("dir", "stages", "baselines"),
+    "model": ("path",),
+    "train_model": ("base",),
+    "baseline": ("methods", "ipc", "seed", "feature_model", "feature_epochs"),
+    "report": (),
+}
+
+
+def _config_classes() -> dict[str, Callable[[], type]]:
+    """section -> the config dataclass whose fields are its keys (imported lazily)."""
+    def lazy(module: str, name: str) -> Callable[[], type]:
+        return lambda: getattr(__import__(module, fromlist=[name]), name)
+
+    return {"data": lazy("vlcp.data.config", "DataConfig"), "caption": lazy("vlcp.caption", "CaptionConfig"),
+            "train": lazy("vlcp.train", "TrainConfig"), "encode": lazy("vlcp.encode", "EncodeConfig"),
+            "prototypes": lazy("vlcp.prototypes.config", "PrototypesConfig"),
+            "synthesize": lazy("vlcp.synthesize", "SynthesizeConfig"),
+            "evaluate": lazy("vlcp.evaluate.evaluation", "EvalConfig"), "demo": lazy("vlcp.demo", "DemoConfig")}
+
+
+def known_sections() -> list[str]:
+    return sorted({*PLAIN_SECTIONS, *_config_classes(), "captioner"})
+
+
+def captioner_options(name: str) -> list[str]:
+    """The ``[captioner]`` keys the captioner ``name`` takes (its constructor's parameters)."""
+    from vlcp.captioners import CAPTIONERS
+
+    params = inspect.signature(CAPTIONERS.get(name)).parameters
+    return [p for p in params if p != "self" and params[p].kind not in (inspect.Parameter.VAR_KEYWORD,
+                                                                       inspect.Parameter.VAR_POSITIONAL)]
+
+
+def _unknown(path: Path, label: str, keys, known) -> None:
+    bad = sorted(set(keys) - set(known))
+    if bad:
+        raise VlcpError(f"{path}: unknown key(s) {', '.join(bad)} in {label}; known: "
+                        f"{', '.join(sorted(known)) or '(none)'}")
+
+
+def check_config(path: str | Path, tables: dict) -> None:
+    """Raise naming ``path`` on an unknown section, or an unknown key in any section."""
+    path = Path(path)
+    bad = sorted(k for k in tables if k not in known_sections())
+    if bad:
+        raise VlcpError(f"{path}: unknown section(s) {', '.join(f'[{b}]' for b in bad)}; known: "
+                        f"{', '.join(f'[{s}]' for s in known_sections())}")
+    classes = _config_classes()
+    for section, table in tables.items():
+        if not isinstance(table, dict):
+            raise VlcpError(f"{path}: '{section}' must be a [section], not a value")
+        if section in PLAIN_SECTIONS:
+            _unknown(path, f"[{section}]", table, PLAIN_SECTIONS[section])
+        elif section == "captioner":
+            name = tables.get("caption", {}).get("captioner", "attributes")
+            _unknown(path, f"[captioner] (captioner {name!r})", table, captioner_options(name))
+        else:
+            _unknown(path, f"[{section}]", table, [f.name for f in dataclasses.fields(classes[section]())])
+
+
+@lru_cache(maxsize=16)
+def _checked(path: str, mtime: float) -> None:
+    from vlcp.config import load_toml
+
+    check_config(path, load_toml(path))
+
+
+def check_config_file(path: str | Path) -> None:
+    """:func:`check_config` on a file, once per version of it."""
+    path = Path(path)
+    if path.exists():
+        _checked(str(path), path.stat().st_mtime)
