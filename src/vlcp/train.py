@@ -137,14 +137,14 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    missing = [dataset.file_name(i) for i in range(min(len(dataset), 5000)) if dataset.file_name(i) not in captions]
+    names = [dataset.file_name(i) for i in range(len(dataset))]
+    missing = [n for n in names if n not in captions]  # every image, before any training
     if missing:
         raise VlcpError(f"captions: no caption for {len(missing)} training image(s), e.g. {missing[0]!r} "
                         f"(caption the same dataset first)")
     save_config(config, out_dir / "train.toml")
     acc = _accelerator(config)
     adapter = model.adapter(dataset.resolution, dataset.channels)
-    names = [dataset.file_name(i) for i in range(len(dataset))]
     ckpt = out_dir / "checkpoint"
     if config.vae_steps:
         _train_vae(model, dataset, adapter, config, acc, ckpt, progress)

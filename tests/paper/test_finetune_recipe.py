@@ -59,3 +59,31 @@ def test_gradient_clipping_limits_the_update(tiny_sd, tmp_path):
     free = _change(tiny_sd, tmp_path, "free")
     clipped = _change(tiny_sd, tmp_path, "clipped", max_grad_norm=1e-12)
     assert free > 5e-4 and clipped < free / 10  # Adam's first step is ~lr; a 1e-12 gradient is below eps
+
+
+def test_saved_model_keeps_the_base_sampling_scheduler(tiny_sd, tmp_path):
+    """Issue 9 item 4: RUN/model samples with the base model's scheduler (PNDM for SD v1.5), not DDPM."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    ds, caps = _data()
+    config = TrainConfig(unet_steps=1, batch_size=2, checkpoint_every=10)
+    train(load_model(str(tiny_sd)), ds, caps, tmp_path / "m", config, save=save_stable_diffusion, progress=False)
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "m", safety_checker=None, requires_safety_checker=False)
+    base = StableDiffusionPipeline.from_pretrained(tiny_sd, safety_checker=None, requires_safety_checker=False)
+    assert type(pipe.scheduler) is PNDMScheduler
+    assert dict(pipe.scheduler.config) == dict(base.scheduler.config)
+    assert load_model(str(tmp_path / "m")).scheduler.config.num_train_timesteps == 1000  # training still DDPM
+
+
+def test_a_missing_caption_after_5000_images_fails_before_training(tmp_path):
+    """Issue 9 item 5: every caption is checked up front (the 5,001st image's too)."""
+    import pytest
+
+    from vlcp.errors import VlcpError
+
+    n = 5002
+    ds = TensorDataset(np.zeros((n, 1, 4, 4), dtype=np.uint8), np.zeros(n, dtype=np.int64), ["a"], ["apple"])
+    caps = {ds.file_name(i): "an apple" for i in range(n - 1)}
+    with pytest.raises(VlcpError, match="1 training image") as e:
+        train(None, ds, caps, tmp_path / "m", TrainConfig(unet_steps=1), progress=False)
+    assert ds.file_name(n - 1) in str(e.value)
