@@ -280,9 +280,9 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     elif mean is None and train is not None:
         mean, std = channel_stats(train)
         source = f"real training split ({len(train)} images)"
-    elif mean is None:
-        mean, std = tensor_stats(test_x)
-        source = "real test split pixels (no training split given)"
+    elif mean is None:  # never the test split's pixels (a leak): the distilled set's own statistics
+        mean, std = tensor_stats(x)
+        source = "the distilled images themselves (no training split given)"
     else:
         source = "given"
     teacher, teacher_meta = None, None
