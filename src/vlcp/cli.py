@@ -202,8 +202,8 @@ def _cmd_run(args) -> int:
             argv = [stage, str(run / "distilled"), "--config", str(args.config_file), "--out", str(run / "eval")]
         elif stage == "report":
             argv = [stage, "--run", str(run)]
-        elif stage == "prototypes":  # no model: no --device
-            argv = [stage, "--run", str(run), "--config", str(args.config_file)]
+        elif stage == "prototypes":  # --device: strategy 'generated''s language model
+            argv = [stage, "--run", str(run), "--config", str(args.config_file), "--device", args.device]
         print(f"== vlcp {' '.join(argv)}", flush=True)
         code = main(argv)
         if stage not in DISTRIBUTED_STAGES and shard.world > 1:
