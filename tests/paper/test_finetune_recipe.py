@@ -87,3 +87,19 @@ def test_a_missing_caption_after_5000_images_fails_before_training(tmp_path):
     with pytest.raises(VlcpError, match="1 training image") as e:
         train(None, ds, caps, tmp_path / "m", TrainConfig(unet_steps=1), progress=False)
     assert ds.file_name(n - 1) in str(e.value)
+
+
+def test_saved_unet_equals_the_ema_weights(tiny_sd, tmp_path):
+    """The saved UNet is the EMA shadow (checkpointed at the last step), not the raw trained weights."""
+    ds, caps = _data()
+    config = TrainConfig(unet_steps=2, batch_size=2, lr=1e-2, ema_decay=0.5, checkpoint_every=1)
+    train(load_model(str(tiny_sd)), ds, caps, tmp_path / "m", config, save=save_stable_diffusion, progress=False)
+    ema = load_file(str(tmp_path / "m" / "checkpoint" / "ema.safetensors"))
+    raw = load_file(str(tmp_path / "m" / "checkpoint" / "unet.safetensors"))
+    unet = load_model(str(tmp_path / "m")).unet
+    names = [n for n, _ in unet.named_parameters()]
+    saved = dict(unet.named_parameters())
+    assert len(ema) == len(names)
+    for i, n in enumerate(names):
+        torch.testing.assert_close(saved[n].detach(), ema[str(i)], rtol=0, atol=0)
+    assert any(not torch.equal(saved[n].detach(), raw[n]) for n in names)  # EMA differs from the raw weights
