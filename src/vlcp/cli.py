@@ -246,7 +246,7 @@ def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[l
     base = [stage, "--run", str(run), "--config", str(config)]
     if not args.progress:
         base.append("--no-progress")
-    if stage in ("caption", "train", "encode", "synthesize") and args.device:
+    if stage in ("caption", "train", "encode", "prototypes", "synthesize") and args.device:  # prototypes: generated strategy
         base += ["--device", args.device]
     if stage in ("encode", "synthesize") and args.dtype:
         base += ["--dtype", args.dtype]

@@ -4,7 +4,9 @@ Uses the stock ``StableDiffusionImg2ImgPipeline``: the prototype latents are pas
 (4-channel latents go straight to noising), the prompts as ``prompt_embeds`` from the model's text
 encoder, with a negative prompt for classifier-free guidance and a DDIM scheduler derived from the
 model's training schedule. Prototypes are batched; each image has its own seeded generator
-(seed = ``seed`` + global prototype number), so batching does not change the images.
+(seed = ``seed`` + global prototype number), and a batch holds only prompts of one context length
+(CLIP's long-prompt chunk count, ``batch_groups``): a shorter prompt is never extended with
+empty-prompt chunks because of a longer neighbour, so batching does not change the images.
 Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``metadata.jsonl`` (Hugging Face imagefolder format)
 (per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
 ``candidates > 1`` (beyond the paper, off by default) keeps the best of several seeds per prototype
@@ -88,6 +90,21 @@ def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
         for p in prompts:
             out.append(Prototype(len(out), class_id, int(p["cluster"]), lat[int(p["cluster"])].float(), p["text"]))
     return out
+
+
+def context_length(encoder, prompt: str, negative: str) -> int:
+    """The chunk count a prompt and its negative share in ``encode_pair`` (1 for fixed-length encoders)."""
+    count = getattr(encoder, "num_chunks", None)
+    return max(count(prompt), count(negative)) if count is not None else 1
+
+
+def batch_groups(protos: list[Prototype], batch_size: int, key) -> list[list[Prototype]]:
+    """Batches of at most ``batch_size`` prototypes with equal ``key(prototype)`` (the context length),
+    groups in order of first appearance, prototypes in their global order within a group."""
+    groups: dict[int, list[Prototype]] = {}
+    for p in protos:
+        groups.setdefault(key(p), []).append(p)
+    return [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
 
 
 def make_pipeline(model: LatentDiffusion):
@@ -179,7 +196,8 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     if shard.rank == 0:
         save_config(config, out_dir / "synthesize.toml")
     pipe = make_pipeline(model)
-    batches = [protos[i:i + config.batch_size] for i in range(0, len(protos), config.batch_size)]
+    batches = batch_groups(protos, config.batch_size,
+                           lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
     mine = [b for n, b in enumerate(batches) if n % shard.world == shard.rank]
     mine = [[p for p in b if p.number not in done] for b in mine]
     todo = [b for b in mine if b]

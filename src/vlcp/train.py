@@ -37,6 +37,11 @@ class TrainConfig:
     unet_steps: int = field(default=0, metadata={"help": "UNet steps (0: use epochs)"})
     epochs: int = field(default=8, metadata={"help": "UNet epochs when unet_steps is 0 (paper: 8)"})
     batch_size: int = field(default=8, metadata={"help": "UNet batch size per process (paper: 8)"})
+    gradient_accumulation_steps: int = field(default=1, metadata={
+        "help": "batches per optimizer step (official VLCP/D4M recipe: 8 batches of 8 on 2 GPUs = 128); "
+                "unet_steps counts optimizer steps"})
+    max_grad_norm: float = field(default=0.0, metadata={
+        "help": "clip the UNet gradient to this norm (official recipe: 1.0; 0: no clipping)"})
     lr: float = field(default=1e-5, metadata={"help": "UNet learning rate, AdamW (paper: 1e-5)"})
     warmup_steps: int = field(default=0, metadata={"help": "linear learning-rate warm-up steps"})
     cosine: bool = field(default=False, metadata={"help": "cosine decay of the UNet learning rate to 0"})
@@ -60,13 +65,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("vae_steps", "unet_steps", "warmup_steps"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
-        for name in ("vae_batch_size", "batch_size", "epochs", "checkpoint_every"):
+        for name in ("vae_batch_size", "batch_size", "epochs", "checkpoint_every", "gradient_accumulation_steps"):
             check(getattr(self, name) >= 1, name, "must be >= 1")
         check(self.lr > 0 and self.vae_lr > 0, "lr", "learning rates must be > 0")
         check(0 <= self.caption_dropout < 1, "caption_dropout", "must be in [0, 1)")
         check(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         check(self.lora_rank >= 0 and self.lora_alpha >= 0, "lora_rank", "LoRA rank and alpha must be >= 0")
         check(self.model_resolution >= 0, "model_resolution", "must be >= 0")
+        check(self.max_grad_norm >= 0, "max_grad_norm", "must be >= 0")
 
 
 def _accelerator(config: TrainConfig):
@@ -137,18 +143,19 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    missing = [dataset.file_name(i) for i in range(len(dataset)) if dataset.file_name(i) not in captions]
+    names = [dataset.file_name(i) for i in range(len(dataset))]
+    missing = [n for n in names if n not in captions]  # every image, before any training
     if missing:
         raise VlcpError(f"captions: no caption for {len(missing)} training image(s), e.g. {missing[0]!r} "
                         f"(caption the same dataset first)")
     save_config(config, out_dir / "train.toml")
     acc = _accelerator(config)
     adapter = model.adapter(dataset.resolution, dataset.channels)
-    names = [dataset.file_name(i) for i in range(len(dataset))]
     ckpt = out_dir / "checkpoint"
     if config.vae_steps:
         _train_vae(model, dataset, adapter, config, acc, ckpt, progress)
-    steps = config.unet_steps or config.epochs * max(1, (len(dataset) // acc.num_processes) // config.batch_size)
+    steps = config.unet_steps or max(1, config.epochs * max(1, (len(dataset) // acc.num_processes) // config.batch_size)
+                                     // config.gradient_accumulation_steps)
     if steps:
         _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress)
     if acc.is_main_process:
@@ -235,6 +242,19 @@ def _lr_lambda(config: TrainConfig, steps: int):
     return f
 
 
+def predict_by_length(unet, noisy: torch.Tensor, t: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
+    """UNet predictions with each sample's own context (L_i, D): one UNet call per context length, so
+    a short caption is never extended with empty-prompt chunks because of a longer one in its batch."""
+    pred = None
+    for length in dict.fromkeys(c.shape[0] for c in contexts):
+        rows = [i for i, c in enumerate(contexts) if c.shape[0] == length]
+        ctx = torch.stack([contexts[i] for i in rows]).to(noisy.device)
+        out = unet(noisy[rows], t[rows], encoder_hidden_states=ctx).sample
+        pred = out.new_empty(noisy.shape) if pred is None else pred
+        pred[rows] = out
+    return pred
+
+
 def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress) -> None:
     from diffusers.training_utils import EMAModel
 
@@ -278,27 +298,30 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     bar = tqdm(range(start, steps), desc="train unet", disable=not (progress and acc.is_local_main_process),
                initial=start, total=steps)
     t0 = time.time()
+    accum = config.gradient_accumulation_steps
     for step in bar:
-        idx = batches.indices(step)
-        with torch.no_grad():
-            x = adapter.to_model(dataset.images(idx)).to(acc.device)
-            if config.random_flip:
-                x = _flip(x, gen)
-            dist = vae.encode(x.to(vae.dtype)).latent_dist
-            z = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(acc.device, dist.mean.dtype)
-                 if config.sample_latents else dist.mean) * scale
-            drop = torch.rand(len(idx), generator=gen) < config.caption_dropout
-            prompts = ["" if d else captions[names[i]] for i, d in zip(idx, drop.tolist())]
-            ctx = text.encode(prompts).to(acc.device)
-            noise = torch.randn(z.shape, generator=gen).to(acc.device, z.dtype)
-            t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(acc.device)
-            noisy = noise_sched.add_noise(z, noise, t)
-            target = (noise_sched.get_velocity(z, noise, t) if noise_sched.config.prediction_type == "v_prediction"
-                      else noise)
-        with acc.autocast():
-            pred = unet_p(noisy, t, encoder_hidden_states=ctx).sample
-        loss = F.mse_loss(pred.float(), target.float())
-        acc.backward(loss)
+        for micro in range(step * accum, (step + 1) * accum):
+            idx = batches.indices(micro)
+            with torch.no_grad():
+                x = adapter.to_model(dataset.images(idx)).to(acc.device)
+                if config.random_flip:
+                    x = _flip(x, gen)
+                dist = vae.encode(x.to(vae.dtype)).latent_dist
+                z = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(acc.device, dist.mean.dtype)
+                     if config.sample_latents else dist.mean) * scale
+                drop = torch.rand(len(idx), generator=gen) < config.caption_dropout
+                prompts = ["" if d else captions[names[i]] for i, d in zip(idx, drop.tolist())]
+                noise = torch.randn(z.shape, generator=gen).to(acc.device, z.dtype)
+                t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(acc.device)
+                noisy = noise_sched.add_noise(z, noise, t)
+                target = (noise_sched.get_velocity(z, noise, t) if noise_sched.config.prediction_type == "v_prediction"
+                          else noise)
+            with acc.autocast():
+                pred = predict_by_length(unet_p, noisy, t, text.encode_each(prompts))
+            loss = F.mse_loss(pred.float(), target.float())
+            acc.backward(loss / accum)
+        if config.max_grad_norm:
+            acc.clip_grad_norm_(params, config.max_grad_norm)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)

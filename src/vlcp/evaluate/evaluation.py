@@ -154,7 +154,7 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     for name, y in (("train", train_y), ("test", test_y)):
         if int(y.min()) < 0 or int(y.max()) >= num_classes:
             raise VlcpError(f"{name} labels outside 0..{num_classes - 1}")
-    protocol = PROTOCOLS.get(config.protocol)
+    protocol = PROTOCOLS.get(config.protocol).for_classes(num_classes)
     if mean is None and config.mean is not None:
         mean, std, stats_source = config.mean, config.std, "given (config)"
     elif mean is None:
@@ -167,14 +167,15 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     if protocol.loss == "kd_cutmix" and teacher is None:
         raise VlcpError(f"protocol {protocol.name!r} needs a teacher trained on the full training set: "
                         "use evaluate_folder(..., train=<training split>) or pass teacher=")
-    epochs = config.epochs or protocol.default_epochs(ipc, num_classes)
+    dc_augment = config.dc_augment and protocol.name == "dc"  # DSA replaces it, as in the DSA code
+    # DC trains 1000 epochs with its MNIST augmentation (300 without)
+    epochs = config.epochs or (1000 if dc_augment else protocol.default_epochs(ipc, num_classes))
     batch = config.batch_size or protocol.default_batch_size(ipc, num_classes)
     device = config.resolved_device()
     channels, side = train_x.shape[1], train_x.shape[-1]
     xs, ys = train_x.to(device), train_y.to(device)
     xt, yt = test_x.to(device), test_y.to(device)
     tb = _test_batch(config, train_x.shape, device)
-    dc_augment = config.dc_augment and protocol.name == "dc"  # DSA replaces it, as in the DSA code
     outcomes = []
     n_params = None
     runs = _run_store(resume_dir, train_x, train_y, test_x, test_y, config, method, ipc, mean, std, settings, teacher)
@@ -307,9 +308,9 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     elif mean is None and train is not None:
         mean, std = channel_stats(train)
         source = f"real training split ({len(train)} images)"
-    elif mean is None:
-        mean, std = tensor_stats(test_x)
-        source = "real test split pixels (no training split given)"
+    elif mean is None:  # never the test split's pixels (a leak): the distilled set's own statistics
+        mean, std = tensor_stats(x)
+        source = "the distilled images themselves (no training split given)"
     else:
         source = "given"
     teacher, teacher_meta = None, None

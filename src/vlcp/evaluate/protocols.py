@@ -11,7 +11,7 @@ points. ``vlcp.evaluate.trainer`` runs it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from vlcp.registry import Registry
@@ -68,6 +68,12 @@ class Protocol:
     reset_momentum_on_decay: bool = False
     default_resolution: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    by_classes: Callable[[int], dict] | None = None  # num_classes → field overrides (e.g. ImageNet-1K)
+
+    def for_classes(self, num_classes: int) -> "Protocol":
+        """The protocol as it runs for ``num_classes`` (``by_classes`` overrides applied)."""
+        over = self.by_classes(num_classes) if self.by_classes is not None else {}
+        return replace(self, **over, by_classes=None) if over else self
 
     def lr_factor(self, epoch: int, epochs: int) -> float:
         if self.schedule == "half":  # ×0.1 for the second half of training
@@ -152,10 +158,12 @@ DSA = PROTOCOLS.register("dsa")(Protocol(
 
 MINIMAX = PROTOCOLS.register("minimax")(Protocol(
     name="minimax", title="Minimax diffusion hard-label evaluation (Gu et al. 2024)",
-    default_epochs=minimax_epochs, default_batch_size=lambda ipc, k: 64,
+    default_epochs=minimax_epochs, default_batch_size=lambda ipc, k: 64 if k <= 100 else 128,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="multistep",
     augment="minimax", normalize_first=False, loss="cutmix_ce", test_points="minimax", default_resolution=224,
-    notes=("test set: the real validation images of the subset's classes, resized and centre-cropped",)))
+    notes=("test set: the real validation images of the subset's classes, resized and centre-cropped",),
+    # the Minimax code's ImageNet-1K settings (above 100 classes): lr 0.1, weight decay 1e-4, batch 128
+    by_classes=lambda k: {"lr": 0.1, "weight_decay": 1e-4} if k > 100 else {}))
 
 RDED = PROTOCOLS.register("rded")(Protocol(
     name="rded", title="RDED soft-label evaluation (Sun et al. 2024)",

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlcp.evaluate.dsa import affine, flip, put
+from vlcp.evaluate.dsa import flip, put
 
 IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
 IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
@@ -67,7 +67,8 @@ def sample_crop_boxes(n: int, h: int, w: int, g: torch.Generator, scale: tuple[f
 def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: int | None = None) -> torch.Tensor:
     """Crop box i (top, left, height, width) of image i and resize it to ``size`` (default: the input side).
 
-    Bilinear, pixel-centre aligned (``align_corners=False``), like ``F.interpolate`` on the crop.
+    Bilinear, pixel-centre aligned (``align_corners=False``), like ``F.interpolate`` on the crop; samples
+    beyond a crop take the crop's edge pixel (as torchvision's crop-then-resize), never zero.
     """
     n, c, h, w = x.shape
     size = size or h
@@ -78,10 +79,14 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: int | None = None) 
     theta[:, 0, 2] = (2 * left + bw) / w - 1
     theta[:, 1, 1] = bh / h
     theta[:, 1, 2] = (2 * top + bh) / h - 1
-    if size == h and size == w:
-        return affine(x, theta.float())
     grid = F.affine_grid(put(theta, x.device, x.dtype), [n, c, size, size], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # clamp to the crop's first and last pixel centres (normalised), as resizing the cropped tensor does
+    lo = torch.stack([(2 * left + 1) / w, (2 * top + 1) / h], dim=1) - 1
+    hi = torch.stack([(2 * (left + bw) - 1) / w, (2 * (top + bh) - 1) / h], dim=1) - 1
+    lo, hi = put(lo[:, None, None], x.device, x.dtype), put(hi[:, None, None], x.device, x.dtype)
+    grid = torch.minimum(torch.maximum(grid, lo), hi)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                         align_corners=False)
 
 
 def random_resized_crop(x: torch.Tensor, g: torch.Generator, scale: tuple[float, float] = (0.5, 1.0),

@@ -63,7 +63,7 @@ def build_embedded(text_encoder: TextEncoder | None = None, vae_blocks: tuple[in
     vae = build_vae(block_out_channels=vae_blocks)
     latent_side = RESOLUTION // 2 ** (len(vae_blocks) - 1)
     unet = build_unet(latent_side, text_encoder.dim, unet_blocks)
-    return LatentDiffusion(vae, unet, build_noise_scheduler(), text_encoder, RESOLUTION, CHANNELS)
+    return LatentDiffusion(vae, unet, build_noise_scheduler(), text_encoder, RESOLUTION, CHANNELS, pad_small=True)
 
 
 def save_generator(model: LatentDiffusion, folder: str | Path, dtype: torch.dtype = torch.float32) -> None:
@@ -95,6 +95,7 @@ def load_generator(folder: str | Path | None = None, text_encoder: TextEncoder |
     vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
     unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype)
     scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
-    model = LatentDiffusion(vae, unet, scheduler, text_encoder, int(info["resolution"]), int(info["channels"]))
+    model = LatentDiffusion(vae, unet, scheduler, text_encoder, int(info["resolution"]), int(info["channels"]),
+                            pad_small=True)
     return model.to(device, dtype)
 

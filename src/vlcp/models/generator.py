@@ -14,8 +14,10 @@ class PixelAdapter:
     """Maps dataset images ([0, 1], ``data_channels`` × ``data_resolution``²) to model input
     ([-1, 1], ``model_channels`` × ``model_resolution``²) and back.
 
-    When the model side exceeds the data side by at most 8 pixels (Fashion-MNIST 28 → 32) the image
-    is zero-padded and cropped back exactly; otherwise it is resized (bicubic, antialiased).
+    With ``pad_small`` (the embedded model, trained that way) and a model side exceeding the data side
+    by at most 8 pixels (Fashion-MNIST 28 → 32), the image is zero-padded and cropped back exactly;
+    otherwise (always for Stable Diffusion models, fine-tuned on resized images) it is resized
+    (bicubic, antialiased).
     Channels: grey → RGB by repetition, RGB → grey by the mean.
     """
 
@@ -23,11 +25,12 @@ class PixelAdapter:
     data_channels: int
     model_resolution: int
     model_channels: int
+    pad_small: bool = False
 
     @property
     def _pad(self) -> int | None:
         diff = self.model_resolution - self.data_resolution
-        return diff if 0 <= diff <= 8 else None
+        return diff if self.pad_small and 0 <= diff <= 8 else None
 
     def to_model(self, images: torch.Tensor) -> torch.Tensor:
         x = _match_channels(images, self.model_channels)
@@ -74,9 +77,10 @@ class LatentDiffusion:
     text_encoder: TextEncoder
     resolution: int
     channels: int
+    pad_small: bool = False  # the embedded model's pad/crop rule (see PixelAdapter)
 
     def adapter(self, data_resolution: int, data_channels: int) -> PixelAdapter:
-        return PixelAdapter(data_resolution, data_channels, self.resolution, self.channels)
+        return PixelAdapter(data_resolution, data_channels, self.resolution, self.channels, self.pad_small)
 
     @property
     def latent_scale(self) -> float:

@@ -73,6 +73,7 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
         vae = AutoencoderKL.from_pretrained(spec, subfolder="vae", torch_dtype=dtype, **kw)
         unet = UNet2DConditionModel.from_pretrained(spec, subfolder="unet", torch_dtype=dtype, **kw)
         sched_cfg = DDPMScheduler.load_config(spec, subfolder="scheduler", **({"revision": revision} if revision else {}))
+        sampling = sampling_scheduler(dict(sched_cfg))
         sched_cfg.setdefault("clip_sample", False)  # SD v1.5's PNDM config lacks it; latents are never clipped
         scheduler = DDPMScheduler.from_config(sched_cfg)
         text = load_clip_text(spec, dtype=dtype, max_chunks=int(max_chunks if max_chunks is not None
@@ -88,6 +89,7 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
     unet.requires_grad_(False).eval()
     native = int(unet.config.sample_size) * vae_scale_factor(vae)
     model = LatentDiffusion(vae, unet, scheduler, text, native, CHANNELS)
+    model.sampling_scheduler = sampling
     res = resolution or info.get("resolution")
     if res and int(res) != native:
         set_resolution(model, int(res))
@@ -95,6 +97,15 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
         m.to(device)
     text.to(device)
     return model
+
+
+def sampling_scheduler(config: dict):
+    """The base model's own scheduler (its ``_class_name``, e.g. SD v1.5's PNDM), saved with a fine-tuned
+    model so that ``StableDiffusionPipeline.from_pretrained`` samples as with the base; None if unknown."""
+    import diffusers
+
+    cls = getattr(diffusers, str(config.get("_class_name", "")), None)
+    return cls.from_config(config) if cls is not None and hasattr(cls, "from_config") else None
 
 
 def save_stable_diffusion(model: LatentDiffusion, folder: str | Path, dtype: torch.dtype = torch.float32) -> Path:
@@ -112,7 +123,8 @@ def save_stable_diffusion(model: LatentDiffusion, folder: str | Path, dtype: tor
             m.to(dtype)
     try:
         pipe = StableDiffusionPipeline(vae=model.vae, text_encoder=te.model, tokenizer=te.tokenizer, unet=model.unet,
-                                       scheduler=model.scheduler, safety_checker=None, feature_extractor=None,
+                                       scheduler=getattr(model, "sampling_scheduler", None) or model.scheduler,
+                                       safety_checker=None, feature_extractor=None,
                                        image_encoder=None, requires_safety_checker=False)
         pipe.save_pretrained(folder, safe_serialization=True)
     finally:

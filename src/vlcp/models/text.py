@@ -120,6 +120,12 @@ class CachedTextEncoder:
         return out
 
     def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        items = self.encode_each(prompts)
+        collate = getattr(self.encoder, "collate", None)
+        return collate(items) if collate is not None else torch.stack(items)
+
+    def encode_each(self, prompts: Sequence[str]) -> list[torch.Tensor]:
+        """One (L_i, D) CPU tensor per prompt at its own length (no completion chunks)."""
         missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
         fresh: dict[str, torch.Tensor] = {}
         if missing:
@@ -132,6 +138,4 @@ class CachedTextEncoder:
                     break
                 self._cache[p] = e
                 self._bytes += size
-        items = [self._cache[p] if p in self._cache else fresh[p] for p in prompts]
-        collate = getattr(self.encoder, "collate", None)
-        return collate(items) if collate is not None else torch.stack(items)
+        return [self._cache[p] if p in self._cache else fresh[p] for p in prompts]

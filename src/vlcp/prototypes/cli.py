@@ -28,6 +28,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
                    help="captions metadata.jsonl (default: RUN/captions/metadata.jsonl)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: RUN/prototypes)")
     p.add_argument("--config", type=Path, metavar="TOML", help="TOML file; its [prototypes] section sets defaults")
+    p.add_argument("--device", default="cpu", help="device of strategy 'generated''s language model: cpu, cuda, auto")
     add_config_args(p, PrototypesConfig)
     add_progress_flag(p)
     p.set_defaults(func=main)
@@ -54,7 +55,9 @@ def main(args: argparse.Namespace) -> int:
     store = LatentStore(latents)
     if not store.exists():
         raise VlcpError(f"{latents}: no latents store (index.json missing; run `vlcp encode` first)")
-    result = run_prototypes(store, read_captions(captions), out, config)
+    from vlcp.cli import _device
+
+    result = run_prototypes(store, read_captions(captions), out, config, device=_device(args.device))
     n = len(result.classes)
     k = sum(c["k"] for c in result.classes.values())
     print(f"prototypes: {n} classes, {k} prototypes ({config.strategy} prompts) -> {out}")

@@ -70,13 +70,13 @@ def _class_captions(cid: str, file_names: list[str], captions: Mapping[str, str]
 
 def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str | Path,
                    config: PrototypesConfig, class_names: list[str] | None = None,
-                   generator: KeywordSentenceGenerator | None = None) -> PrototypesResult:
+                   generator: KeywordSentenceGenerator | None = None, device: str = "cpu") -> PrototypesResult:
     """Build image and text prototypes for every class of ``store`` and write the artifacts.
 
     ``captions`` maps latent file names to their captions (see :func:`read_captions`);
     ``class_names`` (prompt names, aligned with ``store.classes()``) default to the store's.
     ``generator`` is a built :class:`KeywordSentenceGenerator` for strategy ``generated``; when
-    omitted it is loaded from ``config.generator_model``.
+    omitted it is loaded from ``config.generator_model`` onto ``device``.
     """
     out_dir = Path(out_dir)
     if not store.exists():
@@ -90,7 +90,8 @@ def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str
     dim = int(np.prod(shape))
 
     if config.strategy == "generated" and generator is None:
-        generator = KeywordSentenceGenerator.from_pretrained(config.generator_model, max_new_tokens=config.max_new_tokens)
+        generator = KeywordSentenceGenerator.from_pretrained(config.generator_model, max_new_tokens=config.max_new_tokens,
+                                                             device=device)
     strategy = STRATEGIES.get(config.strategy)(generator=generator)
     stop = default_stop_words() if config.stop_words is None else _stop_words(config.stop_words)
 

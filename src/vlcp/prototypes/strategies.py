@@ -95,8 +95,9 @@ class KeywordSentenceGenerator:
         tokenizer.padding_side = "left"
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, max_new_tokens: int = 40, **kwargs: Any) -> "KeywordSentenceGenerator":
-        """Load a causal LM and its tokenizer (a hub id or a local folder)."""
+    def from_pretrained(cls, name_or_path: str | Path, max_new_tokens: int = 40, device: str = "cpu",
+                        **kwargs: Any) -> "KeywordSentenceGenerator":
+        """Load a causal LM and its tokenizer (a hub id or a local folder) onto ``device``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
@@ -104,7 +105,7 @@ class KeywordSentenceGenerator:
             model = AutoModelForCausalLM.from_pretrained(str(name_or_path), **kwargs)
         except (OSError, ValueError) as e:
             raise VlcpError(f"generator_model {str(name_or_path)!r}: cannot load a causal language model ({e})") from None
-        return cls(model, tokenizer, max_new_tokens=max_new_tokens)
+        return cls(model.to(device), tokenizer, max_new_tokens=max_new_tokens)
 
     def sentences(self, class_name: str, keyword_lists: Sequence[Sequence[str]]) -> list[str]:
         import torch
@@ -112,7 +113,7 @@ class KeywordSentenceGenerator:
         if not keyword_lists:
             return []
         prompts = [self.template.format(class_name=class_name, keywords=", ".join(kw)) for kw in keyword_lists]
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         pad_id = self.tokenizer.pad_token_id
         with torch.no_grad():
             out = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
