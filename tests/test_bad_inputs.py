@@ -36,7 +36,7 @@ def image_folder(tmp, classes=("cat", "dog"), n=3):
 
 
 def caption_argv(tmp, ds):
-    return ["caption", "--run", str(tmp / "run"), "--data-dir", str(ds), "--quiet"]
+    return ["caption", "--run", str(tmp / "run"), "--data-dir", str(ds), "--no-progress"]
 
 
 def corrupt_png(tmp):
@@ -158,7 +158,7 @@ def captions_missing_late(tmp):
     ds = DataConfig(per_class=600).load("train")
     rows = [{"file_name": ds.file_name(i), "text": "x", "label": int(ds.labels[i])} for i in range(5000)]
     vlcp.io.atomic_write_text(tmp / "run" / "captions" / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    return ["train", "--run", str(tmp / "run"), "--per-class", "600", "--unet-steps", "1", "--quiet"], \
+    return ["train", "--run", str(tmp / "run"), "--per-class", "600", "--vae-steps", "1", "--unet-steps", "1", "--no-progress"], \
         "no caption for 1000 training image(s)"
 
 

@@ -51,10 +51,12 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
 
     # the validation split of configs/fashion_mnist.toml is held out: captions and medoids come from train only
     data = DataConfig(num_classes=2, per_class=200, holdout_per_class=500)
-    assert "holdout_per_class = 500" in (run / "data.toml").read_text()
-    val = {data.load("val").file_name(i) for i in range(1000)}
+    assert "holdout_per_class = 500" in (run / "settings.toml").read_text()
+    val_split = data.load("val")
+    val = {val_split.file_name(i) for i in range(len(val_split))}
+    assert len(val) == 1000
     captioned = {json.loads(line)["file_name"] for line in (run / "captions/metadata.jsonl").read_text().splitlines()}
-    medoids = {s["source"] for s in json.loads((run / "baselines/medoid/baseline.json").read_text())["selected"]}
+    medoids = {s["source"] for s in json.loads((run / "baselines/medoid_ipc3/baseline.json").read_text())["selected"]}
     clusters = json.loads((run / "prototypes/clusters.json").read_text())
     assert medoids == {m[0] for e in clusters.values() for m in e["members"]}
     assert not (captioned | medoids) & val

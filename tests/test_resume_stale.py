@@ -96,7 +96,7 @@ def test_cli_stale_synthesize_is_one_line(tmp_path, capsys):
     """Through the CLI (embedded model, 4×8×8 latents): exit 2, one line naming the folder and --force."""
     run = tmp_path / "run"
     write_prototypes(run / "prototypes", k=1, shape=(4, 8, 8))
-    argv = ["synthesize", "--run", str(run), "--steps", "1", "--strength", "1", "--quiet"]
+    argv = ["synthesize", "--run", str(run), "--steps", "1", "--strength", "1", "--no-progress"]
     assert main(argv) == 0
     capsys.readouterr()
     assert main(argv + ["--seed", "5"]) == 2

@@ -71,7 +71,10 @@ def data_given(args, config_file) -> tuple[dict, dict]:
     """The ``DataConfig`` values this command gives (its TOML ``[data]``, then flags) and where each came from."""
     import dataclasses
 
+    from vlcp.config import from_dict
+
     given = toml_section(config_file, "data")
+    from_dict(DataConfig, dict(given), source=getattr(given, "source", str(config_file)))  # errors name the file
     sources = {k: f"[data] {k} in {config_file}" for k in given}
     for f in dataclasses.fields(DataConfig):
         if getattr(args, f.name, None) is not None:

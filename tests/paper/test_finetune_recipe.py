@@ -1,6 +1,7 @@
 """Issue 9 items 1–2 in fine-tuning: per-length UNet calls, gradient accumulation and clipping."""
 from __future__ import annotations
 
+import json
 import numpy as np
 import torch
 from safetensors.torch import load_file
@@ -94,8 +95,10 @@ def test_saved_unet_equals_the_ema_weights(tiny_sd, tmp_path):
     ds, caps = _data()
     config = TrainConfig(unet_steps=2, batch_size=2, lr=1e-2, ema_decay=0.5, checkpoint_every=1)
     train(load_model(str(tiny_sd)), ds, caps, tmp_path / "m", config, save=save_stable_diffusion, progress=False)
-    ema = load_file(str(tmp_path / "m" / "checkpoint" / "ema.safetensors"))
-    raw = load_file(str(tmp_path / "m" / "checkpoint" / "unet.safetensors"))
+    ckpt = tmp_path / "m" / "checkpoint"
+    last = ckpt / json.loads((ckpt / "state.json").read_text())["dir"]  # the last checkpoint's folder
+    ema = load_file(str(last / "ema.safetensors"))
+    raw = load_file(str(last / "unet.safetensors"))
     unet = load_model(str(tmp_path / "m")).unet
     names = [n for n, _ in unet.named_parameters()]
     saved = dict(unet.named_parameters())

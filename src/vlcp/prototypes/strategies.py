@@ -113,7 +113,8 @@ class KeywordSentenceGenerator:
         if not keyword_lists:
             return []
         prompts = [self.template.format(class_name=class_name, keywords=", ".join(kw)) for kw in keyword_lists]
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
+        device = getattr(self.model, "device", "cpu")
+        batch = {k: v.to(device) for k, v in self.tokenizer(prompts, return_tensors="pt", padding=True).items()}
         pad_id = self.tokenizer.pad_token_id
         with torch.no_grad():
             out = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
