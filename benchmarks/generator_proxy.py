@@ -1,7 +1,7 @@
 """Cheap sample-quality proxy for the embedded generator while it trains.
 
-For each saved model (a model folder, or the train stage's ``checkpoint/`` folder with its EMA
-weights), generate ``--per-class`` images per class from pure noise (strength 1, DDIM), each
+For each saved model (a model folder, or the train stage's ``checkpoint/`` folder: its VAE and the EMA
+weights of the step folder ``state.json`` names), generate ``--per-class`` images per class from pure noise (strength 1, DDIM), each
 prompted with the caption of a random training image of that class, and classify them with a
 ConvNet-3 trained on the real training split (cached). Prints accuracy per class and overall;
 appends a row to ``--out`` (JSON lines). Higher is better: the generator draws recognisable,
@@ -32,9 +32,12 @@ def load_checkpoint_model(path: Path):
     model = build_embedded()
     model.vae.load_state_dict(load_file(str(path / "vae_final.safetensors")))
     model.vae.register_to_config(scaling_factor=read_json(path / "vae_final.json")["scaling_factor"])
-    model.unet.load_state_dict(load_file(str(path / "unet.safetensors")))
-    if (path / "ema.safetensors").exists():
-        ema = load_file(str(path / "ema.safetensors"))
+    step = path  # version 2 (vlcp.checkpoint): the UNet's files in the step folder state.json names
+    if (path / "state.json").exists() and "dir" in read_json(path / "state.json"):
+        step = path / read_json(path / "state.json")["dir"]
+    model.unet.load_state_dict(load_file(str(step / "unet.safetensors")))
+    if (step / "ema.safetensors").exists():
+        ema = load_file(str(step / "ema.safetensors"))
         params = [p for p in model.unet.parameters()]
         with torch.no_grad():
             for i, p in enumerate(params):
