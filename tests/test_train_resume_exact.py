@@ -42,7 +42,7 @@ def reference(tmp_path_factory):
 
 
 # (trial seed, phase): kill points drawn at random inside each phase
-TRIALS = [(s, "vae") for s in (11, 12)] + [(s, "unet") for s in (21, 22)]
+TRIALS = [(s, "vae") for s in (11, 12, 13)] + [(s, "unet") for s in (21, 22, 23)]
 
 
 @pytest.mark.parametrize("seed,phase", TRIALS)
