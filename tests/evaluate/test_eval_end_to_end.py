@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from evalhelpers import write_folder
 from vlcp.errors import VlcpError
@@ -137,5 +138,15 @@ def test_rded_trains_and_caches_a_teacher(tmp_path, tiny_train, tiny_test):
     again = evaluate_folder(folder, tiny_test, cfg, train=tiny_train, cache_dir=tmp_path)
     assert again.settings["teacher"]["cached"].endswith("teacher_convnet3.safetensors")
     assert again.accuracies == row.accuracies
-    with pytest.raises(VlcpError, match="train="):
+    # the cached teacher's own accuracy is measured on the same test images, and recorded
+    from vlcp.evaluate.teacher import load_teacher
+    teacher, meta = load_teacher(tmp_path / "teacher_convnet3.safetensors", "convnet3", 1, 2, 28)
+    norm = row.settings["normalisation"]
+    m, s = torch.tensor(norm["mean"]).view(1, -1, 1, 1), torch.tensor(norm["std"]).view(1, -1, 1, 1)
+    with torch.no_grad():
+        pred = teacher((torch.from_numpy(tiny_test.data).float() / 255 - m) / s).argmax(1)
+    expected = 100.0 * float((pred == torch.from_numpy(tiny_test.labels)).float().mean())
+    assert row.settings["teacher_accuracy"] == pytest.approx(expected, abs=1e-3)
+    assert row.settings["teacher"]["digest"] == meta["digest"] and meta["norm"] == "batch"
+    with pytest.raises(VlcpError, match="--teacher PATH"):
         evaluate_folder(folder, tiny_test, cfg)
