@@ -35,10 +35,23 @@ def caption(img, name):
     return AttributeCaptioner().caption(img, [name])[0]
 
 
-def test_registered_and_deterministic():
+def test_registered_and_each_caption_depends_on_its_image_only():
+    """'attributes' builds the AttributeCaptioner; a caption is a function of its own image and class name —
+    the same alone, in a batch, in any order — and pinned for a fixed image (a change in wording shows here)."""
     cap = CAPTIONERS.get("attributes")()
-    imgs = torch.cat([top(0.9, 6), shoe("left")])
-    assert cap.caption(imgs, ["t-shirt", "sneaker"]) == cap.caption(imgs.clone(), ["t-shirt", "sneaker"])
+    assert isinstance(cap, AttributeCaptioner)
+    imgs = torch.cat([top(0.9, 6), shoe("left"), top(0.25, 2, "long")])
+    names = ["t-shirt", "sneaker", "shirt"]
+    batch = cap.caption(imgs, names)
+    assert [cap.caption(imgs[i:i + 1], names[i:i + 1])[0] for i in range(3)] == batch
+    assert cap.caption(imgs.flip(0), names[::-1]) == batch[::-1]
+    assert batch == [
+        "The t-shirt is white with short sleeves. It has a fitted regular-width silhouette and is medium-length, "
+        "medium-sized in the frame, with a plain smooth surface.",
+        "The sneaker is light grey, mid-height and facing left. It has a flat dark sole, a wide profile, and a plain "
+        "smooth surface.",
+        "The shirt is black with long sleeves. It has a fitted narrow silhouette and is medium-length, small in the "
+        "frame, with a plain smooth surface."]
 
 
 def test_bright_wide_top_vs_dark_narrow_top():

@@ -15,6 +15,7 @@ from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lin
 from vlcp.captioners import CAPTIONERS, Captioner
 from vlcp.config import check, save_config
 from vlcp.data import ImageDataset
+from vlcp.data.base import source_images
 from vlcp.errors import VlcpError
 from vlcp.io import append_jsonl, atomic_write_text, read_jsonl
 from vlcp.shards import Shard, barrier
@@ -55,7 +56,9 @@ def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, co
     t0 = time.time()
     for _, idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
         names = [dataset.class_names[int(dataset.labels[i])] for i in idx]
-        texts = captioner.caption(dataset.images(idx), names)
+        # a captioner that sizes images itself (llava: its processor) gets the files as they are
+        images = source_images(dataset, idx) if getattr(captioner, "reads_source_images", False) else dataset.images(idx)
+        texts = captioner.caption(images, names)
         if len(texts) != len(idx):
             raise VlcpError(f"captioner {config.captioner!r} returned {len(texts)} captions for {len(idx)} images")
         append_jsonl(part, ({"file_name": dataset.file_name(int(i)), "text": t, "label": int(dataset.labels[i])}

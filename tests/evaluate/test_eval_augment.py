@@ -102,13 +102,29 @@ def test_colour_ops():
     assert torch.allclose(con[1] - x[1].mean(), 0.5 * (x[1] - x[1].mean()), atol=1e-6)
 
 
-def test_dsa_uses_one_operation_per_batch():
+def test_dsa_uses_one_operation_per_batch(monkeypatch):
+    """Each call applies exactly one of the six operations, to the whole batch, and its result is the output;
+    over many batches every operation is drawn."""
+    calls = []
+    real_ops = dict(dsa.DSA_OPS)
+
+    def recorder(name):
+        def op(x, g, p):
+            out = real_ops[name](x, g, p)
+            calls.append((name, x.shape[0], out))
+            return out
+        return op
+
+    monkeypatch.setattr(dsa, "DSA_OPS", {name: recorder(name) for name in real_ops})
     g = torch.Generator().manual_seed(4)
     x = torch.rand(8, 1, 16, 16)
-    for _ in range(10):
+    for n in range(60):
         out = dsa.dsa_augment(x, g)
-        assert out.shape == x.shape
-    assert torch.equal(dsa.dsa_augment(x, g, strategy="none"), x)
+        assert len(calls) == n + 1  # one operation per batch, not one per image or a chain
+        name, batch, result = calls[-1]
+        assert batch == 8 and torch.equal(out, result)
+    assert {c[0] for c in calls} == set(real_ops)  # all six: color, crop, cutout, flip, scale, rotate
+    assert torch.equal(dsa.dsa_augment(x, g, strategy="none"), x) and len(calls) == 60
 
 
 def test_dc_augment_shape_and_variety():

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from evalhelpers import write_folder
 from vlcp.errors import VlcpError
@@ -31,7 +32,10 @@ def test_evaluate_small_imagefolder_under_a_minute(tmp_path, tiny_train, tiny_te
     # process's own CPU time (all its threads) may stand in for it
     assert min(wall, cpu) < 60, (wall, cpu)
     assert (row.method, row.ipc, row.model, row.protocol, row.runs) == ("distilled", 5, "convnet3", "dc", 2)
-    assert 0.0 <= row.mean <= 100.0 and row.settings["test_images"] == 40
+    # the toy classes separate after 3 epochs: a run scores ≥ 90 % of the 40 test images only when training,
+    # the label mapping and the scoring all work (chance is 50 %; swapped labels give ~0 %)
+    assert row.settings["test_images"] == 40 and min(row.accuracies) >= 90.0, row.accuracies
+    assert all((a * 40 / 100).is_integer() for a in row.accuracies)  # a fraction of the 40 test images
     assert row.settings["normalisation"]["source"].startswith("real training split")
     data = json.loads(paths["json"].read_text())
     assert data["rows"][0]["method"] == "distilled" and data["rows"][0]["runs"] == 2
@@ -137,5 +141,15 @@ def test_rded_trains_and_caches_a_teacher(tmp_path, tiny_train, tiny_test):
     again = evaluate_folder(folder, tiny_test, cfg, train=tiny_train, cache_dir=tmp_path)
     assert again.settings["teacher"]["cached"].endswith("teacher_convnet3.safetensors")
     assert again.accuracies == row.accuracies
-    with pytest.raises(VlcpError, match="train="):
+    # the cached teacher's own accuracy is measured on the same test images, and recorded
+    from vlcp.evaluate.teacher import load_teacher
+    teacher, meta = load_teacher(tmp_path / "teacher_convnet3.safetensors", "convnet3", 1, 2, 28)
+    norm = row.settings["normalisation"]
+    m, s = torch.tensor(norm["mean"]).view(1, -1, 1, 1), torch.tensor(norm["std"]).view(1, -1, 1, 1)
+    with torch.no_grad():
+        pred = teacher((torch.from_numpy(tiny_test.data).float() / 255 - m) / s).argmax(1)
+    expected = 100.0 * float((pred == torch.from_numpy(tiny_test.labels)).float().mean())
+    assert row.settings["teacher_accuracy"] == pytest.approx(expected, abs=1e-3)
+    assert row.settings["teacher"]["digest"] == meta["digest"] and meta["norm"] == "batch"
+    with pytest.raises(VlcpError, match="--teacher PATH"):
         evaluate_folder(folder, tiny_test, cfg)

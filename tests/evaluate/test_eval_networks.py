@@ -11,16 +11,22 @@ from vlcp.evaluate.networks import NETWORKS, STANDARD_INPUT, build_network, coun
 PINNED = {
     # conv 1→128 (1,280) + GN (256) + 2 × [conv 128→128 (147,584) + GN (256)] + linear 2048→10 (20,490)
     "convnet3": 317_706,
+    # RDED's ConvNet-4 at 64 px: conv 3→128 (3,584) + GN (256) + 3 × [conv (147,584) + GN] + linear 128·4·4→10
+    "convnet4": 467_850,
+    # RDED's ConvNet-5 at 128 px: conv 3→128 + GN + 4 × [conv + GN] + linear 128·4·4→10 (20,490)
+    "convnet5": 615_690,
     # conv 3→128 (3,584) + GN + 5 × [conv (147,584) + GN] + linear 128·3·3→10 (11,530); 224 → 3 after 6 pools
     "convnet6": 754_570,
     # stem 7×7 3→64 (9,408) + GN (128); blocks 64: 73,984; 128: 230,144; 256: 919,040; 512: 3,673,088; fc 5,130
     "resnet_ap10": 4_910_922,
     # torchvision resnet18 (11,689,512 for 1000 classes) with a 10-class fc: −513,000 + 5,130
     "resnet18": 11_181_642,
+    # RDED's resnet18_modified: the 7×7 stem conv (9,408) becomes 3×3 (1,728)
+    "resnet18_modified": 11_173_962,
 }
 
 
-def test_registry_lists_the_four_networks():
+def test_registry_lists_every_network():
     assert NETWORKS.names() == sorted(PINNED)
 
 
@@ -45,6 +51,12 @@ def test_convnet3_fashion_mnist_maps_to_2048_features():
     net = build_network("convnet3", 1, 10, 28)
     assert net.body[0].padding == (3, 3)  # 28 → 32, as the DC code
     assert net.features(torch.zeros(1, 1, 28, 28)).shape == (1, 2048)
+
+
+def test_resnet18_modified_keeps_the_side_until_the_first_stage():
+    net = build_network("resnet18_modified", 3, 10, 32)
+    assert net.stem(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 32, 32)  # torchvision's stem: 8 × 8
+    assert build_network("resnet18", 3, 10, 32).stem(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 8, 8)
 
 
 def test_convnet6_at_224_and_resnet_ap_stems():

@@ -83,20 +83,32 @@ def test_rded_adamw_decays_weights_only():
     assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim == 1 for p in rest["params"])
 
 
-def test_trainer_applies_the_schedule(monkeypatch):
-    """The optimiser's lr follows lr_factor epoch by epoch (and DC restarts momentum at the decay)."""
+def _steps(monkeypatch, protocol: str, epochs: int = 4) -> list[tuple[float, bool]]:
+    """(lr, momentum buffers present) before each optimiser step of a one-batch-per-epoch run."""
     seen = []
     real_step = torch.optim.SGD.step
 
     def spy(self, *a, **k):
-        seen.append(self.param_groups[0]["lr"])
+        has_momentum = any("momentum_buffer" in self.state[q] for q in self.param_groups[0]["params"])
+        seen.append((self.param_groups[0]["lr"], has_momentum))
         return real_step(self, *a, **k)
 
     monkeypatch.setattr(torch.optim.SGD, "step", spy)
-    p = PROTOCOLS.get("dc")
     rng = Rng(0)
     net = build_network("convnet3", 1, 2, 28, generator=rng.torch)
     x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 0, 1])
-    train_and_test(net, x, y, x, y, p, epochs=4, batch_size=4, rng=rng, mean=(0.5,), std=(0.25,),
-                   device=torch.device("cpu"))
-    assert seen == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    train_and_test(net, x, y, x, y, PROTOCOLS.get(protocol), epochs=epochs, batch_size=4, rng=rng, mean=(0.5,),
+                   std=(0.25,), device=torch.device("cpu"))
+    return seen
+
+
+def test_trainer_applies_the_schedule_and_dc_restarts_momentum_at_the_decay(monkeypatch):
+    """The lr follows lr_factor epoch by epoch; DC (and DSA) build a fresh optimiser at the decay, so the
+    first step after it has no momentum buffers; Minimax keeps its momentum across its milestones."""
+    seen = _steps(monkeypatch, "dc")
+    assert [lr for lr, _ in seen] == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    assert [m for _, m in seen] == [False, True, False, True]  # restarted at epoch 2
+    assert [m for _, m in _steps(monkeypatch, "dsa")] == [False, True, False, True]
+    seen = _steps(monkeypatch, "minimax", epochs=6)  # milestones 4 and 5
+    assert [lr for lr, _ in seen] == pytest.approx([0.01] * 4 + [0.002, 0.0004])
+    assert [m for _, m in seen] == [False] + [True] * 5

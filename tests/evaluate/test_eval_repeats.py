@@ -66,12 +66,18 @@ def test_learning_separates_the_toy_classes(tiny_train, tiny_test):
     assert (s["protocol"], s["model"], s["epochs"], s["batch_size"], s["parameters"]) == ("dc", "convnet3", 6, 256, 317_706 - 8 * 2048 - 8)
 
 
-def test_minimax_reports_final_and_best(tiny_train, tiny_test):
+def test_minimax_reports_final_and_best(tiny_train, tiny_test, monkeypatch):
+    """The row's number is the last test (final epoch); ``best`` the highest test, at its epoch."""
+    from vlcp.evaluate import trainer
+
+    scripted = iter([70.0, 90.0, 80.0])  # test accuracy after epochs 0, 1, 2 (minimax tests every epoch here)
+    monkeypatch.setattr(trainer, "test_accuracy", lambda *a, **k: next(scripted))
     x, y = tensors(tiny_train)
     tx, ty = tensors(tiny_test)
-    row = evaluate_tensors(x[::6], y[::6], tx, ty, EvalConfig(protocol="minimax", repeats=1, epochs=2,
+    row = evaluate_tensors(x[::6], y[::6], tx, ty, EvalConfig(protocol="minimax", repeats=1, epochs=3,
                                                               progress=False), method="m", ipc=5, num_classes=2)
-    assert row.best_accuracies is not None and row.best_accuracies[0] >= row.accuracies[0]
+    assert row.accuracies == [80.0] and row.best_accuracies == [90.0]
+    assert row.settings["runs_detail"][0]["best_epoch"] == 1
     d = row.to_dict()
     assert "selected on the test set" in d["best_note"]
     assert [t for t in ("method", "ipc", "model", "protocol", "mean", "std", "runs") if t not in d] == []

@@ -24,7 +24,7 @@ def test_chat_prompt_and_image_size(captioner):
     text = captioner._text("tench, Tinca tinca")
     assert text.startswith("USER: <image>\n") and text.endswith("ASSISTANT:")
     assert "appearance of the tench, Tinca tinca in the image" in text
-    assert captioner.image_size == 32  # the processor's crop size: the caption stage reads images at it
+    assert captioner.image_size is None and captioner.reads_source_images  # the processor sizes the images
     assert captioner.processor.tokenizer.padding_side == "left"
 
 
@@ -90,3 +90,43 @@ def test_caption_stage_appends_and_resumes(tiny_llava, imagenet_root, tmp_path):
     out = caption(data, cap, tmp_path / "captions", config, progress=False)
     assert calls == [2]
     assert list(read_jsonl(out)) == recs
+
+
+def _spy_on_processor_images(captioner, monkeypatch) -> list:
+    """Sizes (w, h) of every image the processor's image processor receives."""
+    ip = captioner.processor.image_processor
+    real = ip.preprocess
+    seen = []
+
+    def spy(images, *a, **k):
+        seen.extend(im.size for im in (images if isinstance(images, (list, tuple)) else [images]))
+        return real(images, *a, **k)
+
+    monkeypatch.setattr(ip, "preprocess", spy)
+    return seen
+
+
+def test_the_processor_gets_the_files_uncropped(tiny_llava, imagenet_root, tmp_path, monkeypatch):
+    """Issue 9 item 5: no centre crop to the processor's crop size before the processor (LLaVA-NeXT tiles
+    by aspect ratio): the caption stage hands over the image files at their own size and aspect."""
+    from PIL import Image
+
+    from vlcp.caption import CaptionConfig, caption
+    from vlcp.data.config import DataConfig
+
+    data = DataConfig(preset="imagenette", data_dir=str(imagenet_root), num_classes=2, per_class=2).load("train")
+    cap = CAPTIONERS.get("llava")(model=str(tiny_llava), max_new_tokens=2)
+    seen = _spy_on_processor_images(cap, monkeypatch)
+    caption(data, cap, tmp_path / "captions", CaptionConfig(captioner="llava", batch_size=4), progress=False)
+    files = [imagenet_root / data.file_name(i) for i in range(len(data))]
+    originals = []
+    for f in files:
+        with Image.open(f) as im:
+            originals.append(im.size)
+    assert seen == originals and any(w != h for w, h in originals)  # odd sizes, not 32 × 32 squares
+    # image_size set: square images of that side, as before
+    square = CAPTIONERS.get("llava")(model=str(tiny_llava), max_new_tokens=2, image_size=32)
+    assert not square.reads_source_images
+    seen = _spy_on_processor_images(square, monkeypatch)
+    caption(data, square, tmp_path / "square", CaptionConfig(captioner="llava", batch_size=4), progress=False)
+    assert seen == [(256, 256)] * len(data)  # the dataset's tensors (the CLI reads them at image_size)

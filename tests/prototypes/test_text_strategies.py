@@ -54,16 +54,45 @@ def tiny_lm(tmp_path_factory):
     return path
 
 
-def test_generated_sentences_are_deterministic(tiny_lm):
+def _greedy_by_hand(gen: KeywordSentenceGenerator, prompt: str) -> str:
+    """The argmax continuation of one unpadded prompt, token by token, until EOS or max_new_tokens."""
+    import torch
+
+    ids = gen.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    new = []
+    with torch.no_grad():
+        for _ in range(gen.max_new_tokens):
+            token = int(gen.model(torch.cat([ids, torch.tensor([new], dtype=torch.long)], 1)).logits[0, -1].argmax())
+            if token == gen.model.config.eos_token_id:
+                break
+            new.append(token)
+    return gen.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def _post_process(class_name: str, keywords: list[str], text: str) -> str:
+    """The documented rules: first line; no letters → L+FK fallback; class name put in front when missing."""
+    sentence = " ".join(text.strip().split("\n", 1)[0].split())
+    if not any(ch.isalpha() for ch in sentence):
+        return ", ".join([class_name, *keywords])
+    return sentence if class_name.lower() in sentence.lower() else f"{class_name}: {sentence}"
+
+
+def test_generated_sentences_are_the_greedy_continuations(tiny_lm):
+    """GGS prompts are the model's greedy sentences: independent of the global random state (no sampling),
+    of batching (left padding), and equal to an argmax decode written out by hand."""
+    import torch
+
     gen = KeywordSentenceGenerator.from_pretrained(tiny_lm, max_new_tokens=8)
     strategy = STRATEGIES.get("generated")(generator=gen)
+    torch.manual_seed(0)
     a = strategy.prompts("Saluki", PROTOS)
-    b = strategy.prompts("Saluki", PROTOS)
-    assert a == b and len(a) == 2
-    for p, proto in zip(a, PROTOS):
-        assert p.strip() and "\n" not in p
-        # either the model's sentence (class name in front when missing) or the L+FK fallback
-        assert p.lower().startswith("saluki") or "saluki" in p.lower()
+    torch.manual_seed(12345)
+    assert strategy.prompts("Saluki", PROTOS) == a and len(a) == 2
+    assert [strategy.prompts("Saluki", [p])[0] for p in PROTOS] == a  # one at a time (no padding) == batched
+    for proto, got in zip(PROTOS, a):
+        keywords = [w for w, _ in proto.keywords]
+        prompt = gen.template.format(class_name="Saluki", keywords=", ".join(keywords))
+        assert got == _post_process("Saluki", keywords, _greedy_by_hand(gen, prompt))
 
 
 class _StubTokenizer:

@@ -13,7 +13,10 @@ PAPER_PROMPT = ("Describe the physical appearance of the {CLASSNAME} in the imag
 
 class Captioner(Protocol):
     """Describes images. ``images``: (b, C, H, W) float32 in [0, 1]; ``class_names``: one per image.
-    Returns one caption per image. Deterministic unless the captioner says otherwise."""
+    Returns one caption per image. Deterministic unless the captioner says otherwise.
+
+    A captioner with ``reads_source_images = True`` is given PIL images at the files' own size and
+    aspect instead (``vlcp.data.base.source_images``), and sizes them itself."""
 
     def caption(self, images: torch.Tensor, class_names: Sequence[str]) -> list[str]: ...
 

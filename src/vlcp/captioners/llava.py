@@ -7,9 +7,15 @@ processor's chat template. Batches are generated together with left padding, gre
 (``temperature`` > 0 samples, seeded), at most ``max_new_tokens`` new tokens; on a GPU the model
 runs in bf16 (fp16 where bf16 is missing) unless ``dtype`` says otherwise.
 
+Images reach the processor as the dataset's files are — their own size and aspect — and the processor
+decides how to resize, crop or tile them (LLaVA-1.5: short side 336 + centre crop; LLaVA-NeXT: a grid of
+tiles chosen by aspect ratio, which a square crop made beforehand would defeat). Datasets without files
+(CIFAR's python batches) give their tensors.
+
 Options (``[captioner]`` in a TOML config): ``model``, ``prompt``, ``max_new_tokens``,
 ``temperature``, ``top_p``, ``seed``, ``device``, ``dtype`` ("auto", "float32", "float16",
-"bfloat16"), ``revision``, ``image_size`` (side the images are read at; default the processor's).
+"bfloat16"), ``revision``, ``image_size`` (0/unset: the files as they are; N: read square N px images —
+short side resized, centre-cropped — instead).
 """
 from __future__ import annotations
 
@@ -75,7 +81,8 @@ class LlavaCaptioner:
             tok.padding_side = "left"  # batched generation: prompts end where generation starts
             if tok.pad_token is None:
                 tok.pad_token = tok.eos_token
-        self.image_size = int(image_size) if image_size else _processor_size(self.processor)
+        self.image_size = int(image_size) if image_size else None
+        self.reads_source_images = self.image_size is None  # the processor sizes the images (see module docstring)
         self._calls = 0
 
     def _text(self, class_name: str) -> str:
@@ -86,15 +93,9 @@ class LlavaCaptioner:
         return FALLBACK_TEMPLATE.format(prompt=prompt)
 
     @torch.no_grad()
-    def caption(self, images: torch.Tensor, class_names: Sequence[str]) -> list[str]:
-        from PIL import Image
-
-        if images.ndim != 4:
-            raise ValueError(f"images must be (b, C, H, W), got {tuple(images.shape)}")
-        if images.shape[1] == 1:
-            images = images.repeat(1, 3, 1, 1)
-        arr = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        pil = [Image.fromarray(np.ascontiguousarray(a)) for a in arr]
+    def caption(self, images: torch.Tensor | Sequence, class_names: Sequence[str]) -> list[str]:
+        """Captions for ``images`` — (b, C, H, W) floats in [0, 1], or PIL images of any size — one per class name."""
+        pil = _to_pil(images)
         texts = [self._text(n) for n in class_names]
         inputs = self.processor(images=pil, text=texts, return_tensors="pt", padding=True)
         inputs = {k: (v.to(self.device, self.model.dtype) if torch.is_floating_point(v) else v.to(self.device))
@@ -110,16 +111,18 @@ class LlavaCaptioner:
         return [" ".join(t.split()) for t in self.processor.batch_decode(new, skip_special_tokens=True)]
 
 
-def _processor_size(processor) -> int | None:
-    """The side the processor feeds the vision tower (crop size, else shortest edge), if it says."""
-    ip = getattr(processor, "image_processor", None)
-    for attr, keys in (("crop_size", ("height",)), ("size", ("shortest_edge", "height"))):
-        value = getattr(ip, attr, None)
-        for key in keys:
-            v = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
-            if v:
-                return int(v)
-    return None
+def _to_pil(images: torch.Tensor | Sequence) -> list:
+    """RGB PIL images from a (b, C, H, W) tensor in [0, 1] (greyscale repeated) or from PIL images."""
+    from PIL import Image
+
+    if torch.is_tensor(images):
+        if images.ndim != 4:
+            raise ValueError(f"images must be (b, C, H, W), got {tuple(images.shape)}")
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        arr = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return [Image.fromarray(np.ascontiguousarray(a)) for a in arr]
+    return [im.convert("RGB") for im in images]
 
 
 CAPTIONERS.register("llava")(LlavaCaptioner)  # the class itself: its parameters are the [captioner] keys

@@ -33,6 +33,19 @@ class ImageDataset(Protocol):
         """(b, channels, resolution, resolution) float32 in [0, 1]."""
 
 
+def source_images(dataset: ImageDataset, indices: Sequence[int]) -> list:
+    """The samples as PIL images before any resize or crop: the files' own size and aspect where the
+    dataset reads files (``source_images`` method), else its tensors converted (e.g. CIFAR's 32 px)."""
+    own = getattr(dataset, "source_images", None)
+    if own is not None:
+        return own(indices)
+    from PIL import Image
+
+    x = dataset.images(indices)
+    arr = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(np.ascontiguousarray(a[..., 0] if a.shape[-1] == 1 else a)) for a in arr]
+
+
 @dataclass
 class TensorDataset:
     """An in-memory dataset: uint8 images (n, C, H, W) and labels; used by Fashion-MNIST and slices."""
@@ -121,3 +134,7 @@ class SubsetDataset:
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:
         return self.parent.images(self.indices[np.asarray(indices, dtype=np.int64)])
+
+    def source_images(self, indices: Sequence[int]) -> list:
+        """The parent's ``source_images`` of these samples (see ``vlcp.data.base.source_images``)."""
+        return source_images(self.parent, self.indices[np.asarray(indices, dtype=np.int64)])

@@ -88,6 +88,18 @@ class ImageFolderDataset:
         return torch.stack(out) if out else torch.empty(0, self.channels, self.resolution, self.resolution)
 
 
+    def source_images(self, indices: Sequence[int]) -> list[Image.Image]:
+        """The image files as read (RGB, or greyscale for one channel): their own size, no resize or crop."""
+        out = []
+        for i in indices:
+            try:
+                with Image.open(self.paths[int(i)]) as img:
+                    out.append(img.convert("L" if self.channels == 1 else "RGB"))
+            except (OSError, ValueError, SyntaxError) as e:
+                raise VlcpError(f"{self.paths[int(i)]}: cannot read image ({e}); replace or remove it") from None
+        return out
+
+
 def find_split(root: Path, split: str) -> Path:
     """``root/train`` for train; ``root/val`` or ``root/test`` for test."""
     candidates = ["train"] if split == "train" else ["val", "test"]

@@ -99,9 +99,10 @@ def run_folders(run: Path) -> list[Path]:
     return found
 
 
-def _load_splits(data, resolution):
-    """(train or None, test) of a ``DataConfig``; the training split only feeds normalisation and teachers."""
-    test = data.load("test", resolution=resolution)
+def _load_splits(data, resolution, test_resolution=None):
+    """(train or None, test) of a ``DataConfig``; the training split only feeds normalisation and teachers.
+    ``test_resolution``: the test split's side when it differs (rded: resized larger, then centre-cropped)."""
+    test = data.load("test", resolution=test_resolution or resolution)
     try:
         train = data.load("train", resolution=resolution)
     except VlcpError:
@@ -110,7 +111,7 @@ def _load_splits(data, resolution):
 
 
 def run_evaluate(args) -> int:
-    from vlcp.evaluate.evaluation import EvalConfig, evaluate_folder
+    from vlcp.evaluate.evaluation import EvalConfig, default_side, evaluate_folder
     from vlcp.evaluate.protocols import PROTOCOLS
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
@@ -128,12 +129,14 @@ def run_evaluate(args) -> int:
     data = _data_config(args.data_dir, args.config, args.run)
     if args.folders:
         protocol = PROTOCOLS.get(config.protocol)
-        train, test = _load_splits(data, config.resolution or protocol.default_resolution)
+        side = default_side(config, data.load("test").resolution)  # the dataset's own side, then the protocol's
+        train, test = _load_splits(data, side, protocol.test_load_side(side))
         if train is None:
-            print("note: no training split found; normalising with the test split's pixel statistics")
+            print("note: no training split found; normalising with the protocol's published statistics or the "
+                  "distilled images' own (settings.normalisation.source says which)")
         for folder in args.folders:
             rows.append(evaluate_folder(folder, test, config, method=args.method, ipc=args.ipc, train=train,
-                                        cache_dir=out))
+                                        cache_dir=out, side=side))
     if args.merge:
         rows += merge_results(args.merge)
     rows = merge_rows(rows)

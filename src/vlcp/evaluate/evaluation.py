@@ -45,7 +45,9 @@ class EvalConfig:
     resolution: int | None = field(default=None, metadata={
         "help": "image side the networks see (default: the test set's; ImageFolder test sets load at 224 px "
                 "for minimax/rded)"})
-    norm: str = field(default="instance", metadata={"help": "normalisation layers of the network", "choices": NORMS})
+    norm: str = field(default="auto", metadata={
+        "help": "normalisation layers of the network; auto: the protocol's (rded: batch, as RDED; else instance)",
+        "choices": NORMS + ("auto",)})
     classes: str = field(default="auto", metadata={
         "help": "test classes: all of the test set's (every one must be distilled), or only the distilled set's "
                 "(ImageNet subsets); auto: distilled for minimax/rded, all for dc/dsa",
@@ -56,8 +58,14 @@ class EvalConfig:
         "help": "per-channel input mean (default: computed from the real training split)"})
     std: tuple[float, ...] | None = field(default=None, metadata={
         "help": "per-channel input std (default: computed from the real training split)"})
+    teacher: str | None = field(default=None, metadata={
+        "help": "rded: teacher weights (.safetensors, or a torch state dict read with weights_only; torchvision / "
+                "RDED / DC / Minimax parameter names work); default: a teacher trained by vlcp on the full real "
+                "training set (cached)"})
+    teacher_model: str | None = field(default=None, metadata={
+        "help": "rded: the teacher's network (default: the evaluated network, model)", "choices": NETWORKS.names})
     teacher_epochs: int = field(default=10, metadata={
-        "help": "rded: epochs to train the teacher on the full real training set (cached)"})
+        "help": "rded: epochs to train the teacher on the full real training set when no teacher is given (cached)"})
     test_batch_size: int | None = field(default=None, metadata={
         "help": "batch size for scoring the test set (default: by image size and device)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the network for training"})
@@ -75,7 +83,11 @@ class EvalConfig:
             check(v is None or (isinstance(v, int) and v >= 1), name, "must be a positive integer (or unset)")
         check(isinstance(self.device, str) and bool(_DEVICE.match(self.device)), "device",
               f"{self.device!r} is not cpu, cuda, cuda:N, mps or auto")
-        check(self.norm in NORMS, "norm", f"{self.norm!r} is not one of {', '.join(NORMS)}")
+        check(self.norm in NORMS + ("auto",), "norm", f"{self.norm!r} is not one of {', '.join(NORMS)} or auto")
+        check(self.teacher is None or (isinstance(self.teacher, str) and bool(self.teacher)), "teacher",
+              "must be the path of a weights file")
+        check(self.teacher_model is None or self.teacher_model in NETWORKS, "teacher_model",
+              f"{self.teacher_model!r} is not one of {', '.join(NETWORKS.names())}")
         check(self.classes in ("auto", "all", "distilled"), "classes", f"{self.classes!r} is not auto, all or distilled")
         check(isinstance(self.teacher_epochs, int) and self.teacher_epochs >= 1, "teacher_epochs", "must be ≥ 1")
         check((self.mean is None) == (self.std is None), "mean", "give both mean and std, or neither")
@@ -86,6 +98,10 @@ class EvalConfig:
 
     def resolved_device(self) -> torch.device:
         return resolve_device(self.device)
+
+    def resolved_norm(self) -> str:
+        """The networks' normalisation layers: ``norm``, or for auto the protocol's default."""
+        return PROTOCOLS.get(self.protocol).default_norm if self.norm == "auto" else self.norm
 
 
 def resolve_device(name: str) -> torch.device:
@@ -183,7 +199,8 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
         for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{protocol.name}", unit="net",
                       disable=not config.progress):
             rng = Rng(config.seed + i)
-            net = build_network(config.model, channels, num_classes, side, norm=config.norm, generator=rng.torch)
+            net = build_network(config.model, channels, num_classes, side, norm=config.resolved_norm(),
+                                generator=rng.torch)
             n_params = count_parameters(net)
             done = runs.get(config.seed + i)
             if done is not None:  # finished before an interruption
@@ -197,7 +214,7 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
             runs.put(outcomes[-1])
     counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
     s = protocol.settings(epochs, batch)
-    s.update({"model": config.model, "parameters": n_params, "norm": config.norm, "channels": channels,
+    s.update({"model": config.model, "parameters": n_params, "norm": config.resolved_norm(), "channels": channels,
               "resolution": side, "num_classes": num_classes, "train_images": len(train_x),
               "images_per_class": counts.tolist() if counts.min() != counts.max() else int(counts[0]),
               "test_images": len(test_x), "dc_augment": dc_augment,
@@ -209,8 +226,25 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     for k, v in (settings or {}).items():
         if k != "normalisation_source":
             s[k] = v
+    if teacher is not None:
+        s["teacher"] = teacher_record(teacher, (settings or {}).get("teacher"), xt, yt, mean, std, tb, device)
+        s["teacher_accuracy"] = s["teacher"]["accuracy"]
     best = [o.best for o in outcomes] if protocol.test_points != "last" else None
     return ResultRow.from_accuracies(method, ipc, config.model, protocol.name, [o.final for o in outcomes], s, best)
+
+
+def teacher_record(teacher: torch.nn.Module, meta: dict | None, test_x: torch.Tensor, test_y: torch.Tensor, mean,
+                   std, batch_size: int, device: torch.device) -> dict:
+    """What identifies a teacher in the results (source, weights digest) and its own top-1 test accuracy (%)
+    on the same test images, normalised as the students' inputs."""
+    from vlcp.evaluate.teacher import weights_digest
+    from vlcp.evaluate.trainer import Normalizer, test_accuracy
+
+    record = dict(meta or {"source": "given (teacher=)"})
+    record["digest"] = weights_digest(teacher.state_dict())
+    acc = test_accuracy(teacher.to(device).eval(), test_x, test_y, Normalizer(mean, std, device), batch_size, device)
+    record["accuracy"] = round(acc, 4)
+    return record
 
 
 def _folder_method(folder: Path) -> tuple[str, dict]:
@@ -268,7 +302,9 @@ def _run_store(folder, train_x, train_y, test_x, test_y, config: EvalConfig, met
 
     if folder is None:
         return RunStore(None, {})
-    settings_ = {k: v for k, v in to_dict(config).items() if k not in ("repeats", "progress")}
+    # the teacher counts by its weights (below), not its path; norm as resolved (auto = the protocol's)
+    settings_ = {k: v for k, v in to_dict(config).items() if k not in ("repeats", "progress", "teacher", "teacher_model")}
+    settings_["norm"] = config.resolved_norm()
     teacher_ = tensor_digest(*teacher.state_dict().values()) if teacher is not None else None
     return RunStore(folder, {"data": tensor_digest(train_x, torch.as_tensor(train_y), test_x, torch.as_tensor(test_y)),
                              "config": settings_, "method": method, "ipc": ipc,
@@ -276,18 +312,81 @@ def _run_store(folder, train_x, train_y, test_x, test_y, config: EvalConfig, met
                              "settings": settings, "teacher": teacher_})
 
 
+def default_side(config: EvalConfig, native: int) -> int:
+    """The side the networks see: ``config.resolution``, else the protocol's for this network and a dataset
+    of side ``native`` (rded: RDED's input size; minimax: 224), else ``native``."""
+    protocol = PROTOCOLS.get(config.protocol)
+    return config.resolution or protocol.input_side(config.model, native) or native
+
+
+def center_crop(x: torch.Tensor, side: int) -> torch.Tensor:
+    """The central ``side`` × ``side`` window of (n, C, H, W) images."""
+    top, left = (x.shape[-2] - side) // 2, (x.shape[-1] - side) // 2
+    return x[..., top:top + side, left:left + side]
+
+
+def scaled_test_images(x: torch.Tensor, side: int, crop: bool) -> tuple[torch.Tensor, str]:
+    """Test images at ``side`` and how they got there. ``crop`` (RDED): short side resized to side·8/7 (when
+    the images are at least that large), then the central ``side`` crop; else resized to ``side``."""
+    have, load = x.shape[-1], side // 7 * 8
+    if crop and load != side and have >= load:
+        return center_crop(_resize(x, load), side), f"short side {load} px, centre crop {side} px (RDED's test transform)"
+    return _resize(x, side), f"{side} px (short side resized, centre square)"
+
+
+def _normalisation(config: EvalConfig, protocol, channels: int, train: ImageDataset | None, x: torch.Tensor):
+    """(mean, std, source): the config's, the protocol's published values (rded: ImageNet's, colour images),
+    the real training split's, else the distilled images' own — never the test split's (a leak)."""
+    if config.mean is not None:
+        return config.mean, config.std, "given (config)"
+    if protocol.default_stats is not None and channels == len(protocol.default_stats[0]):
+        mean, std = protocol.default_stats
+        return mean, std, f"ImageNet's published mean / std ({protocol.name} protocol default, as RDED)"
+    if train is not None:
+        mean, std = channel_stats(train)
+        return mean, std, f"real training split ({len(train)} images)"
+    mean, std = tensor_stats(x)
+    return mean, std, "the distilled images themselves (no training split given)"
+
+
+def _teacher(config: EvalConfig, train: ImageDataset | None, channels: int, num_classes: int, side: int, mean, std,
+             cache_dir) -> tuple[torch.nn.Module, dict]:
+    """The rded teacher: ``config.teacher``'s weights, else a network trained on the real training split (cached)."""
+    from vlcp.evaluate.teacher import describe, load_teacher, train_on_full
+
+    model = config.teacher_model or config.model
+    if config.teacher is not None:
+        net, meta = load_teacher(config.teacher, model, channels, num_classes, side, norm=config.resolved_norm())
+        return net, {"description": f"{model} weights from {config.teacher}", **meta}
+    if train is None:
+        raise VlcpError(f"protocol {config.protocol!r} needs a teacher: give --teacher PATH (setting 'teacher'), or "
+                        "the real training split to train one on (evaluate_folder(..., train=))")
+    if train.resolution != side:
+        raise VlcpError(f"the training split is {train.resolution} px but the networks see {side} px: "
+                        "load it at the same resolution")
+    cache = Path(cache_dir) / f"teacher_{model}.safetensors" if cache_dir is not None else None
+    net, meta = train_on_full(train, model=model, epochs=config.teacher_epochs, seed=config.seed,
+                              device=config.resolved_device(), norm=config.resolved_norm(), mean=mean, std=std,
+                              cache=cache, progress=config.progress)
+    return net, {"description": describe(model, config.teacher_epochs), "model": model,
+                 **{k: v for k, v in meta.items() if k in ("epochs", "seed", "cached")}}
+
+
 def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, *, method: str | None = None,
                     ipc: int | None = None, train: ImageDataset | None = None, mean=None, std=None,
-                    cache_dir: str | Path | None = None) -> ResultRow:
+                    cache_dir: str | Path | None = None, side: int | None = None) -> ResultRow:
     """Score the distilled ImageFolder ``folder`` (``<folder>/<class>/*.png``) against ``test``.
 
     ``method``: the table column (default: ``baseline.json``'s method, ``vlcp`` for a folder written by the
     synthesize stage (it holds ``metadata.jsonl``), else the folder name); ``ipc``:
     default the largest per-class count. ``train``: the real training split, for the normalisation
-    statistics and the rded teacher (cached as safetensors in ``cache_dir`` when given, with each
-    finished network, so that an interrupted evaluation resumes). With
+    statistics and the rded teacher when ``config.teacher`` is not given (cached as safetensors in
+    ``cache_dir`` when given, with each finished network, so that an interrupted evaluation resumes). With
     ``config.classes`` "distilled" (auto for minimax / rded) the test and training splits are cut to the
     distilled set's classes (an ImageNet subset); otherwise every test class must be distilled.
+    ``side``: the side the networks see (default: ``config.resolution``, else ``train``'s, else ``test``'s;
+    ``vlcp evaluate`` passes ``default_side``); larger test images are resized to it, or for rded resized to
+    side·8/7 and centre-cropped (RDED's test transform).
     """
     folder = Path(folder)
     protocol = PROTOCOLS.get(config.protocol)
@@ -300,34 +399,18 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     default_method, info = _folder_method(folder)
     method = method or default_method
     ipc = int(ipc if ipc is not None else max(counts))
-    side = config.resolution or test.resolution
+    side = side or config.resolution or (train.resolution if train is not None else test.resolution)
     test_x, test_y = split_tensors(test)
-    x, test_x = _resize(x, side), _resize(test_x, side)
-    if mean is None and config.mean is not None:
-        mean, std, source = config.mean, config.std, "given (config)"
-    elif mean is None and train is not None:
-        mean, std = channel_stats(train)
-        source = f"real training split ({len(train)} images)"
-    elif mean is None:  # never the test split's pixels (a leak): the distilled set's own statistics
-        mean, std = tensor_stats(x)
-        source = "the distilled images themselves (no training split given)"
+    x = _resize(x, side)
+    test_x, test_transform = scaled_test_images(test_x, side, protocol.test_crop)
+    if mean is None:
+        mean, std, source = _normalisation(config, protocol, x.shape[1], train, x)
     else:
         source = "given"
     teacher, teacher_meta = None, None
     if protocol.loss == "kd_cutmix":
-        if train is None:
-            raise VlcpError(f"protocol {protocol.name!r} trains a teacher on the real training split: pass train=")
-        if train.resolution != side:
-            raise VlcpError(f"the training split is {train.resolution} px but the networks see {side} px: "
-                            "load it at the same resolution")
-        from vlcp.evaluate.teacher import describe, train_on_full
-        cache = Path(cache_dir) / f"teacher_{config.model}.safetensors" if cache_dir is not None else None
-        teacher, teacher_meta = train_on_full(train, model=config.model, epochs=config.teacher_epochs,
-                                              seed=config.seed, device=config.resolved_device(), norm=config.norm,
-                                              mean=mean, std=std, cache=cache, progress=config.progress)
-        teacher_meta = {"description": describe(config.model, config.teacher_epochs),
-                        **{k: v for k, v in teacher_meta.items() if k in ("epochs", "seed", "cached")}}
-    extra = {"source": str(folder), "normalisation_source": source,
+        teacher, teacher_meta = _teacher(config, train, x.shape[1], len(test.classes), side, mean, std, cache_dir)
+    extra = {"source": str(folder), "normalisation_source": source, "test_transform": test_transform,
              "test_classes": "the distilled set's classes" if subset else "all of the test set's"}
     if min(counts) != max(counts):
         extra["class_counts"] = counts

@@ -1,4 +1,5 @@
-"""Evaluation networks (a registry): the DC/DSA/DM ConvNet, Minimax's ResNetAP and a torchvision-layout ResNet-18.
+"""Evaluation networks (a registry): the DC/DSA/DM ConvNet (and RDED's depths), Minimax's ResNetAP, a
+torchvision-layout ResNet-18 and RDED's ``resnet18_modified``.
 
 Every network maps ``(b, channels, R, R)`` to ``(b, num_classes)`` logits and exposes ``features(x)``
 (the penultimate activations: herding / k-center work in that space). Normalisation layers default to
@@ -208,12 +209,21 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(EvalNet):
-    """ResNet-18 in torchvision's layout (7×7/2 conv, max-pool, 4 stages of 2 blocks, global pool, fc)."""
+    """ResNet-18 in torchvision's layout (7×7/2 conv, max-pool, 4 stages of 2 blocks, global pool, fc).
 
-    def __init__(self, channels: int, num_classes: int, resolution: int, norm: str = "instance") -> None:
+    ``small_stem``: RDED's ``resnet18_modified`` for 32-64 px images — a 3×3 stride-1 first conv and no
+    max-pool (the rest unchanged).
+    """
+
+    def __init__(self, channels: int, num_classes: int, resolution: int, norm: str = "instance",
+                 small_stem: bool = False) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(channels, 64, 7, stride=2, padding=3, bias=norm == "none"),
-                                  norm_layer(norm, 64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        if small_stem:
+            self.stem = nn.Sequential(nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=norm == "none"),
+                                      norm_layer(norm, 64), nn.ReLU(inplace=True), nn.Identity())
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(channels, 64, 7, stride=2, padding=3, bias=norm == "none"),
+                                      norm_layer(norm, 64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
         blocks, c_in = [], 64
         for i in range(4):
             c_out = 64 * 2 ** i
@@ -246,6 +256,18 @@ def convnet3(channels: int, num_classes: int, resolution: int, norm: str = "inst
     return ConvNet(channels, num_classes, resolution, depth=3, norm=norm)
 
 
+@NETWORKS.register("convnet4")
+def convnet4(channels: int, num_classes: int, resolution: int, norm: str = "instance") -> ConvNet:
+    """ConvNet-4: RDED's ConvNet for 64 px images (Tiny ImageNet)."""
+    return ConvNet(channels, num_classes, resolution, depth=4, norm=norm)
+
+
+@NETWORKS.register("convnet5")
+def convnet5(channels: int, num_classes: int, resolution: int, norm: str = "instance") -> ConvNet:
+    """ConvNet-5: RDED's ConvNet for ImageNette / ImageWoof at 128 px."""
+    return ConvNet(channels, num_classes, resolution, depth=5, norm=norm)
+
+
 @NETWORKS.register("convnet6")
 def convnet6(channels: int, num_classes: int, resolution: int, norm: str = "instance") -> ConvNet:
     """ConvNet-6 as Minimax evaluates it at 224 px (224 → 3 after six pools)."""
@@ -264,8 +286,16 @@ def resnet18(channels: int, num_classes: int, resolution: int, norm: str = "inst
     return ResNet18(channels, num_classes, resolution, norm=norm)
 
 
-STANDARD_INPUT = {"convnet3": (1, 28), "convnet6": (3, 224), "resnet_ap10": (3, 224), "resnet18": (3, 224)}
-"""Each network's standard input (channels, side): Fashion-MNIST for ConvNet-3, 224 px ImageNet subsets else."""
+@NETWORKS.register("resnet18_modified")
+def resnet18_modified(channels: int, num_classes: int, resolution: int, norm: str = "instance") -> ResNet18:
+    """RDED's ResNet-18 for CIFAR / Tiny ImageNet: 3×3 stride-1 first conv, no max-pool."""
+    return ResNet18(channels, num_classes, resolution, norm=norm, small_stem=True)
+
+
+STANDARD_INPUT = {"convnet3": (1, 28), "convnet4": (3, 64), "convnet5": (3, 128), "convnet6": (3, 224),
+                  "resnet_ap10": (3, 224), "resnet18": (3, 224), "resnet18_modified": (3, 32)}
+"""Each network's standard input (channels, side): Fashion-MNIST for ConvNet-3, 224 px ImageNet subsets for
+ConvNet-6 / ResNetAP-10 / ResNet-18, and RDED's sides for its variants (Tiny ImageNet 64, ImageNette 128, CIFAR 32)."""
 
 
 def build_network(name: str, channels: int, num_classes: int, resolution: int, *, norm: str = "instance",

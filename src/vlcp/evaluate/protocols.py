@@ -3,7 +3,10 @@
 - ``dc``: the DC paper's evaluation (published random / herding / k-center / DC numbers).
 - ``dsa``: DSA's and DM's evaluation (DC's with 1000 epochs and DSA augmentation).
 - ``minimax``: Minimax diffusion's hard-label evaluation on ImageNet subsets.
-- ``rded``: RDED's soft-label evaluation (a teacher trained on the full real training set).
+- ``rded``: RDED's soft-label evaluation (a teacher: ``--teacher PATH``, else one trained by vlcp on the
+  full real training set). Its defaults are RDED's: BatchNorm networks, RDED's input side per dataset
+  (32 px CIFAR, 64 px Tiny ImageNet, 128 px for its ConvNets on ImageNet subsets, else 224 px), the test
+  transform Resize(side·8/7) + CenterCrop(side) and ImageNet's mean / std for colour images.
 
 A protocol is data: optimiser, schedule, epochs / batch size by IPC, augmentation, loss and the test
 points. ``vlcp.evaluate.trainer`` runs it.
@@ -39,6 +42,18 @@ def minimax_epochs(ipc: int, num_classes: int) -> int:
     return e
 
 
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+"""ImageNet's published per-channel mean and std (torchvision; RDED normalises every dataset with them)."""
+
+
+def rded_input_side(model: str, native: int) -> int:
+    """RDED's ``input_size``: the dataset's own side up to 64 px (CIFAR 32, Tiny ImageNet 64); above it
+    128 px for its ConvNets (ImageNette / ImageWoof / ImageNet-100) and 224 px for every other network."""
+    if native <= 64:
+        return native
+    return 128 if model.startswith("convnet") else 224
+
+
 def rded_batch_size(ipc: int, num_classes: int) -> int:
     """RDED's batch size: 10 / 50 / 100 for IPC 1 / 10 / 50 (×2 from 100 classes), at most the set size."""
     b = 100 if ipc >= 50 else 50 if ipc >= 10 else 10
@@ -66,7 +81,10 @@ class Protocol:
     temperature: float = 1.0
     test_points: str = "last"  # "last" | "minimax" (every epochs//100) | "rded" (every 10th in the last 20 %)
     reset_momentum_on_decay: bool = False
-    default_resolution: int | None = None
+    default_resolution: int | Callable[[str, int], int] | None = None  # a side, or (model, native side) → side
+    default_norm: str = "instance"  # normalisation layers of the networks (EvalConfig norm = "auto")
+    test_crop: bool = False  # True: test images resized to side·8/7 (short side), centre-cropped to side (RDED)
+    default_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # published mean / std (3 channels)
     notes: tuple[str, ...] = field(default_factory=tuple)
     by_classes: Callable[[int], dict] | None = None  # num_classes → field overrides (e.g. ImageNet-1K)
 
@@ -74,6 +92,16 @@ class Protocol:
         """The protocol as it runs for ``num_classes`` (``by_classes`` overrides applied)."""
         over = self.by_classes(num_classes) if self.by_classes is not None else {}
         return replace(self, **over, by_classes=None) if over else self
+
+    def input_side(self, model: str, native: int) -> int | None:
+        """The side the networks see by default for a dataset of side ``native`` (None: the dataset's own)."""
+        if callable(self.default_resolution):
+            return self.default_resolution(model, native)
+        return self.default_resolution
+
+    def test_load_side(self, side: int) -> int:
+        """The short side test images are resized to before the centre crop to ``side``."""
+        return side // 7 * 8 if self.test_crop else side
 
     def lr_factor(self, epoch: int, epochs: int) -> float:
         if self.schedule == "half":  # ×0.1 for the second half of training
@@ -170,7 +198,10 @@ RDED = PROTOCOLS.register("rded")(Protocol(
     default_epochs=lambda ipc, k: 300, default_batch_size=rded_batch_size,
     optimizer="adamw", lr=1e-3, weight_decay=0.01, schedule="rded_cosine",
     augment="rded", normalize_first=False, loss="kd_cutmix", temperature=20.0, test_points="rded",
-    default_resolution=224,
-    notes=("teacher: the same network family trained by vlcp on the full real training set (nothing downloaded)",
+    default_resolution=rded_input_side, default_norm="batch", test_crop=True, default_stats=IMAGENET_STATS,
+    notes=("teacher: --teacher weights, else the same network trained by vlcp on the full real training set; "
+           "soft-label accuracy is capped by the teacher: compare only numbers made with the same teacher",
+           "RDED's defaults: BatchNorm networks, input side 32 (CIFAR) / 64 / 128 (ConvNets on ImageNet subsets) / "
+           "224, test images Resize(side·8/7) + CenterCrop(side), ImageNet mean / std for colour images",
            "AdamW betas (0.9, 0.999); weight decay on weight matrices / kernels only, as RDED",
            "RDED's ShufflePatches (for its patch-mosaic images) is not applied")))

@@ -2,7 +2,9 @@
 
 Accuracies are top-1 test accuracies in percent. A row's ``mean`` ± ``std`` is over its ``runs``
 networks (population std, ``numpy.std`` as the DC code reports). Rows for the same method, IPC,
-network and protocol from several distillation seeds pool their runs (``merge_rows``).
+network and protocol from several distillation seeds pool their runs (``merge_rows``) — only when
+they were trained alike and, for soft-label protocols, with the same teacher (its weights' digest):
+a row with a teacher records it and the teacher's own test accuracy (``teacher_accuracy``).
 """
 from __future__ import annotations
 
@@ -53,6 +55,18 @@ class ResultRow:
         return (self.method, self.ipc, self.model, self.protocol)
 
     @property
+    def teacher(self) -> dict | None:
+        """The soft-label teacher the row was scored with (source, digest, accuracy), if any."""
+        t = self.settings.get("teacher")
+        return t if isinstance(t, dict) else None
+
+    @property
+    def teacher_accuracy(self) -> float | None:
+        """The teacher's own top-1 test accuracy (%), if the row has a teacher."""
+        t = self.teacher
+        return None if t is None or t.get("accuracy") is None else float(t["accuracy"])
+
+    @property
     def best_mean(self) -> float | None:
         return None if not self.best_accuracies else float(np.mean(self.best_accuracies))
 
@@ -65,6 +79,8 @@ class ResultRow:
         d = {"method": self.method, "ipc": self.ipc, "model": self.model, "protocol": self.protocol,
              "mean": round(self.mean, 4), "std": round(self.std, 4), "runs": self.runs,
              "accuracies": [round(a, 4) for a in self.accuracies]}
+        if self.teacher_accuracy is not None:
+            d["teacher_accuracy"] = self.teacher_accuracy
         if self.best_accuracies:
             d["best_mean"] = round(self.best_mean, 4)
             d["best_std"] = round(self.best_std, 4)
@@ -87,8 +103,28 @@ class ResultRow:
         return row
 
 
+def teacher_label(teacher: dict | None) -> str:
+    """A teacher in one phrase: its source and weights digest (``none`` without a teacher)."""
+    if not teacher:
+        return "none"
+    source = teacher.get("source") or teacher.get("cached") or teacher.get("description") or "unknown source"
+    return f"{source} [weights {teacher.get('digest', 'unknown')}]"
+
+
+def _check_same_teacher(key: tuple, a: ResultRow, b: ResultRow) -> None:
+    """Refuse to pool rows scored with different teachers (soft labels, and so accuracy, depend on it)."""
+    ta, tb = a.teacher, b.teacher
+    if ta is None and tb is None:
+        return
+    if ta is None or tb is None or ta.get("digest") is None or ta.get("digest") != tb.get("digest"):
+        raise VlcpError(f"cannot pool {key}: the rows were scored with different teachers ({teacher_label(ta)} vs "
+                        f"{teacher_label(tb)}); soft-label accuracy depends on the teacher — score every set with "
+                        "the same --teacher")
+
+
 def merge_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:
-    """Pool rows with the same (method, ipc, model, protocol): all their runs, mean ± std recomputed."""
+    """Pool rows with the same (method, ipc, model, protocol): all their runs, mean ± std recomputed.
+    Rows trained with different settings (``POOL_SETTINGS``) or different teachers are refused."""
     groups: dict[tuple, list[ResultRow]] = {}
     for r in rows:
         groups.setdefault(r.key, []).append(r)
@@ -103,6 +139,7 @@ def merge_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:
                 a, b = first.settings.get(s), other.settings.get(s)
                 if a is not None and b is not None and a != b:
                     raise VlcpError(f"cannot pool {key}: setting {s!r} differs ({a!r} vs {b!r})")
+            _check_same_teacher(key, first, other)
             if not other.accuracies:
                 raise VlcpError(f"cannot pool {key}: a row has no per-run accuracies")
         acc = [a for r in group for a in r.accuracies]
@@ -193,6 +230,17 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     if any(r.best_accuracies for r in rows):
         notes.append("† best test accuracy over training, selected on the test set (as the Minimax code "
                      "reports); the main number is the final epoch.")
+    teachers: dict[str, dict] = {}
+    for r in rows:
+        if r.teacher is not None:
+            teachers.setdefault(teacher_label(r.teacher), r.teacher)
+    for label, t in teachers.items():
+        acc = f"{float(t['accuracy']):.1f} %" if t.get("accuracy") is not None else "not measured"
+        notes.append(f"teacher (soft labels): {label}, its own test accuracy {acc}; these numbers compare only with "
+                     "numbers made with the same teacher.")
+    if len(teachers) > 1:
+        notes.append(f"{len(teachers)} different teachers in this table: rows with different teachers are not "
+                     "comparable.")
     feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection")})
     notes += feat
     if full:
@@ -204,7 +252,7 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
 
 
 CSV_FIELDS = ["method", "ipc", "model", "protocol", "mean", "std", "runs", "best_mean", "best_std", "accuracies",
-              "epochs", "batch_size", "resolution", "seeds"]
+              "epochs", "batch_size", "resolution", "seeds", "teacher_accuracy", "teacher_digest"]
 
 
 def to_csv(rows: Sequence[ResultRow]) -> str:
@@ -217,7 +265,9 @@ def to_csv(rows: Sequence[ResultRow]) -> str:
                     "" if r.best_mean is None else f"{r.best_mean:.4f}",
                     "" if r.best_std is None else f"{r.best_std:.4f}",
                     ";".join(f"{a:.4f}" for a in r.accuracies), s.get("epochs", ""), s.get("batch_size", ""),
-                    s.get("resolution", ""), ";".join(str(x) for x in s.get("seeds", []))])
+                    s.get("resolution", ""), ";".join(str(x) for x in s.get("seeds", [])),
+                    "" if r.teacher_accuracy is None else f"{r.teacher_accuracy:.4f}",
+                    (r.teacher or {}).get("digest", "")])
     return buf.getvalue()
 
 

@@ -1,5 +1,8 @@
-"""Networks trained by vlcp on the full real training set: herding / k-center feature extractors and
-RDED teachers. Nothing is downloaded; weights are cached as safetensors and loaded with safetensors only.
+"""Networks trained on the full real training set: herding / k-center feature extractors and RDED
+teachers. ``train_on_full`` trains one (cached as safetensors); ``load_teacher`` reads a teacher trained
+elsewhere (``vlcp evaluate --teacher PATH``: safetensors, or a torch state dict read with
+``weights_only=True``; the reference codes' parameter names are renamed by ``vlcp.evaluate.layouts``).
+Nothing is downloaded; no code runs from a weights file.
 
 Recipe (``FULL``): SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 256, lr ×0.1 for the second
 half, random crop (shift ≤ 1/8 side) + horizontal flip per image, cross-entropy, inputs normalised with
@@ -8,8 +11,10 @@ the training set's mean and std.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -17,7 +22,8 @@ from safetensors.torch import load_file
 
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
-from vlcp.evaluate.networks import EvalNet, build_network
+from vlcp.evaluate.layouts import to_vlcp_layout
+from vlcp.evaluate.networks import NORMS, EvalNet, build_network
 from vlcp.evaluate.protocols import Protocol
 from vlcp.evaluate.tensors import channel_stats, split_tensors
 from vlcp.evaluate.trainer import Normalizer, Rng, train_and_test
@@ -85,6 +91,89 @@ def train_on_full(train: ImageDataset, *, model: str = "convnet3", epochs: int =
 
         save_safetensors(cache, tensors, {k: str(v) for k, v in meta.items()})  # sorted: byte-reproducible
     return net.eval(), meta
+
+
+def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """sha256 (16 hex digits) of a state dict's names, dtypes, shapes and bytes: a teacher's identity."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+STATE_KEYS = ("model", "state_dict", "model_state_dict", "net")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: safetensors, or ``torch.load(weights_only=True)`` of a state dict
+    (also nested under ``model`` / ``state_dict``, as RDED's and torchvision's checkpoints are)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VlcpError(f"setting 'teacher': {path}: file not found")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise VlcpError(f"setting 'teacher': {path}: not a readable safetensors file ({e})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # weights_only refuses pickled code with an UnpicklingError; others are corrupt files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VlcpError(f"setting 'teacher': {path}: not a weights-only torch state dict ({first[:200]}); "
+                        "save the weights alone (torch.save(model.state_dict(), PATH)) or as safetensors") from None
+    for key in STATE_KEYS:
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+        raise VlcpError(f"setting 'teacher': {path}: holds no state dict of tensors (top-level keys: "
+                        f"{', '.join(map(str, list(obj)[:8])) if isinstance(obj, Mapping) else type(obj).__name__})")
+    return {str(k): v for k, v in obj.items()}
+
+
+def _mismatch(net: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Differences between ``net``'s parameter names / shapes and ``state`` (empty: it loads)."""
+    own = net.state_dict()
+    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))  # old BN files
+    extra = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in sorted(set(own) & set(state))
+              if state[k].shape != own[k].shape]
+    out = []
+    if missing:
+        out.append(f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
+    if extra:
+        out.append(f"unexpected {', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}")
+    if shapes:
+        out.append(f"shape {', '.join(shapes[:2])}{' …' if len(shapes) > 2 else ''}")
+    return out
+
+
+def load_teacher(path: str | Path, model: str, channels: int, num_classes: int, resolution: int,
+                 norm: str = "batch") -> tuple[EvalNet, dict]:
+    """The ``model`` network (``channels`` × ``resolution``², ``num_classes`` outputs) with the weights in ``path``.
+
+    Its normalisation layers follow the weights (running statistics: batch norm; affine only: instance
+    norm; none), trying ``norm`` first. Returns (network in eval mode, metadata: source, model, norm, digest).
+    """
+    state = to_vlcp_layout(model, read_state_dict(path))
+    problems = {}
+    for kind in [norm] + [n for n in NORMS if n != norm]:
+        net = build_network(model, channels, num_classes, resolution, norm=kind)
+        problems[kind] = _mismatch(net, state)
+        if not problems[kind]:
+            break
+    else:
+        head = state.get("head.weight")
+        if head is not None and head.ndim == 2 and head.shape[0] != num_classes:
+            raise VlcpError(f"setting 'teacher': {path}: the teacher's classifier has {head.shape[0]} outputs but the "
+                            f"evaluation has {num_classes} classes (a teacher for exactly these classes is needed)")
+        raise VlcpError(f"setting 'teacher': {path}: the weights do not fit {model} ({channels}×{resolution}×"
+                        f"{resolution}, {num_classes} classes, {norm} norm): {'; '.join(problems[norm])} "
+                        "(set teacher_model to the teacher's network)")
+    net.load_state_dict(state)
+    return net.eval(), {"source": str(path), "model": model, "norm": kind, "digest": weights_digest(state)}
 
 
 @torch.inference_mode()
