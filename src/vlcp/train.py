@@ -178,7 +178,7 @@ def _flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
     vae = model.vae.train().requires_grad_(True)
-    opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0, foreach=True)
     final = ckpt / "vae_final.safetensors"
     if final.exists():  # the VAE phase finished before an interruption
         from safetensors.torch import load_file
@@ -270,9 +270,9 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     params = [p for p in unet.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-2)
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-2, foreach=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, steps))
-    ema = EMAModel(params, decay=config.ema_decay) if config.ema_decay else None
+    ema = EMAModel(params, decay=config.ema_decay, foreach=True) if config.ema_decay else None
     unet_p, opt = acc.prepare(unet, opt)
     noise_sched = model.scheduler
     batches = _Batches(len(dataset), config.batch_size, config.seed, acc.process_index, acc.num_processes)
