@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="default: the protocol's")
-    ap.add_argument("--strength", type=float, default=0.7)
+    ap.add_argument("--strength", type=float, default=0.4, help="chosen on the validation split (tuning.md)")
     ap.add_argument("--guidance-scale", type=float, default=3.0)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--candidates", type=int, default=4, help="candidates per prototype of the selection method")
