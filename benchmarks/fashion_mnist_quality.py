@@ -79,11 +79,27 @@ def main(argv=None) -> None:
             atomic_write_json(json_path, [r.to_dict() for r in rows])
             table = markdown_table(rows, title="Fashion-MNIST, ConvNet-3, test accuracy (%)")
             atomic_write_text(args.out.with_suffix(".csv"), to_csv(rows))
-            atomic_write_text(args.out.with_suffix(".md"),
-                              f"{table}\n{ANCHORS}\n\nRegenerate: `bash benchmarks/fashion_mnist_grid.sh` "
-                              "(see benchmarks/fashion_mnist_quality.py).\n")
+            atomic_write_text(args.out.with_suffix(".md"), markdown(rows, table))
             print(f"{method} ipc {ipc} {args.protocol}: {row.mean:.2f} ± {row.std:.2f} "
                   f"({time.perf_counter() - t:.0f} s)", flush=True)
+
+
+def generator_notes(rows) -> list[str]:
+    """One line per (method, generator, synthesis settings) of the rows made with a generator."""
+    seen = {}
+    for r in rows:
+        if r.method.startswith("vlcp") and "generator" in r.settings:
+            syn = r.settings.get("synthesis", {})
+            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {r.settings['generator']}, "
+                            f"strength {syn.get('strength')}, guidance {syn.get('guidance_scale')}, "
+                            f"{syn.get('steps')} steps", None)
+    return list(seen)
+
+
+def markdown(rows, table: str) -> str:
+    notes = "\n".join(generator_notes(rows))
+    return (f"{table}\n{notes}\n\n{ANCHORS}\n\nRegenerate: `bash benchmarks/fashion_mnist_grid.sh` "
+            "(see benchmarks/fashion_mnist_quality.py).\n")
 
 
 if __name__ == "__main__":
