@@ -236,10 +236,6 @@ def _cmd_synthesize(args) -> int:
 
 # ---- run / demo ----------------------------------------------------------------------------------
 STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "baseline", "evaluate", "report")
-
-
-
-
 DISTRIBUTED_STAGES = ("caption", "train", "encode", "synthesize")  # each process takes its share
 DEFAULT_BASELINES = ("random", "kmeans")
 
@@ -249,7 +245,7 @@ def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[l
     base = [stage, "--run", str(run), "--config", str(config)]
     if not args.progress:
         base.append("--no-progress")
-    if stage in ("caption", "train", "encode", "prototypes", "synthesize") and args.device:  # prototypes: generated strategy
+    if stage in ("caption", "train", "encode", "prototypes", "synthesize") and args.device:  # prototypes: 'generated'
         base += ["--device", args.device]
     if stage in ("encode", "synthesize") and args.dtype:
         base += ["--dtype", args.dtype]
