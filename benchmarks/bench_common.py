@@ -13,8 +13,10 @@ METHODS = [*BASELINES, *STRATEGIES, SELECTED]
 
 
 def _finished(folder: Path) -> bool:
-    """A synthesized folder is finished when its manifest (``metadata.jsonl``, formerly ``manifest.jsonl``) exists."""
-    return (folder / "metadata.jsonl").exists() or (folder / "manifest.jsonl").exists()
+    """A synthesized folder is finished when its image records (``vlcp.io.image_records``) exist."""
+    from vlcp.io import image_records
+
+    return image_records(folder) is not None
 
 
 class Bench:

@@ -36,3 +36,13 @@ def test_atomic_json_roundtrip_and_missing_file(tmp_path):
     assert not list((tmp_path / "x").glob(".*tmp"))
     with pytest.raises(VlcpError, match="nope.json"):
         read_json(tmp_path / "nope.json")
+
+
+def test_image_records_prefers_metadata_and_reads_older_manifests(tmp_path):
+    from vlcp.io import image_records
+
+    assert image_records(tmp_path) is None  # synthesis not finished: no record file
+    (tmp_path / "manifest.jsonl").write_text("{}\n")
+    assert image_records(tmp_path) == tmp_path / "manifest.jsonl"  # a run made before metadata.jsonl
+    (tmp_path / "metadata.jsonl").write_text("{}\n")
+    assert image_records(tmp_path) == tmp_path / "metadata.jsonl"

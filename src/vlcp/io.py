@@ -88,3 +88,15 @@ def _drop_torn_tail(path: Path) -> None:
         return
     with path.open("rb+") as f:
         f.truncate(data.rfind(b"\n") + 1)
+
+
+IMAGE_RECORDS = ("metadata.jsonl", "manifest.jsonl")
+"""Per-image record files of a synthesized folder: ``metadata.jsonl`` (Hugging Face imagefolder's name), or
+``manifest.jsonl``, its name in runs made before vlcp 0.2."""
+
+
+def image_records(folder: str | Path) -> Path | None:
+    """The per-image record file of a synthesized ``folder`` (``metadata.jsonl``, else the older
+    ``manifest.jsonl``); ``None`` when it has neither, i.e. synthesis has not finished there."""
+    found = [Path(folder) / name for name in IMAGE_RECORDS if (Path(folder) / name).exists()]
+    return found[0] if found else None

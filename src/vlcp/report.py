@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_text, read_json, read_jsonl
+from vlcp.io import atomic_write_text, image_records, read_json, read_jsonl
 
 __all__ = ["report", "add_parser"]
 
@@ -256,10 +256,8 @@ def _class_images(folder: Path) -> dict[str, list[Path]]:
 def _manifest(distilled: Path) -> tuple[dict[str, dict], str]:
     """{file_name: record} from ``metadata.jsonl`` (``manifest.jsonl`` in older runs) and a note when it is
     missing or unreadable."""
-    path = distilled / "metadata.jsonl"
-    if not path.exists() and (distilled / "manifest.jsonl").exists():
-        path = distilled / "manifest.jsonl"
-    if not path.exists():
+    path = image_records(distilled)
+    if path is None:
         return {}, "No metadata.jsonl: prompts unknown."
     try:
         return {str(r.get("file_name")): r for r in read_jsonl(path) if isinstance(r, dict)}, ""

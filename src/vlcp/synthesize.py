@@ -26,7 +26,7 @@ from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lin
 from vlcp.config import check, save_config
 from vlcp.errors import VlcpError
 from vlcp.imageio import save_png
-from vlcp.io import append_jsonl, atomic_write_text, read_json, read_jsonl
+from vlcp.io import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
 from vlcp.shards import Shard, barrier
 
@@ -69,7 +69,7 @@ class Prototype:
     prompt: str
 
 
-METADATA = "metadata.jsonl"  # Hugging Face imagefolder's metadata file name
+METADATA = IMAGE_RECORDS[0]  # Hugging Face imagefolder's metadata file name
 
 
 def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
@@ -158,7 +158,7 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
     """Continue only images made from the same prototypes, model and settings; ``force`` deletes them."""
     from vlcp.resume import check_resume, remove_paths
 
-    finals = [out_dir / "metadata.jsonl", out_dir / "manifest.jsonl"]  # manifest.jsonl: runs before metadata.jsonl
+    finals = [out_dir / name for name in IMAGE_RECORDS]
 
     def clear() -> None:
         olds = sorted((out_dir / ".parts").glob("manifest-*.jsonl")) + finals

@@ -20,7 +20,7 @@ from vlcp.evaluate.protocols import PROTOCOLS
 from vlcp.evaluate.results import ResultRow
 from vlcp.evaluate.tensors import channel_stats, class_subset, images_uint8, split_tensors, tensor_stats
 from vlcp.evaluate.trainer import Rng, train_and_test
-from vlcp.io import read_json
+from vlcp.io import image_records, read_json
 
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 
@@ -248,16 +248,15 @@ def teacher_record(teacher: torch.nn.Module, meta: dict | None, test_x: torch.Te
 
 
 def _folder_method(folder: Path) -> tuple[str, dict]:
-    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (metadata.jsonl;
-    manifest.jsonl in older runs);
-    else the folder name."""
+    """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (it has image records,
+    ``vlcp.io.image_records``); else the folder name."""
     info = {}
     meta = folder / "baseline.json"
     if meta.exists():
         info = read_json(meta)
         if isinstance(info, dict) and info.get("method"):
             return str(info["method"]), info
-    if (folder / "metadata.jsonl").exists() or (folder / "manifest.jsonl").exists():
+    if image_records(folder) is not None:
         return "vlcp", {}
     return folder.name, info if isinstance(info, dict) else {}
 
