@@ -33,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=Path("runs/bench"), help="work folder (captions, latents, sets)")
     ap.add_argument("--model", default="embedded", help="generator: 'embedded' (committed) or a model folder")
+    ap.add_argument("--tag", default="", help="the generator's name in the results (default: --model)")
     ap.add_argument("--holdout", type=int, default=500, help="validation images held out per class")
     ap.add_argument("--ipcs", type=int, nargs="+", default=[10])
     ap.add_argument("--protocol", default="dc", choices=["dc", "dsa", "rded"])
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
             folder = bench.folder(method, ipc)
             row = evaluate_folder(folder, bench.test, ev, method=method, ipc=ipc, train=bench.train,
                                   cache_dir=args.run)
-            row.settings.update(seconds=round(time.perf_counter() - t, 1), generator=args.model,
+            row.settings.update(seconds=round(time.perf_counter() - t, 1), generator=args.tag or args.model,
                                 synthesis={"strength": args.strength, "guidance_scale": args.guidance_scale,
                                            "steps": args.steps},
                                 train_split=f"Fashion-MNIST train minus the last {args.holdout} images per class "

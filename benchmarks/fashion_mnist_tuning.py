@@ -65,8 +65,9 @@ def main(argv=None) -> None:
         atomic_write_text(args.out.with_suffix(".md"), markdown(rows, args))
         print(f"{settings}: {row.mean:.2f} ± {row.std:.2f}", flush=True)
 
-    for ref in args.references:
-        record({"method": ref, "ipc": args.ipc}, bench.folder(ref, args.ipc))
+    for ref in args.references:  # medoid and k-means centroids live in the generator's VAE latent space
+        tag = {"generator": args.tag or args.model} if ref in GENERATOR_DEPENDENT else {}
+        record({"method": ref, "ipc": args.ipc, **tag}, bench.folder(ref, args.ipc))
     for point in parse_grid(args.grid):
         settings = {"method": "vlcp (dcs)", "ipc": args.ipc, "generator": args.tag or args.model, **point}
         if json.dumps(settings, sort_keys=True) in done:
@@ -75,6 +76,8 @@ def main(argv=None) -> None:
         folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, **point)
         record(settings, folder)
 
+
+GENERATOR_DEPENDENT = ("medoid", "k-means centroids")  # prototypes from the generator's VAE latents
 
 # What each generator tag saw in training (the split came after v0.1).
 GENERATORS = {
