@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-embedded}
 SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split
-Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL $SYNTH $*"
+TAG=${TAG:-$( [ "$MODEL" = embedded ] && echo v0.2 || echo "$MODEL" )}  # the committed generator is v0.2
+Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag $TAG $SYNTH $*"
 PAPER=("random" "herding" "medoid" "k-means centroids" "vlcp (label)" "vlcp (dcs)")
 $Q --ipcs 10 --protocol dc --methods "${PAPER[@]}" "k-center" "vlcp (label+keywords)" \
    "vlcp (dcs) + selection [beyond paper]"

@@ -26,7 +26,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import METHODS, Bench  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import METHODS, SELECTED, Bench  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,7 +73,8 @@ def main(argv=None) -> None:
                                   cache_dir=args.run)
             row.settings.update(seconds=round(time.perf_counter() - t, 1), generator=args.tag or args.model,
                                 synthesis={"strength": args.strength, "guidance_scale": args.guidance_scale,
-                                           "steps": args.steps},
+                                           "steps": args.steps,
+                                           **({"candidates": args.candidates} if method == SELECTED else {})},
                                 train_split=f"Fashion-MNIST train minus the last {args.holdout} images per class "
                                             f"({len(bench.train)} images)")
             rows.append(row)
@@ -89,17 +90,44 @@ def generator_notes(rows) -> list[str]:
     """One line per (method, generator, synthesis settings) of the rows made with a generator."""
     seen = {}
     for r in rows:
-        if r.method.startswith("vlcp") and "generator" in r.settings:
+        if "generator" not in r.settings:
+            continue
+        gen = r.settings["generator"]
+        if r.method.startswith("vlcp"):
             syn = r.settings.get("synthesis", {})
-            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {r.settings['generator']}, "
-                            f"strength {syn.get('strength')}, guidance {syn.get('guidance_scale')}, "
-                            f"{syn.get('steps')} steps", None)
+            pick = (f"; best of {syn['candidates']} candidates per prototype, scored by ConvNet-3 trained 3 epochs "
+                    "on the training split") if "candidates" in syn else ""
+            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {gen}, strength "
+                            f"{syn.get('strength')}, guidance {syn.get('guidance_scale')}, {syn.get('steps')} "
+                            f"steps{pick}", None)
+        elif r.method in ("medoid", "k-means centroids"):
+            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): prototypes in generator {gen}'s VAE "
+                            "latent space", None)
     return list(seen)
+
+
+PAPER = ["random", "herding", "k-means centroids", "medoid", "vlcp (label)", "vlcp (dcs)"]
+GRID = {("dc", ipc): PAPER for ipc in (1, 10, 50)} | {("rded", 10): PAPER}  # the issue's required cells
+GRID[("dc", 10)] = PAPER + ["k-center", "vlcp (label+keywords)", SELECTED]
+GPU_GRID = {("rded", 50): PAPER, ("dsa", 10): PAPER, ("dsa", 50): PAPER}  # hours on a CPU: a lent GPU's job
+
+
+def pending(rows) -> list[str]:
+    """One line per (protocol, IPC) block of the grid with cells not yet measured."""
+    have = {(r.method, r.ipc, r.protocol) for r in rows}
+    lines = []
+    for grid, where in ((GRID, ""), (GPU_GRID, " (GPU, 5 networks per cell)")):
+        for (protocol, ipc), methods in grid.items():
+            missing = [m for m in methods if (m, ipc, protocol) not in have]
+            if missing:
+                lines.append(f"- {protocol}, IPC {ipc}{where}: {', '.join(missing)}")
+    return ["Pending cells (not yet measured):", *lines] if lines else []
 
 
 def markdown(rows, table: str) -> str:
     notes = "\n".join(generator_notes(rows))
-    return (f"{table}\n{notes}\n\n{ANCHORS}\n\nRegenerate: `bash benchmarks/fashion_mnist_grid.sh` "
+    todo = "\n".join(pending(rows))
+    return (f"{table}\n{notes}\n\n{todo + chr(10) + chr(10) if todo else ''}{ANCHORS}\n\nRegenerate: `bash benchmarks/fashion_mnist_grid.sh` "
             "(see benchmarks/fashion_mnist_quality.py).\n")
 
 
