@@ -1,0 +1,51 @@
+"""The Fashion-MNIST quality benchmark says which cells of the required grid are still unmeasured."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from vlcp.evaluate.results import ResultRow
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture()
+def quality(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import bench_common as a sibling
+    import fashion_mnist_quality
+
+    yield fashion_mnist_quality
+    sys.modules.pop("fashion_mnist_quality", None)
+
+
+def _row(method: str, ipc: int, protocol: str = "dc", **settings) -> ResultRow:
+    return ResultRow(method, ipc, "convnet3", protocol, 70.0, 0.1, 3, [70.0] * 3, settings)
+
+
+def test_pending_names_exactly_the_missing_cells(quality):
+    done = [_row(m, ipc) for ipc in (1, 10, 50) for m in quality.PAPER]
+    done += [_row("k-center", 10), _row("vlcp (label+keywords)", 10), _row(quality.SELECTED, 10)]
+    done += [_row(m, 10, "rded") for m in quality.PAPER if m != "medoid"]
+    lines = quality.pending(done)
+    assert lines[1] == "- rded, IPC 10: medoid"
+    assert [ln.split(":")[0] for ln in lines[2:]] == ["- rded, IPC 50 (GPU, 5 networks per cell)",
+                                                      "- dsa, IPC 10 (GPU, 5 networks per cell)",
+                                                      "- dsa, IPC 50 (GPU, 5 networks per cell)"]
+    everything = done + [_row("medoid", 10, "rded")] + [_row(m, ipc, p) for (p, ipc), ms in
+                                                        quality.GPU_GRID.items() for m in ms]
+    assert quality.pending(everything) == []
+
+
+def test_notes_name_the_generator_of_generator_dependent_rows(quality):
+    rows = [_row("vlcp (dcs)", 10, generator="v0.2", synthesis={"strength": 0.4, "guidance_scale": 3.0,
+                                                                 "steps": 50}),
+            _row(quality.SELECTED, 10, generator="v0.2", synthesis={"strength": 0.4, "guidance_scale": 3.0,
+                                                                     "steps": 50, "candidates": 4}),
+            _row("medoid", 10, generator="v0.2"), _row("random", 10, generator="v0.2")]
+    notes = quality.generator_notes(rows)
+    assert notes[0] == "- vlcp (dcs) (IPC 10, dc): generator v0.2, strength 0.4, guidance 3.0, 50 steps"
+    assert "best of 4 candidates" in notes[1]
+    assert notes[2] == "- medoid (IPC 10, dc): prototypes in generator v0.2's VAE latent space"
+    assert len(notes) == 3  # random real images do not depend on the generator
