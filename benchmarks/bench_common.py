@@ -9,6 +9,7 @@ BASELINES = {"random": "random", "herding": "herding", "k-center": "kcenter", "m
              "k-means centroids": "kmeans"}
 STRATEGIES = {"vlcp (label)": "label", "vlcp (label+keywords)": "label+keywords", "vlcp (dcs)": "dcs"}
 SELECTED = "vlcp (dcs) + selection [beyond paper]"
+LATENT_BASELINES = ("medoid", "k-means centroids")  # prototypes in the generator's VAE latent space
 METHODS = [*BASELINES, *STRATEGIES, SELECTED]
 
 
@@ -79,7 +80,7 @@ class Bench:
         from vlcp.evaluate.baselines import make_baseline
         from vlcp.synthesize import decode_prototypes
 
-        independent = method in ("random", "herding", "k-center")
+        independent = method in BASELINES and method not in LATENT_BASELINES
         root = self.run if independent else self.model_run
         folder = root / f"ipc{ipc}" / "sets" / "".join(ch if ch.isalnum() else "_" for ch in method)
         if (folder / "baseline.json").exists() or _finished(folder):

@@ -26,7 +26,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import METHODS, SELECTED, Bench  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, SELECTED, Bench  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,7 +100,7 @@ def generator_notes(rows) -> list[str]:
             seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {gen}, strength "
                             f"{syn.get('strength')}, guidance {syn.get('guidance_scale')}, {syn.get('steps')} "
                             f"steps{pick}", None)
-        elif r.method in ("medoid", "k-means centroids"):
+        elif r.method in LATENT_BASELINES:
             seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): prototypes in generator {gen}'s VAE "
                             "latent space", None)
     return list(seen)
@@ -126,9 +126,9 @@ def pending(rows) -> list[str]:
 
 def markdown(rows, table: str) -> str:
     notes = "\n".join(generator_notes(rows))
-    todo = "\n".join(pending(rows))
-    return (f"{table}\n{notes}\n\n{todo + chr(10) + chr(10) if todo else ''}{ANCHORS}\n\nRegenerate: `bash benchmarks/fashion_mnist_grid.sh` "
-            "(see benchmarks/fashion_mnist_quality.py).\n")
+    blocks = [f"{table}\n{notes}", "\n".join(pending(rows)), ANCHORS,
+              "Regenerate: `bash benchmarks/fashion_mnist_grid.sh` (see benchmarks/fashion_mnist_quality.py)."]
+    return "\n\n".join(b for b in blocks if b) + "\n"
 
 
 if __name__ == "__main__":

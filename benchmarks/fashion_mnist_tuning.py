@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fashion_mnist_tuning"))
     args = ap.parse_args(argv)
 
-    from bench_common import Bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+    from bench_common import LATENT_BASELINES, Bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.io import atomic_write_json, atomic_write_text
 
@@ -66,7 +66,7 @@ def main(argv=None) -> None:
         print(f"{settings}: {row.mean:.2f} ± {row.std:.2f}", flush=True)
 
     for ref in args.references:  # medoid and k-means centroids live in the generator's VAE latent space
-        tag = {"generator": args.tag or args.model} if ref in GENERATOR_DEPENDENT else {}
+        tag = {"generator": args.tag or args.model} if ref in LATENT_BASELINES else {}
         record({"method": ref, "ipc": args.ipc, **tag}, bench.folder(ref, args.ipc))
     for point in parse_grid(args.grid):
         settings = {"method": "vlcp (dcs)", "ipc": args.ipc, "generator": args.tag or args.model, **point}
@@ -76,8 +76,6 @@ def main(argv=None) -> None:
         folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, **point)
         record(settings, folder)
 
-
-GENERATOR_DEPENDENT = ("medoid", "k-means centroids")  # prototypes from the generator's VAE latents
 
 # What each generator tag saw in training (the split came after v0.1).
 GENERATORS = {

@@ -98,5 +98,4 @@ IMAGE_RECORDS = ("metadata.jsonl", "manifest.jsonl")
 def image_records(folder: str | Path) -> Path | None:
     """The per-image record file of a synthesized ``folder`` (``metadata.jsonl``, else the older
     ``manifest.jsonl``); ``None`` when it has neither, i.e. synthesis has not finished there."""
-    found = [Path(folder) / name for name in IMAGE_RECORDS if (Path(folder) / name).exists()]
-    return found[0] if found else None
+    return next((p for p in (Path(folder) / name for name in IMAGE_RECORDS) if p.exists()), None)
