@@ -366,7 +366,7 @@ def _teacher(config: EvalConfig, train: ImageDataset | None, channels: int, num_
     cache = Path(cache_dir) / f"teacher_{model}.safetensors" if cache_dir is not None else None
     net, meta = train_on_full(train, model=model, epochs=config.teacher_epochs, seed=config.seed,
                               device=config.resolved_device(), norm=config.resolved_norm(), mean=mean, std=std,
-                              cache=cache, progress=config.progress)
+                              cache=cache, progress=config.progress, compile=config.compile)
     return net, {"description": describe(model, config.teacher_epochs), "model": model,
                  **{k: v for k, v in meta.items() if k in ("epochs", "seed", "cached")}}
 
