@@ -13,6 +13,12 @@ LATENT_BASELINES = ("medoid", "k-means centroids")  # prototypes in the generato
 METHODS = [*BASELINES, *STRATEGIES, SELECTED]
 
 
+def variant_name(name: str, text: dict) -> str:
+    """``name`` with the non-default text-prototype settings appended (``dcs_beta1.0``); ``name`` alone for {}."""
+    name = "".join(ch if ch.isalnum() else "_" for ch in name)
+    return "_".join([name, *(f"{k}{v}" for k, v in sorted(text.items()))])
+
+
 def _finished(folder: Path) -> bool:
     """A synthesized folder is finished when its image records (``vlcp.io.image_records``) exist."""
     from vlcp.io import image_records
@@ -24,11 +30,11 @@ class Bench:
     """Shared artifacts of the grid: splits, captions, latents, model, per-IPC prototypes and sets."""
 
     def __init__(self, run: Path, model: str = "embedded", holdout: int = 500, device: str = "cpu",
-                 synthesis: dict | None = None, candidates: int = 4) -> None:
+                 synthesis: dict | None = None, candidates: int = 4, text: dict | None = None) -> None:
         from vlcp.data.config import DataConfig
 
         self.run, self.model_spec, self.device = Path(run), model, device
-        self.synthesis, self.candidates = dict(synthesis or {}), candidates
+        self.synthesis, self.candidates, self.text = dict(synthesis or {}), candidates, dict(text or {})
         self.data = DataConfig(holdout_per_class=holdout)
         self.train, self.test = self.data.load("train"), self.data.load("test")
         slug = "".join(ch if ch.isalnum() else "_" for ch in str(model)).strip("_")
@@ -55,23 +61,28 @@ class Bench:
 
         return encode(self.model, self.train, self.model_run / "latents", EncodeConfig(), progress=False)
 
-    def prototypes(self, ipc: int, strategy: str) -> Path:
+    def prototypes(self, ipc: int, strategy: str, text: dict | None = None) -> Path:
+        """The run folder of the ``strategy`` prototypes at ``ipc``; ``text``: PrototypesConfig fields of the
+        text prototypes (``beta``, ``top_k``; None: this bench's ``text``; {}: the config's defaults)."""
         from vlcp.prototypes import PrototypesConfig, run_prototypes
 
-        pdir = self.model_run / f"ipc{ipc}" / strategy
+        text = self.text if text is None else text
+        pdir = self.model_run / f"ipc{ipc}" / variant_name(strategy, text)
         if not (pdir / "prototypes" / "prototypes.safetensors").exists():
-            run_prototypes(self.store, self.captions, pdir / "prototypes", PrototypesConfig(ipc=ipc, strategy=strategy))
+            config = PrototypesConfig(ipc=ipc, strategy=strategy, **text)
+            run_prototypes(self.store, self.captions, pdir / "prototypes", config)
         return pdir
 
-    def synthesize(self, strategy: str, ipc: int, folder: Path, selector=None, **settings) -> Path:
+    def synthesize(self, strategy: str, ipc: int, folder: Path, selector=None, text: dict | None = None,
+                   **settings) -> Path:
         """Img2img of the ``strategy`` prototypes at ``ipc`` into ``folder`` (settings: SynthesizeConfig fields,
-        default this bench's ``synthesis``); an existing finished folder is kept."""
+        default this bench's ``synthesis``; ``text``: see ``prototypes``); an existing finished folder is kept."""
         from vlcp.synthesize import SynthesizeConfig, synthesize
 
         if not _finished(folder):
             config = SynthesizeConfig(**{"negative_prompt": "", **self.synthesis, **settings})
             extra = {"selector": selector} if selector is not None else {}
-            synthesize(self.model, self.prototypes(ipc, strategy) / "prototypes", folder, config,
+            synthesize(self.model, self.prototypes(ipc, strategy, text) / "prototypes", folder, config,
                        self.train.resolution, self.train.channels, progress=False, **extra)
         return folder
 
@@ -82,7 +93,8 @@ class Bench:
 
         independent = method in BASELINES and method not in LATENT_BASELINES
         root = self.run if independent else self.model_run
-        folder = root / f"ipc{ipc}" / "sets" / "".join(ch if ch.isalnum() else "_" for ch in method)
+        text = self.text if method in STRATEGIES or method == SELECTED else {}  # only vlcp rows have text prototypes
+        folder = root / f"ipc{ipc}" / "sets" / variant_name(method, text)
         if (folder / "baseline.json").exists() or _finished(folder):
             return folder
         res, ch = self.train.resolution, self.train.channels
@@ -96,11 +108,11 @@ class Bench:
         elif method == "k-means centroids":
             from vlcp.io import atomic_write_json
 
-            decode_prototypes(self.model, self.prototypes(ipc, "dcs") / "prototypes", folder, res, ch)
+            decode_prototypes(self.model, self.prototypes(ipc, "dcs", {}) / "prototypes", folder, res, ch)
             atomic_write_json(folder / "baseline.json", {"method": "kmeans", "description": "k-means centroid "
                                                          "latents decoded by the VAE without diffusion"})
         elif method == "medoid":
-            make_baseline("medoid", self.train, folder, ipc=ipc, run_dir=self.prototypes(ipc, "dcs"),
+            make_baseline("medoid", self.train, folder, ipc=ipc, run_dir=self.prototypes(ipc, "dcs", {}),
                           progress=False)
         else:
             make_baseline(BASELINES[method], self.train, folder, ipc=ipc, seed=0, cache_dir=self.run,

@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--strength", type=float, default=0.4, help="chosen on the validation split (tuning.md)")
     ap.add_argument("--guidance-scale", type=float, default=3.0)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--beta", type=float, default=None,
+                    help="Algorithm 2's threshold for the vlcp rows (default: PrototypesConfig's 0.7; tuning.md)")
     ap.add_argument("--candidates", type=int, default=4, help="candidates per prototype of the selection method")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training steps (about 1.5× on a CPU)")
@@ -58,7 +60,7 @@ def main(argv=None) -> None:
 
     bench = Bench(args.run, args.model, args.holdout, args.device,
                   {"strength": args.strength, "guidance_scale": args.guidance_scale, "steps": args.steps},
-                  args.candidates)
+                  args.candidates, text={"beta": args.beta} if args.beta is not None else None)
     ev = EvalConfig(model="convnet3", protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,
                     device=args.device, progress=False, compile=args.compile)
     json_path = args.out.with_suffix(".json")
@@ -75,7 +77,8 @@ def main(argv=None) -> None:
             row.settings.update(seconds=round(time.perf_counter() - t, 1), generator=args.tag or args.model,
                                 synthesis={"strength": args.strength, "guidance_scale": args.guidance_scale,
                                            "steps": args.steps,
-                                           **({"candidates": args.candidates} if method == SELECTED else {})},
+                                           **({"candidates": args.candidates} if method == SELECTED else {}),
+                                           **(bench.text if method.startswith("vlcp") else {})},
                                 train_split=f"Fashion-MNIST train minus the last {args.holdout} images per class "
                                             f"({len(bench.train)} images)")
             rows.append(row)
@@ -98,9 +101,10 @@ def generator_notes(rows) -> list[str]:
             syn = r.settings.get("synthesis", {})
             pick = (f"; best of {syn['candidates']} candidates per prototype, scored by ConvNet-3 trained 3 epochs "
                     "on the training split") if "candidates" in syn else ""
+            beta = f", text prototypes with beta {syn['beta']}" if "beta" in syn else ""
             seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {gen}, strength "
                             f"{syn.get('strength')}, guidance {syn.get('guidance_scale')}, {syn.get('steps')} "
-                            f"steps{pick}", None)
+                            f"steps{beta}{pick}", None)
         elif r.method in LATENT_BASELINES:
             seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): prototypes in generator {gen}'s VAE "
                             "latent space", None)

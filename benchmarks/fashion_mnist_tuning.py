@@ -2,7 +2,8 @@
 
 The validation split is the last ``--holdout`` (500) training images of each class: the generator
 never trained on them and no prototype or baseline is built from them. Every setting in the grid
-synthesizes the IPC-``--ipc`` set from the same prototypes (dcs text prototypes), trains
+synthesizes the IPC-``--ipc`` set from the same image prototypes (dcs text prototypes; the axes ``beta`` and
+``top_k`` rebuild the text prototypes, Algorithm 2's threshold and keyword count), trains
 ``--repeats`` ConvNet-3 under a shortened ``dc`` protocol (``--epochs``) and scores them on the
 validation split. Reference rows (medoid, k-means centroids, random) are scored the same way.
 Results go to ``--out``.{json,md}; finished settings are skipped on a rerun.
@@ -19,11 +20,14 @@ import time
 from pathlib import Path
 
 
+TEXT_SETTINGS = ("beta", "top_k")  # grid axes that belong to the text prototypes (PrototypesConfig), not synthesis
+
+
 def parse_grid(items: list[str]) -> list[dict]:
     axes = {}
     for item in items:
         key, values = item.split("=", 1)
-        axes[key] = [int(v) if key in ("steps", "candidates") else float(v) for v in values.split(",")]
+        axes[key] = [int(v) if key in ("steps", "candidates", "top_k") else float(v) for v in values.split(",")]
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
@@ -34,7 +38,10 @@ def main(argv=None) -> None:
     ap.add_argument("--holdout", type=int, default=500)
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--grid", nargs="+", default=["strength=0.5,0.7", "guidance_scale=3"])
-    ap.add_argument("--references", nargs="*", default=["medoid", "k-means centroids", "random"])
+    ap.add_argument("--references", nargs="*", default=["medoid", "k-means centroids", "random"],
+                    help="methods scored next to the grid (vlcp strategies use --reference-synthesis)")
+    ap.add_argument("--reference-synthesis", nargs="*", default=["strength=0.4", "guidance_scale=3", "steps=50"],
+                    help="synthesis settings of vlcp reference rows (default: those chosen at IPC 10)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--tag", default="", help="label of this search (e.g. the generator)")
@@ -45,7 +52,8 @@ def main(argv=None) -> None:
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.io import atomic_write_json, atomic_write_text
 
-    bench = Bench(args.run, args.model, args.holdout)
+    ref_synthesis = parse_grid(args.reference_synthesis)[0] if args.reference_synthesis else {}
+    bench = Bench(args.run, args.model, args.holdout, synthesis=ref_synthesis)
     val = bench.data.load("val")
     ev = EvalConfig(model="convnet3", protocol="dc", repeats=args.repeats, epochs=args.epochs, progress=False)
     json_path = args.out.with_suffix(".json")
@@ -67,13 +75,17 @@ def main(argv=None) -> None:
 
     for ref in args.references:  # medoid and k-means centroids live in the generator's VAE latent space
         tag = {"generator": args.tag or args.model} if ref in LATENT_BASELINES else {}
+        if ref.startswith("vlcp"):
+            tag = {"generator": args.tag or args.model, **ref_synthesis}
         record({"method": ref, "ipc": args.ipc, **tag}, bench.folder(ref, args.ipc))
     for point in parse_grid(args.grid):
         settings = {"method": "vlcp (dcs)", "ipc": args.ipc, "generator": args.tag or args.model, **point}
         if json.dumps(settings, sort_keys=True) in done:
             continue
         name = "_".join(f"{k}{v}" for k, v in point.items())
-        folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, **point)
+        text = {k: point.pop(k) for k in TEXT_SETTINGS if k in point}
+        folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, text=text,
+                                  **point)
         record(settings, folder)
 
 
@@ -90,8 +102,9 @@ def markdown(rows: list[dict], args) -> str:
              f"Validation split: the last {args.holdout} training images of each class (never used by the "
              "prototypes or the baselines; the generators below say whether they trained on it). Each row: the IPC "
              "set scored by ConvNet-3 trained "
-             f"under a shortened dc protocol ({args.epochs} epochs), mean ± population std over {args.repeats} "
-             "networks, accuracy on the validation split. The test set is not used here.", "",
+             f"under a shortened dc protocol ({args.epochs} epochs), mean ± population std over the networks of "
+             "the runs column, accuracy on the validation split. beta / top_k: Algorithm 2's threshold / keyword "
+             "count (default 0.7 / 30). The test set is not used here.", "",
              "| settings | val accuracy (%) | runs |", "|:---|---:|---:|"]
     for r in sorted(rows, key=lambda r: -r["val_mean"]):
         s = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
@@ -99,7 +112,7 @@ def markdown(rows: list[dict], args) -> str:
     tags = sorted({r["settings"]["generator"] for r in rows if "generator" in r["settings"]})
     lines += [""] + [f"- generator {t}: {GENERATORS.get(t, 'see the command')}" for t in tags]
     lines += ["", "Command: `.venv/bin/python benchmarks/fashion_mnist_tuning.py "
-              "--model MODEL --grid strength=… guidance_scale=… steps=…` (see its docstring)."]
+              "--model MODEL --ipc IPC --grid strength=… guidance_scale=… steps=… [beta=…]` (see its docstring)."]
     return "\n".join(lines) + "\n"
 
 

@@ -49,3 +49,28 @@ def test_notes_name_the_generator_of_generator_dependent_rows(quality):
     assert "best of 4 candidates" in notes[1]
     assert notes[2] == "- medoid (IPC 10, dc): prototypes in generator v0.2's VAE latent space"
     assert len(notes) == 3  # random real images do not depend on the generator
+
+
+def test_notes_name_a_non_default_text_threshold(quality):
+    syn = {"strength": 0.4, "guidance_scale": 3.0, "steps": 50}
+    notes = quality.generator_notes([_row("vlcp (dcs)", 1, generator="v0.2", synthesis={**syn, "beta": 1.0}),
+                                     _row("vlcp (dcs)", 10, generator="v0.2", synthesis=syn)])
+    assert notes[0].endswith("50 steps, text prototypes with beta 1.0")
+    assert "beta" not in notes[1]
+
+
+def test_text_prototype_variants_get_their_own_folders(quality):
+    from bench_common import variant_name
+
+    assert variant_name("vlcp (dcs)", {}) == "vlcp__dcs_"  # the folders of earlier runs keep their names
+    assert variant_name("vlcp (dcs)", {"beta": 1.0}) != variant_name("vlcp (dcs)", {"beta": 0.85})
+    assert variant_name("dcs", {"top_k": 35, "beta": 0.2}) == "dcs_beta0.2_top_k35"
+
+
+def test_tuning_grid_separates_text_settings_and_types_them(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import fashion_mnist_tuning as tuning
+
+    points = tuning.parse_grid(["strength=0.4", "beta=0.7,1", "top_k=30"])
+    assert points == [{"strength": 0.4, "beta": 0.7, "top_k": 30}, {"strength": 0.4, "beta": 1.0, "top_k": 30}]
+    assert isinstance(points[0]["top_k"], int) and set(tuning.TEXT_SETTINGS) == {"beta", "top_k"}
