@@ -120,6 +120,16 @@ def test_rows_with_different_teachers_do_not_pool():
     assert "its own test accuracy 91.0 %" in table and "2 different teachers" in table
 
 
+def test_one_teacher_trained_then_read_from_its_cache_is_one_teacher_in_the_notes():
+    trained = {"description": "convnet3 trained by vlcp on the full training set, 10 epochs", "digest": "aaaa",
+               "accuracy": 89.9}
+    cached = {**trained, "cached": "/somewhere/teacher_convnet3.safetensors"}
+    table = markdown_table([ResultRow.from_accuracies(m, 10, "convnet3", "rded", [80.0], {"teacher": t})
+                            for m, t in (("random", trained), ("vlcp", cached))])
+    assert table.count("teacher (soft labels)") == 1 and "different teachers" not in table
+    assert "/somewhere" not in table  # the recipe names the teacher, not this machine's cache path
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="vlcp")
     add_parsers(p.add_subparsers(dest="command", required=True))

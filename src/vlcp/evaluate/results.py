@@ -107,7 +107,7 @@ def teacher_label(teacher: dict | None) -> str:
     """A teacher in one phrase: its source and weights digest (``none`` without a teacher)."""
     if not teacher:
         return "none"
-    source = teacher.get("source") or teacher.get("cached") or teacher.get("description") or "unknown source"
+    source = teacher.get("source") or teacher.get("description") or teacher.get("cached") or "unknown source"
     return f"{source} [weights {teacher.get('digest', 'unknown')}]"
 
 
@@ -233,8 +233,9 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     teachers: dict[str, dict] = {}
     for r in rows:
         if r.teacher is not None:
-            teachers.setdefault(teacher_label(r.teacher), r.teacher)
-    for label, t in teachers.items():
+            teachers.setdefault(r.teacher.get("digest") or teacher_label(r.teacher), r.teacher)  # trained or cached
+    for t in teachers.values():
+        label = teacher_label(t)
         acc = f"{float(t['accuracy']):.1f} %" if t.get("accuracy") is not None else "not measured"
         notes.append(f"teacher (soft labels): {label}, its own test accuracy {acc}; these numbers compare only with "
                      "numbers made with the same teacher.")
