@@ -2,7 +2,8 @@
 # Regenerates benchmarks/results/fashion_mnist.{json,md,csv}: every cell of the Fashion-MNIST quality grid
 # (ConvNet-3, 3 networks per cell), in the order the committed run measured them. Finished cells are skipped,
 # so the script can be stopped and rerun. Synthesis settings: chosen on the validation split
-# (benchmarks/results/fashion_mnist_tuning.md). CPU: several hours on 2 cores; `--device cuda` on a GPU.
+# (benchmarks/results/fashion_mnist_tuning.md). CPU: several hours on 2 cores (pass --compile: about 1.5× per
+# step); `--device cuda` on a GPU. Extra arguments go to every call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -13,6 +14,7 @@ Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag
 PAPER=("random" "herding" "medoid" "k-means centroids" "vlcp (label)" "vlcp (dcs)")
 $Q --ipcs 10 --protocol dc --methods "${PAPER[@]}" "k-center" "vlcp (label+keywords)" \
    "vlcp (dcs) + selection [beyond paper]"
+$Q --ipcs 1 --protocol dc --beta 0.85 --methods "vlcp (dcs)"  # Algorithm 2's beta chosen at IPC 1 on validation
 $Q --ipcs 1 --protocol dc --methods "${PAPER[@]}"
 $Q --ipcs 10 --protocol rded --methods "${PAPER[@]}" "vlcp (dcs) + selection [beyond paper]"
 $Q --ipcs 50 --protocol dc --methods "${PAPER[@]}"
