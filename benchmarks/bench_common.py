@@ -37,7 +37,7 @@ class Bench:
         self.synthesis, self.candidates, self.text = dict(synthesis or {}), candidates, dict(text or {})
         self.data = DataConfig(holdout_per_class=holdout)
         self.train, self.test = self.data.load("train"), self.data.load("test")
-        slug = "".join(ch if ch.isalnum() else "_" for ch in str(model)).strip("_")
+        slug = variant_name(str(model), {}).strip("_")
         self.model_run = self.run / "models" / slug  # latents, prototypes and sets that depend on the generator
 
     @cached_property

@@ -5,7 +5,8 @@ never trained on them and no prototype or baseline is built from them. Every set
 synthesizes the IPC-``--ipc`` set from the same image prototypes (dcs text prototypes; the axes ``beta`` and
 ``top_k`` rebuild the text prototypes, Algorithm 2's threshold and keyword count; ``candidates`` > 1 turns on
 the beyond-paper selection), trains ``--repeats`` ConvNet-3 under a shortened ``dc`` protocol
-(``--epochs``) and scores them on the validation split. Reference rows (medoid, k-means centroids, random) are scored the same way.
+(``--epochs``) and scores them on the validation split. Reference rows (medoid, k-means centroids,
+random, or a vlcp strategy) are scored the same way.
 Results go to ``--out``.{json,md}; finished settings are skipped on a rerun.
 
     .venv/bin/python benchmarks/fashion_mnist_tuning.py --model src/vlcp/resources/fashion_mnist_ldm \\
