@@ -13,6 +13,11 @@ LATENT_BASELINES = ("medoid", "k-means centroids")  # prototypes in the generato
 METHODS = [*BASELINES, *STRATEGIES, SELECTED]
 
 
+def has_text_prototypes(method: str) -> bool:
+    """True for the vlcp rows (a text strategy or the selection): the rows whose images use text prototypes."""
+    return method in STRATEGIES or method == SELECTED
+
+
 def variant_name(name: str, text: dict) -> str:
     """``name`` with the non-default text-prototype settings appended (``dcs_beta1.0``); ``name`` alone for {}."""
     name = "".join(ch if ch.isalnum() else "_" for ch in name)
@@ -93,7 +98,7 @@ class Bench:
 
         independent = method in BASELINES and method not in LATENT_BASELINES
         root = self.run if independent else self.model_run
-        text = self.text if method in STRATEGIES or method == SELECTED else {}  # only vlcp rows have text prototypes
+        text = self.text if has_text_prototypes(method) else {}
         folder = root / f"ipc{ipc}" / "sets" / variant_name(method, text)
         if (folder / "baseline.json").exists() or _finished(folder):
             return folder

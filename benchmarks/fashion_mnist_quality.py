@@ -26,7 +26,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import LATENT_BASELINES, METHODS, SELECTED, Bench  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, SELECTED, Bench, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
                                 synthesis={"strength": args.strength, "guidance_scale": args.guidance_scale,
                                            "steps": args.steps,
                                            **({"candidates": args.candidates} if method == SELECTED else {}),
-                                           **(bench.text if method.startswith("vlcp") else {})},
+                                           **(bench.text if has_text_prototypes(method) else {})},
                                 train_split=f"Fashion-MNIST train minus the last {args.holdout} images per class "
                                             f"({len(bench.train)} images)")
             rows.append(row)
@@ -97,7 +97,7 @@ def generator_notes(rows) -> list[str]:
         if "generator" not in r.settings:
             continue
         gen = r.settings["generator"]
-        if r.method.startswith("vlcp"):
+        if has_text_prototypes(r.method):
             syn = r.settings.get("synthesis", {})
             pick = (f"; best of {syn['candidates']} candidates per prototype, scored by ConvNet-3 trained 3 epochs "
                     "on the training split") if "candidates" in syn else ""

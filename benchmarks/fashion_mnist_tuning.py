@@ -15,6 +15,7 @@ Results go to ``--out``.{json,md}; finished settings are skipped on a rerun.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import time
@@ -24,8 +25,10 @@ from pathlib import Path
 TEXT_SETTINGS = ("beta", "top_k")  # grid axes that belong to the text prototypes (PrototypesConfig), not synthesis
 
 
+@functools.cache
 def selector(bench):
-    """The beyond-paper candidate selector (``candidates`` axis): ConvNet-3 trained on the training split."""
+    """The beyond-paper candidate selector (``candidates`` axis): ConvNet-3 trained on the training split, once
+    per bench."""
     from vlcp.selection import train_selector
 
     return train_selector(bench.train, cache_dir=bench.run, device=bench.device, progress=False)
@@ -56,7 +59,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fashion_mnist_tuning"))
     args = ap.parse_args(argv)
 
-    from bench_common import LATENT_BASELINES, Bench  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+    from bench_common import LATENT_BASELINES, Bench, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.io import atomic_write_json, atomic_write_text
 
@@ -81,13 +84,13 @@ def main(argv=None) -> None:
         atomic_write_text(args.out.with_suffix(".md"), markdown(rows, args))
         print(f"{settings}: {row.mean:.2f} ± {row.std:.2f}", flush=True)
 
-    for ref in args.references:  # medoid and k-means centroids live in the generator's VAE latent space
-        tag = {"generator": args.tag or args.model} if ref in LATENT_BASELINES else {}
-        if ref.startswith("vlcp"):
-            tag = {"generator": args.tag or args.model, **ref_synthesis}
+    generator = {"generator": args.tag or args.model}
+    for ref in args.references:  # medoid, k-means centroids and vlcp rows depend on the generator
+        tag = ({**generator, **ref_synthesis} if has_text_prototypes(ref)
+               else generator if ref in LATENT_BASELINES else {})
         record({"method": ref, "ipc": args.ipc, **tag}, bench.folder(ref, args.ipc))
     for point in parse_grid(args.grid):
-        settings = {"method": "vlcp (dcs)", "ipc": args.ipc, "generator": args.tag or args.model, **point}
+        settings = {"method": "vlcp (dcs)", "ipc": args.ipc, **generator, **point}
         if json.dumps(settings, sort_keys=True) in done:
             continue
         name = "_".join(f"{k}{v}" for k, v in point.items())
