@@ -4,8 +4,9 @@ The validation split is the last ``--holdout`` (500) training images of each cla
 never trained on them and no prototype or baseline is built from them. Every setting in the grid
 synthesizes the IPC-``--ipc`` set from the same image prototypes (dcs text prototypes; the axes ``beta`` and
 ``top_k`` rebuild the text prototypes, Algorithm 2's threshold and keyword count; ``candidates`` > 1 turns on
-the beyond-paper selection), trains ``--repeats`` ConvNet-3 under a shortened ``dc`` protocol
-(``--epochs``) and scores them on the validation split. Reference rows (medoid, k-means centroids,
+the beyond-paper selection), trains ``--repeats`` ConvNet-3 under a shortened ``--protocol`` (``dc``, or
+``rded``'s soft labels from the teacher cached in ``--run``; ``--epochs``) and scores them on the validation
+split. Reference rows (medoid, k-means centroids,
 random, or a vlcp strategy) are scored the same way.
 Results go to ``--out``.{json,md}; finished settings are skipped on a rerun.
 
@@ -54,6 +55,8 @@ def main(argv=None) -> None:
     ap.add_argument("--reference-synthesis", nargs="*", default=["strength=0.4", "guidance_scale=3", "steps=50"],
                     help="synthesis settings of vlcp reference rows (default: those chosen at IPC 10)")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--protocol", default="dc", choices=["dc", "rded"],
+                    help="rded: soft labels from a teacher trained on the training split (cached in --run)")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--tag", default="", help="label of this search (e.g. the generator)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fashion_mnist_tuning"))
@@ -66,7 +69,9 @@ def main(argv=None) -> None:
     ref_synthesis = parse_grid(args.reference_synthesis)[0] if args.reference_synthesis else {}
     bench = Bench(args.run, args.model, args.holdout, synthesis=ref_synthesis)
     val = bench.data.load("val")
-    ev = EvalConfig(model="convnet3", protocol="dc", repeats=args.repeats, epochs=args.epochs, progress=False)
+    ev = EvalConfig(model="convnet3", protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,
+                    progress=False)
+    protocol = {"protocol": args.protocol} if args.protocol != "dc" else {}  # dc rows keep their older keys
     json_path = args.out.with_suffix(".json")
     rows = json.loads(json_path.read_text()) if json_path.exists() else []
     done = {json.dumps(r["settings"], sort_keys=True) for r in rows}
@@ -76,7 +81,7 @@ def main(argv=None) -> None:
         if key in done:
             return
         t = time.perf_counter()
-        row = evaluate_folder(folder, val, ev, ipc=args.ipc, train=bench.train)
+        row = evaluate_folder(folder, val, ev, ipc=args.ipc, train=bench.train, cache_dir=args.run)
         rows.append({"settings": settings, "val_mean": round(row.mean, 2), "val_std": round(row.std, 2),
                      "accuracies": row.accuracies, "seconds": round(time.perf_counter() - t, 1)})
         done.add(key)
@@ -88,9 +93,9 @@ def main(argv=None) -> None:
     for ref in args.references:  # medoid, k-means centroids and vlcp rows depend on the generator
         tag = ({**generator, **ref_synthesis} if has_text_prototypes(ref)
                else generator if ref in LATENT_BASELINES else {})
-        record({"method": ref, "ipc": args.ipc, **tag}, bench.folder(ref, args.ipc))
+        record({"method": ref, "ipc": args.ipc, **protocol, **tag}, bench.folder(ref, args.ipc))
     for point in parse_grid(args.grid):
-        settings = {"method": "vlcp (dcs)", "ipc": args.ipc, **generator, **point}
+        settings = {"method": "vlcp (dcs)", "ipc": args.ipc, **protocol, **generator, **point}
         if json.dumps(settings, sort_keys=True) in done:
             continue
         name = "_".join(f"{k}{v}" for k, v in point.items())
@@ -114,7 +119,8 @@ def markdown(rows: list[dict], args) -> str:
              "prototypes or the baselines; the generators below say whether they trained on it). Each row: the IPC "
              "set scored by ConvNet-3 trained "
              f"under a shortened dc protocol ({args.epochs} epochs), mean ± population std over the networks of "
-             "the runs column, accuracy on the validation split. beta / top_k: Algorithm 2's threshold / keyword "
+             "the runs column, accuracy on the validation split (protocol=rded: the same epochs under rded's soft "
+             "labels, teacher ConvNet-3 trained on the training split). beta / top_k: Algorithm 2's threshold / keyword "
              "count (default 0.7 / 30); candidates: the beyond-paper selection (best of n per prototype). The test "
              "set is not used here.", "",
              "| settings | val accuracy (%) | runs |", "|:---|---:|---:|"]
