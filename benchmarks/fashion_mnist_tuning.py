@@ -124,7 +124,8 @@ def markdown(rows: list[dict], args) -> str:
              "count (default 0.7 / 30); candidates: the beyond-paper selection (best of n per prototype). The test "
              "set is not used here.", "",
              "| settings | val accuracy (%) | runs |", "|:---|---:|---:|"]
-    for r in sorted(rows, key=lambda r: (-r["settings"].get("ipc", 0), -r["val_mean"])):  # by IPC, best first
+    for r in sorted(rows, key=lambda r: (r["settings"].get("protocol", "dc"), -r["settings"].get("ipc", 0),
+                                         -r["val_mean"])):  # by protocol and IPC, best first
         s = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
         lines.append(f"| {s} | {r['val_mean']:.2f} ± {r['val_std']:.2f} | {len(r['accuracies'])} |")
     tags = sorted({r["settings"]["generator"] for r in rows if "generator" in r["settings"]})
