@@ -8,7 +8,9 @@ the beyond-paper selection), trains ``--repeats`` ConvNet-3 under a shortened ``
 ``rded``'s soft labels from the teacher cached in ``--run``; ``--epochs``) and scores them on the validation
 split. Reference rows (medoid, k-means centroids,
 random, or a vlcp strategy) are scored the same way.
-Results go to ``--out``.{json,md}; finished settings are skipped on a rerun.
+Results go to ``--out``.{json,md}; finished settings are skipped on a rerun, and finished networks are kept
+under ``--run`` (keyed by the set, the validation tensors and the settings), so a stopped setting resumes.
+Two processes must not share one ``--out`` (each rewrites the whole file): give each its own.
 
     .venv/bin/python benchmarks/fashion_mnist_tuning.py --model src/vlcp/resources/fashion_mnist_ldm \\
         --grid strength=0.3,0.5,0.7,0.85 guidance_scale=1,3,6 steps=50
@@ -131,7 +133,8 @@ def markdown(rows: list[dict], args) -> str:
     tags = sorted({r["settings"]["generator"] for r in rows if "generator" in r["settings"]})
     lines += [""] + [f"- generator {t}: {GENERATORS.get(t, 'see the command')}" for t in tags]
     lines += ["", "Command: `.venv/bin/python benchmarks/fashion_mnist_tuning.py "
-              "--model MODEL --ipc IPC --grid strength=… guidance_scale=… steps=… [beta=…]` (see its docstring)."]
+              "--model MODEL --ipc IPC [--protocol rded] --grid strength=… guidance_scale=… steps=… [beta=…]` (see its "
+              "docstring)."]
     return "\n".join(lines) + "\n"
 
 
