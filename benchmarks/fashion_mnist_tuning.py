@@ -6,8 +6,7 @@ synthesizes the IPC-``--ipc`` set from the same image prototypes (dcs text proto
 ``top_k`` rebuild the text prototypes, Algorithm 2's threshold and keyword count; ``candidates`` > 1 turns on
 the beyond-paper selection), trains ``--repeats`` ConvNet-3 under a shortened ``--protocol`` (``dc``, or
 ``rded``'s soft labels from the teacher cached in ``--run``; ``--epochs``) and scores them on the validation
-split. Reference rows (medoid, k-means centroids,
-random, or a vlcp strategy) are scored the same way.
+split. Reference rows (medoid, k-means centroids, random, or a vlcp strategy) are scored the same way.
 Results go to ``--out``.{json,md}; finished settings are skipped on a rerun, and finished networks are kept
 under ``--run`` (keyed by the set, the validation tensors and the settings), so a stopped setting resumes.
 Two processes must not share one ``--out`` (each rewrites the whole file): give each its own.
