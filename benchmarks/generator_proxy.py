@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     from vlcp.data.config import DataConfig
     from vlcp.evaluate.tensors import channel_stats
     from vlcp.evaluate.teacher import train_on_full
-    from vlcp.synthesize import SynthesizeConfig, make_pipeline, synthesize_batch
+    from vlcp.synthesize import SynthesizeConfig, make_sampler, synthesize_batch
 
     t0 = time.perf_counter()
     train = DataConfig(holdout_per_class=500).load("train")
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     net.eval()
     captions = read_captions(args.captions)
     model = load_checkpoint_model(args.model)
-    pipe = make_pipeline(model)
+    pipe = make_sampler(model)
     adapter = model.adapter(train.resolution, train.channels)
     rng = np.random.default_rng(0)
     config = SynthesizeConfig(strength=1.0, guidance_scale=args.guidance_scale, steps=args.steps, negative_prompt="")

@@ -15,7 +15,7 @@ import time
 import torch
 
 from vlcp.models.embedded import load_generator
-from vlcp.synthesize import SynthesizeConfig, make_pipeline, synthesize_batch
+from vlcp.synthesize import SynthesizeConfig, make_sampler, synthesize_batch
 
 
 def run(model, pipe, latents, prompts, config, batch):
@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_generator()
-    pipe = make_pipeline(model)
+    pipe = make_sampler(model)
     g = torch.Generator().manual_seed(0)
     latents = torch.randn(args.images, 4, 8, 8, generator=g)
     prompts = [f"The t-shirt is grey with short sleeves, variant {i}." for i in range(args.images)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vlcp.models.embedded import embedded_checkpoint, load_generator
-from vlcp.synthesize import SynthesizeConfig, make_pipeline, synthesize_batch
+from vlcp.synthesize import SynthesizeConfig, make_sampler, synthesize_batch
 
 PROMPT = ("The sneaker is grey, low-cut and facing left. It has a flat dark sole, a wide profile, "
           "and a subtle textured pattern.")
@@ -28,7 +28,7 @@ def test_pinned_slice_of_a_synthesized_image(monkeypatch):
     model = load_generator()
     assert model.unet.dtype == torch.float32 and model.resolution == 32 and model.channels == 1
     latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    out = synthesize_batch(make_pipeline(model), model, latent, [PROMPT], [0],
+    out = synthesize_batch(make_sampler(model), model, latent, [PROMPT], [0],
                            SynthesizeConfig(steps=20, guidance_scale=3.0, negative_prompt=""))
     assert out.shape == (1, 1, 32, 32)
     torch.testing.assert_close(out[0, 0, 14:17, 10:14], torch.tensor(PINNED), atol=2e-2, rtol=0)

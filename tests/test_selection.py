@@ -81,7 +81,7 @@ def test_train_selector_learns_the_training_split_and_caches(tmp_path):
 def test_synthesize_with_candidates(tiny_model, tmp_path):
     from test_stages_embedded import write_prototypes
 
-    from vlcp.synthesize import SynthesizeConfig, make_pipeline, synthesize, synthesize_batch
+    from vlcp.synthesize import SynthesizeConfig, make_sampler, synthesize, synthesize_batch
     from vlcp.synthesize import load_prototypes
 
     write_prototypes(tmp_path / "p", k=2)
@@ -93,7 +93,7 @@ def test_synthesize_with_candidates(tiny_model, tmp_path):
 
     # candidates = 1 is the paper's image: seed + number, one generation, no selector fields
     protos = load_prototypes(tmp_path / "p")
-    pipe, adapter = make_pipeline(tiny_model), tiny_model.adapter(28, 1)
+    pipe, adapter = make_sampler(tiny_model), tiny_model.adapter(28, 1)
 
     def png(t):
         return (t[0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()

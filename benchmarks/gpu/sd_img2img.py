@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     args = p.parse_args(argv)
 
-    from vlcp.synthesize import SynthesizeConfig, make_pipeline
+    from vlcp.synthesize import SynthesizeConfig, make_sampler
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     tiny = args.tiny or not device.startswith("cuda")
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
             "prompt_chunks": model.text_encoder.num_chunks(CAPTION), "params": params,
             "build_s": round(build_s, 2), "torch": torch.__version__}
     print(json.dumps(info), flush=True)
-    pipe = make_pipeline(model)
+    pipe = make_sampler(model)
     rows, summary = [], []
     for size in sizes:
         from vlcp.models.hub import set_resolution

@@ -164,8 +164,7 @@ def _cmd_train(args) -> int:
 
         if config.model_resolution:
             set_resolution(model, config.model_resolution)
-        save_dtype = torch.float16 if config.save_dtype == "float16" else torch.float32
-        save = lambda m, folder: save_stable_diffusion(m, folder, save_dtype)  # noqa: E731
+        save = save_stable_diffusion
     elif config.model_resolution:
         raise VlcpError("setting 'model_resolution': only a diffusers model (--base) can change its resolution")
     out = train(model, data.load("train", resolution=_read_size(model)), captions, args.out or args.run / "model",

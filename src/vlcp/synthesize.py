@@ -28,6 +28,7 @@ from vlcp.errors import VlcpError
 from vlcp.imageio import save_png
 from vlcp.io import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
+from vlcp.samplers import SAMPLERS
 from vlcp.shards import Shard, barrier
 
 
@@ -44,14 +45,26 @@ class SynthesizeConfig:
         "help": "images generated per prototype (different seeds); >1 keeps the one a ConvNet trained on the "
                 "training split finds most representative of its class (beyond the paper; 1: the paper's method)"})
     selector_epochs: int = field(default=3, metadata={"help": "candidates > 1: training epochs of that ConvNet"})
+    sampler: str = field(default="img2img", metadata={
+        "help": "how a prototype becomes an image: img2img (the paper: noised to strength, denoised) or "
+                "mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype)",
+        "choices": SAMPLERS.names()})
+    mode_guidance: float = field(default=0.1, metadata={
+        "help": "mode_guided: weight λ of the pull towards the prototype (MGD³: 0.1)"})
+    guidance_stop: float = field(default=0.5, metadata={
+        "help": "mode_guided: fraction of the steps that are guided, from the start (MGD³: half)"})
 
     def __post_init__(self) -> None:
         check(0 < self.strength <= 1, "strength", "must be in (0, 1]")
         check(math.isfinite(self.guidance_scale) and self.guidance_scale >= 0, "guidance_scale",
               "must be a finite number >= 0")
         check(self.steps >= 1, "steps", "must be >= 1")
-        check(int(self.steps * self.strength) >= 1, "strength",
+        check(self.sampler != "img2img" or int(self.steps * self.strength) >= 1, "strength",
               f"strength × steps = {self.strength} × {self.steps} gives no denoising step; raise strength or steps")
+        check(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS.names())}")
+        check(math.isfinite(self.mode_guidance) and self.mode_guidance >= 0, "mode_guidance",
+              "must be a finite number >= 0")
+        check(0 <= self.guidance_stop <= 1, "guidance_stop", "must be in [0, 1]")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.image_size >= 0, "image_size", "must be >= 0")
         check(self.candidates >= 1, "candidates", "must be >= 1")
@@ -107,34 +120,33 @@ def batch_groups(protos: list[Prototype], batch_size: int, key) -> list[list[Pro
     return [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
 
 
-def make_pipeline(model: LatentDiffusion):
-    """The stock img2img pipeline around the model's modules (no tokenizer: prompts go in as embeddings)."""
-    from diffusers import DDIMScheduler, StableDiffusionImg2ImgPipeline
-
-    scheduler = DDIMScheduler.from_config(model.scheduler.config, clip_sample=False, set_alpha_to_one=False,
-                                          steps_offset=1)
-    pipe = StableDiffusionImg2ImgPipeline(vae=model.vae, text_encoder=None, tokenizer=None, unet=model.unet,
-                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                          image_encoder=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+def make_sampler(model: LatentDiffusion, name: str = "img2img"):
+    """The sampler ``name`` (``vlcp.samplers``; a ``SynthesizeConfig.sampler``) around the model's modules."""
+    return SAMPLERS.get(name)(model)
 
 
 @torch.no_grad()
-def synthesize_batch(pipe, model: LatentDiffusion, latents: torch.Tensor, prompts: list[str], seeds: list[int],
+def synthesize_batch(sampler, model: LatentDiffusion, latents: torch.Tensor, prompts: list[str], seeds: list[int],
                      config: SynthesizeConfig) -> torch.Tensor:
-    """Img2img for a batch of prototype latents (b, 4, h, w); returns model-space images in [-1, 1]."""
+    """A batch of prototype latents (b, 4, h, w) through ``sampler`` (``make_sampler``) with their prompts;
+    returns model-space images in [-1, 1]."""
     from vlcp.models.text import encode_pair
 
+    if sampler.name != config.sampler:
+        raise ValueError(f"sampler {sampler.name!r} built, but the settings ask for {config.sampler!r}")
     param = next(model.unet.parameters())
     # one length for both (CLIP: the negative prompt gets as many 75-token chunks as the longest prompt)
     cond, uncond = encode_pair(model.text_encoder, prompts, [config.negative_prompt] * len(prompts))
     cond, uncond = cond.to(param.device, param.dtype), uncond.to(param.device, param.dtype)
     gens = [torch.Generator(device=param.device).manual_seed(s) for s in seeds]
-    out = pipe(image=latents.to(param.device, param.dtype), prompt_embeds=cond, negative_prompt_embeds=uncond,
-               strength=config.strength, guidance_scale=config.guidance_scale,
-               num_inference_steps=config.steps, generator=gens, output_type="pt")
-    return out.images.float() * 2 - 1
+    return sampler(latents.to(param.device, param.dtype), cond, uncond, gens, config)
+
+
+def _sampler_settings(config: SynthesizeConfig) -> dict:
+    """The settings a row records for its sampler (img2img: strength; mode_guided: λ and the stop)."""
+    if config.sampler == "img2img":
+        return {"strength": config.strength}
+    return {"mode_guidance": config.mode_guidance, "guidance_stop": config.guidance_stop}
 
 
 def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
@@ -195,7 +207,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()
     if shard.rank == 0:
         save_config(config, out_dir / "synthesize.toml")
-    pipe = make_pipeline(model)
+    sampler = make_sampler(model, config.sampler)
     batches = batch_groups(protos, config.batch_size,
                            lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
     mine = [b for n, b in enumerate(batches) if n % shard.world == shard.rank]
@@ -205,14 +217,15 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     for batch in todo:
         latents, prompts = torch.stack([p.latent for p in batch]), [p.prompt for p in batch]
         images, seeds, scores = best_of_candidates(
-            lambda s: adapter.to_data(synthesize_batch(pipe, model, latents, prompts, s, config)),
+            lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config)),
             [config.seed + p.number for p in batch], [p.class_id for p in batch], config.candidates, selector)
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
             save_png(img, out_dir / rel)
             records.append({"number": p.number, "file_name": rel, "class": p.class_id, "prototype": p.cluster,
-                            "prompt": p.prompt, "seed": seed, "strength": config.strength,
+                            "prompt": p.prompt, "seed": seed, "sampler": config.sampler,
+                            **_sampler_settings(config),
                             "guidance_scale": config.guidance_scale, "steps": config.steps,
                             "negative_prompt": config.negative_prompt})
             if scores is not None:

@@ -33,6 +33,7 @@ class TrainConfig:
     vae_steps: int = field(default=0, metadata={"help": "VAE training steps before the UNet (0: keep the VAE frozen)"})
     vae_batch_size: int = field(default=64, metadata={"help": "VAE batch size per process"})
     vae_lr: float = field(default=1e-3, metadata={"help": "VAE learning rate (AdamW)"})
+    vae_cosine: bool = field(default=False, metadata={"help": "cosine decay of the VAE learning rate to 0"})
     kl_weight: float = field(default=1e-6, metadata={"help": "weight of the VAE's KL term"})
     unet_steps: int = field(default=0, metadata={"help": "UNet steps (0: use epochs)"})
     epochs: int = field(default=8, metadata={"help": "UNet epochs when unet_steps is 0 (paper: 8)"})
@@ -53,6 +54,19 @@ class TrainConfig:
     mixed_precision: str = field(default="no", metadata={"help": "accelerate mixed precision", "choices": ["no", "fp16", "bf16"]})
     save_dtype: str = field(default="float32", metadata={"help": "dtype of the saved weights", "choices": ["float32", "float16"]})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
+    snapshot_every: int = field(default=0, metadata={
+        "help": "save the UNet's (EMA) weights as a loadable model folder <out>/snapshots/step-<n>/ every n "
+                "steps, float32, for quality curves (0: none)"})
+    latent_cache: bool = field(default=True, metadata={
+        "help": "encode every training image with the frozen VAE once (posterior mean and std, and their "
+                "mirror images with random_flip) and draw latents from that cache; the same batches as "
+                "encoding each step. Memory: 2 × 4 bytes per latent value per image (×2 with flips)"})
+    snr_gamma: float = field(default=0.0, metadata={
+        "help": "min-SNR-gamma loss weighting (Hang et al. 2023; 5 is their choice; 0: plain MSE)"})
+    prediction_type: str = field(default="", metadata={
+        "help": "what the UNet predicts; written into the model's scheduler config ('': keep the model's)",
+        "choices": ["", "epsilon", "v_prediction"]})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the UNet's forward pass"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, shuffling, noise and dropout"})
     lora_rank: int = field(default=0, metadata={
         "help": "train LoRA adapters of this rank on the UNet's attention (peft) instead of all weights; "
@@ -73,6 +87,10 @@ class TrainConfig:
         check(self.lora_rank >= 0 and self.lora_alpha >= 0, "lora_rank", "LoRA rank and alpha must be >= 0")
         check(self.model_resolution >= 0, "model_resolution", "must be >= 0")
         check(self.max_grad_norm >= 0, "max_grad_norm", "must be >= 0")
+        check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
+        check(self.snr_gamma >= 0, "snr_gamma", "must be >= 0")
+        check(self.prediction_type in ("", "epsilon", "v_prediction"), "prediction_type",
+              "must be '', 'epsilon' or 'v_prediction'")
 
 
 def _accelerator(config: TrainConfig):
@@ -134,12 +152,13 @@ def _restore_ckpt(ckpt: Path, acc, state: dict, modules: Mapping[str, torch.nn.M
 
 
 def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, str], out_dir: str | Path,
-          config: TrainConfig, *, save: Callable[[LatentDiffusion, Path], None] | None = None,
+          config: TrainConfig, *, save: Callable[[LatentDiffusion, Path, torch.dtype], None] | None = None,
           progress: bool = True) -> Path:
     """Train ``model`` in place on ``dataset`` with ``captions`` (file_name → text); save it to ``out_dir``.
 
-    ``save(model, folder)`` writes the final model (default: ``vlcp.models.embedded.save_generator``).
-    Returns ``out_dir``. An interrupted run restarts from ``<out_dir>/checkpoint/``.
+    ``save(model, folder, dtype)`` writes a model folder (default: ``vlcp.models.embedded.save_generator``):
+    the final model in ``save_dtype``, snapshots in float32. Returns ``out_dir``. An interrupted run
+    restarts from ``<out_dir>/checkpoint/``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +168,8 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
         raise VlcpError(f"captions: no caption for {len(missing)} training image(s), e.g. {missing[0]!r} "
                         f"(caption the same dataset first)")
     save_config(config, out_dir / "train.toml")
+    if save is None:
+        from vlcp.models.embedded import save_generator as save
     acc = _accelerator(config)
     adapter = model.adapter(dataset.resolution, dataset.channels)
     ckpt = out_dir / "checkpoint"
@@ -156,15 +177,12 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
         _train_vae(model, dataset, adapter, config, acc, ckpt, progress)
     steps = config.unet_steps or max(1, config.epochs * max(1, (len(dataset) // acc.num_processes) // config.batch_size)
                                      // config.gradient_accumulation_steps)
-    if steps:
-        _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress)
+    if config.prediction_type:
+        model.scheduler.register_to_config(prediction_type=config.prediction_type)
+    snapshot = lambda step: save(model, out_dir / "snapshots" / f"step-{step}", torch.float32)  # noqa: E731
+    _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress, snapshot)
     if acc.is_main_process:
-        if save is None:
-            from vlcp.models.embedded import save_generator
-
-            dtype = torch.float16 if config.save_dtype == "float16" else torch.float32
-            save = lambda m, folder: save_generator(m, folder, dtype)  # noqa: E731
-        save(model, out_dir)
+        save(model, out_dir, torch.float16 if config.save_dtype == "float16" else torch.float32)
     acc.wait_for_everyone()
     return out_dir
 
@@ -197,6 +215,9 @@ def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
     bar = tqdm(range(start, config.vae_steps), desc="train vae", disable=not (progress and acc.is_local_main_process),
                initial=start, total=config.vae_steps)
     for step in bar:
+        if config.vae_cosine:  # a function of the step alone: resumes exactly without scheduler state
+            for group in opt.param_groups:
+                group["lr"] = config.vae_lr * 0.5 * (1 + math.cos(math.pi * step / config.vae_steps))
         idx = batches.indices(step)
         x = adapter.to_model(dataset.images(idx)).to(acc.device)
         if config.random_flip:
@@ -255,10 +276,41 @@ def predict_by_length(unet, noisy: torch.Tensor, t: torch.Tensor, contexts: list
     return pred
 
 
-def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress) -> None:
-    from diffusers.training_utils import EMAModel
+def _latent_source(model, dataset, adapter, config, acc):
+    """The cache of every image's posterior (``latent_cache``), else the VAE encoding each batch."""
+    from vlcp.latent_cache import LatentCache, OnTheFlyLatents
 
     vae = model.vae.to(acc.device).eval().requires_grad_(False)
+    kwargs = dict(flip=config.random_flip, sample=config.sample_latents, device=acc.device)
+    if not config.latent_cache:
+        return OnTheFlyLatents(vae, dataset, adapter, **kwargs)
+    return LatentCache.encode(vae, dataset, adapter, **kwargs)
+
+
+def _targets(noise_sched, z: torch.Tensor, gen: torch.Generator, device):
+    """Noisy latents, timesteps and the regression target (noise, or velocity for v-prediction)."""
+    noise = torch.randn(z.shape, generator=gen).to(device, z.dtype)
+    t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(z),), generator=gen).to(device)
+    noisy = noise_sched.add_noise(z, noise, t)
+    target = noise_sched.get_velocity(z, noise, t) if noise_sched.config.prediction_type == "v_prediction" else noise
+    return noisy, t, target
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor, noise_sched, snr_gamma: float) -> torch.Tensor:
+    """MSE, weighted per sample by min(SNR, gamma) / SNR (epsilon) or / (SNR + 1) (v) when gamma > 0."""
+    if not snr_gamma:
+        return F.mse_loss(pred.float(), target.float())
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(noise_sched, t).float()
+    weight = snr.clamp(max=snr_gamma) / (snr + 1 if noise_sched.config.prediction_type == "v_prediction" else snr)
+    per_sample = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=tuple(range(1, pred.ndim)))
+    return (per_sample * weight).mean()
+
+
+def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress, snapshot) -> None:
+    from diffusers.training_utils import EMAModel
+
     model.text_encoder.to(acc.device)
     text = CachedTextEncoder(model.text_encoder)
     unet = model.unet.train().requires_grad_(not config.lora_rank)
@@ -274,6 +326,7 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, steps))
     ema = EMAModel(params, decay=config.ema_decay, foreach=True) if config.ema_decay else None
     unet_p, opt = acc.prepare(unet, opt)
+    forward = torch.compile(unet_p) if config.compile else unet_p
     noise_sched = model.scheduler
     batches = _Batches(len(dataset), config.batch_size, config.seed, acc.process_index, acc.num_processes)
     state = _load_ckpt(ckpt, "unet", steps)
@@ -294,7 +347,8 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
                 sched.step()
     if ema is not None:  # shadow weights live with the (prepared) UNet, e.g. on the GPU
         ema.to(acc.device)
-    scale = float(vae.config.scaling_factor)
+    latents = _latent_source(model, dataset, adapter, config, acc) if start < steps else None
+    scale = float(model.vae.config.scaling_factor)
     bar = tqdm(range(start, steps), desc="train unet", disable=not (progress and acc.is_local_main_process),
                initial=start, total=steps)
     t0 = time.time()
@@ -303,22 +357,13 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
         for micro in range(step * accum, (step + 1) * accum):
             idx = batches.indices(micro)
             with torch.no_grad():
-                x = adapter.to_model(dataset.images(idx)).to(acc.device)
-                if config.random_flip:
-                    x = _flip(x, gen)
-                dist = vae.encode(x.to(vae.dtype)).latent_dist
-                z = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(acc.device, dist.mean.dtype)
-                     if config.sample_latents else dist.mean) * scale
+                z = latents.draw(idx, gen) * scale
                 drop = torch.rand(len(idx), generator=gen) < config.caption_dropout
                 prompts = ["" if d else captions[names[i]] for i, d in zip(idx, drop.tolist())]
-                noise = torch.randn(z.shape, generator=gen).to(acc.device, z.dtype)
-                t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(acc.device)
-                noisy = noise_sched.add_noise(z, noise, t)
-                target = (noise_sched.get_velocity(z, noise, t) if noise_sched.config.prediction_type == "v_prediction"
-                          else noise)
+                noisy, t, target = _targets(noise_sched, z, gen, acc.device)
             with acc.autocast():
-                pred = predict_by_length(unet_p, noisy, t, text.encode_each(prompts))
-            loss = F.mse_loss(pred.float(), target.float())
+                pred = predict_by_length(forward, noisy, t, text.encode_each(prompts))
+            loss = _loss(pred, target, t, noise_sched, config.snr_gamma)
             acc.backward(loss / accum)
         if config.max_grad_norm:
             acc.clip_grad_norm_(params, config.max_grad_norm)
@@ -335,6 +380,8 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
                 mods["ema"] = {f"{i}": p for i, p in enumerate(ema.shadow_params)}
             _save_ckpt(ckpt, acc, {"phase": "unet", "step": step + 1, "seconds": time.time() - t0,
                                    "scheduler": sched.state_dict()}, mods, opt, gen)
+        if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and acc.is_main_process:
+            _snapshot(model, acc.unwrap_model(unet_p), ema, params, lambda: snapshot(step + 1))
     unet = acc.unwrap_model(unet_p)
     if ema is not None:
         ema.copy_to(params)
@@ -344,3 +391,16 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     if config.gradient_checkpointing:
         unet.disable_gradient_checkpointing()
     model.unet = unet.eval().requires_grad_(False)
+
+
+def _snapshot(model, unet, ema, params, write: Callable[[], None]) -> None:
+    """Write the model with the EMA weights in place, then put the training weights back."""
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    model.unet = unet
+    try:
+        write()
+    finally:
+        if ema is not None:
+            ema.restore(params)

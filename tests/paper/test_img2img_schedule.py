@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlcp.synthesize import SynthesizeConfig, decode_latents, make_pipeline, synthesize_batch
+from vlcp.samplers.img2img import make_pipeline
+from vlcp.synthesize import SynthesizeConfig, decode_latents, make_sampler, synthesize_batch
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def test_first_timestep_is_681_for_50_steps_at_strength_07(sd_model):
 
 def test_tiny_strength_gives_the_vae_reconstruction(sd_model):
     lat = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    pipe = make_pipeline(sd_model)
+    pipe = make_sampler(sd_model)
     cfg = SynthesizeConfig(strength=0.02, steps=50, guidance_scale=1.0)  # one step from t = 1
     out = synthesize_batch(pipe, sd_model, lat, ["a dog", "a cat"], [0, 1], cfg)
     adapter = sd_model.adapter(64, 3)

@@ -125,7 +125,7 @@ def test_same_embeddings_in_training_and_synthesis(tiny_sd, tmp_path):
     """The UNet sees the same context for a 200-token caption in a training step and in synthesis."""
     from vlcp.data import TensorDataset
     from vlcp.models import load_model
-    from vlcp.synthesize import SynthesizeConfig, make_pipeline, synthesize_batch
+    from vlcp.synthesize import SynthesizeConfig, make_sampler, synthesize_batch
     from vlcp.train import TrainConfig, train
 
     import numpy as np
@@ -135,7 +135,7 @@ def test_same_embeddings_in_training_and_synthesis(tiny_sd, tmp_path):
     data = TensorDataset(np.full((1, 3, 64, 64), 128, np.uint8), np.zeros(1, np.int64), ["dog"], ["dog"])
     spy = _ContextSpy(model.unet)
     train(model, data, {data.file_name(0): caption}, tmp_path / "m", TrainConfig(
-        unet_steps=1, batch_size=1, caption_dropout=0.0, ema_decay=0.0, checkpoint_every=10), save=lambda m, f: None,
+        unet_steps=1, batch_size=1, caption_dropout=0.0, ema_decay=0.0, checkpoint_every=10), save=lambda m, f, d: None,
         progress=False)
     spy.remove()
     (train_ctx,) = spy.seen
@@ -145,7 +145,7 @@ def test_same_embeddings_in_training_and_synthesis(tiny_sd, tmp_path):
 
     spy = _ContextSpy(model.unet)
     config = SynthesizeConfig(steps=2, strength=1.0, guidance_scale=10.0)
-    synthesize_batch(make_pipeline(model), model, torch.zeros(1, 4, 8, 8), [caption], [0], config)
+    synthesize_batch(make_sampler(model), model, torch.zeros(1, 4, 8, 8), [caption], [0], config)
     spy.remove()
     for ctx in spy.seen:  # classifier-free guidance: [negative, prompt]
         assert ctx.shape == (2, 231, 32)

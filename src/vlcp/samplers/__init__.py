@@ -1,0 +1,35 @@
+"""Samplers: how a prototype latent and its prompt become an image (registry ``SAMPLERS``).
+
+A sampler is built around a model's modules by ``SAMPLERS.get(name)(model)`` and called as
+``sampler(latents, cond, uncond, generators, config) -> (b, C, H, W)`` model-space images in [-1, 1],
+where ``latents`` are the scaled prototype latents, ``cond`` / ``uncond`` the prompt and
+negative-prompt embeddings, ``generators`` one seeded ``torch.Generator`` per image and ``config`` the
+``SynthesizeConfig`` (steps, guidance and the sampler's own settings).
+
+- ``img2img`` (the paper, the default): the prototype noised to ``strength`` and denoised by the stock
+  ``StableDiffusionImg2ImgPipeline``.
+- ``mode_guided`` (beyond the paper, MGD³, Chan-Santiago et al. 2025): from pure noise, the predicted
+  clean latent pulled towards the prototype (the cluster's mode) during the first part of sampling,
+  with the cluster's text prototype as the prompt; stock DDIM scheduler and UNet in a short loop.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+
+from vlcp.registry import Registry
+
+
+class Sampler(Protocol):
+    name: str
+
+    def __call__(self, latents: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
+                 generators: list[torch.Generator], config) -> torch.Tensor: ...
+
+
+SAMPLERS: Registry[Callable[..., Sampler]] = Registry("sampler")
+
+from vlcp.samplers import img2img, mode_guided  # noqa: E402,F401  (register the built-in samplers)
+
+__all__ = ["SAMPLERS", "Sampler"]
