@@ -126,7 +126,9 @@ def test_caption_flags_reach_the_captioner(tmp_path, capsys, monkeypatch):
     err = _error(["caption", "--run", str(tmp_path / "r2"), "--prompt", "x", "--num-classes", "1"], capsys)
     assert "--prompt" in err and "'attributes' captioner" in err
     args = build_parser().parse_args(["run", "c.toml", "--dtype", "float16"])
-    assert _stage_argvs("caption", run, run / "run.toml", args, {})[0][-2:] == ["--dtype", "float16"]
+    llava_cfg = {"caption": {"captioner": "llava"}}
+    assert _stage_argvs("caption", run, run / "run.toml", args, llava_cfg)[0][-2:] == ["--dtype", "float16"]
+    assert "--dtype" not in _stage_argvs("caption", run, run / "run.toml", args, {})[0]  # attributes: no model
 
 
 # ---- issue 19 item 9: the suggested evaluate command works; item 12: baseline.toml ----------------

@@ -293,7 +293,8 @@ def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[l
         base.append("--no-progress")
     if stage in DEVICE_STAGES and args.device:  # prototypes: strategy 'generated''s language model
         base += ["--device", args.device]
-    if stage in DTYPE_STAGES and args.dtype:
+    if stage in DTYPE_STAGES and args.dtype and (stage != "caption" or "dtype" in _captioner_keys(
+            cfg.get("caption", {}).get("captioner", "attributes"))):  # the attributes captioner has no model
         base += ["--dtype", args.dtype]
     if stage == "report":
         return [[stage, "--run", str(run)]]
