@@ -132,11 +132,11 @@ def run_evaluate(args) -> int:
     from vlcp.evaluate.protocols import PROTOCOLS
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
+    if args.run is None and not args.folders and not args.merge:
+        args.run = Path("runs/latest")
     section = toml_section(args.config, "evaluate")
     args.device = _run_device(args, section)
     config = config_from_args(EvalConfig, args, section)
-    if args.run is None and not args.folders and not args.merge:
-        args.run = Path("runs/latest")
     if args.run is not None and not args.folders:
         args.folders = run_folders(args.run)
         if not args.folders and not args.merge:
@@ -200,6 +200,10 @@ def run_baseline(args) -> int:
     else:
         targets = [(None, out / config.method)]
     train = _baseline_train(args, config)
+    if args.run is not None and args.device:  # recorded once the inputs have loaded
+        from vlcp.runstate import keep_value
+
+        keep_value(args.run, "device", args.device)
     for ipc, folder in targets:
         path = make_baseline(config.method, train, folder, ipc=ipc, seed=config.seed,
                              feature_model=config.feature_model, feature_epochs=config.feature_epochs, device=device,
