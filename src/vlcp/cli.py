@@ -15,7 +15,7 @@ from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.data.config import DataConfig
 from vlcp.devices import add_device_arg, resolve_device
 from vlcp.errors import VlcpError
-from vlcp.plan import DEFAULT_BASELINES, apply_overrides  # noqa: F401  (apply_overrides: part of the CLI's API)
+from vlcp.plan import apply_overrides  # noqa: F401  (part of the CLI's API since vlcp run had it)
 from vlcp.progress import add_progress_flag, quiet_third_party
 
 DTYPES = ("float32", "float16", "bfloat16")
