@@ -37,12 +37,8 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
     return p
 
 
-def _resolve(args: argparse.Namespace, given: Path | None, under_run: str, option: str) -> Path:
-    if given is not None:
-        return given
-    if args.run is None:
-        raise VlcpError(f"pass --run DIR or {option}")
-    return args.run / under_run
+def _resolve(args: argparse.Namespace, given: Path | None, under_run: str) -> Path:
+    return given if given is not None else args.run / under_run
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,9 +47,9 @@ def main(args: argparse.Namespace) -> int:
     from vlcp.prototypes.stage import read_captions, run_prototypes
 
     config = config_from_args(PrototypesConfig, args, toml_section(args.config, "prototypes"))
-    latents = _resolve(args, args.latents, "latents", "--latents")
-    captions = _resolve(args, args.captions, "captions/metadata.jsonl", "--captions")
-    out = _resolve(args, args.out, "prototypes", "--out")
+    latents = _resolve(args, args.latents, "latents")
+    captions = _resolve(args, args.captions, "captions/metadata.jsonl")
+    out = _resolve(args, args.out, "prototypes")
     store = LatentStore(latents)
     if not store.exists():
         raise VlcpError(f"{latents}: no latents store (index.json missing; run `vlcp encode` first)")
