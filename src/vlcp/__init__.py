@@ -6,10 +6,16 @@ The stage functions and their configs are importable from here::
 
 Functions named like their module (``caption``, ``train``, ``encode``, ``synthesize``, ``report``,
 ``export``) are imported eagerly — importing a submodule would otherwise put the module in their place;
-the rest load on first use.
+the rest load on first use (``dir(vlcp)`` lists them too). Importing vlcp quiets the libraries'
+informational logs and loading bars as the CLI does (``vlcp.progress.quiet_third_party``; their own
+``*_VERBOSITY`` variables still win).
 """
 
 __version__ = "0.1.0"
+
+from vlcp.progress import quiet_third_party  # noqa: E402
+
+quiet_third_party()  # the libraries' loading chatter stays quiet from Python as on the command line
 
 from vlcp.caption import caption  # noqa: E402
 from vlcp.encode import encode  # noqa: E402
@@ -37,3 +43,7 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'vlcp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

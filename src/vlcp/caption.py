@@ -18,6 +18,7 @@ from vlcp.data import ImageDataset
 from vlcp.data.base import source_images
 from vlcp.errors import VlcpError
 from vlcp.io import append_jsonl, atomic_write_text, read_jsonl
+from vlcp.runstate import note_inputs
 from vlcp.shards import Shard, barrier
 
 
@@ -53,6 +54,7 @@ def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, co
             if not all(dataset.file_name(int(i)) in done for i in idx)]
     if shard.rank == 0:
         save_config(config, out_dir / "caption.toml")
+        note_inputs(out_dir, "captions", dataset=dataset)  # RUN/captions: the run records its subset
     t0 = time.time()
     for _, idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
         names = [dataset.class_names[int(dataset.labels[i])] for i in idx]

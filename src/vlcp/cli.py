@@ -13,21 +13,12 @@ from pathlib import Path
 
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.data.config import DataConfig
+from vlcp.devices import add_device_arg, resolve_device
 from vlcp.errors import VlcpError
+from vlcp.plan import apply_overrides  # noqa: F401  (part of the CLI's API since vlcp run had it)
 from vlcp.progress import add_progress_flag, quiet_third_party
 
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":  # under a multi-process launch (accelerate launch, torchrun) each process takes its own GPU
-        from vlcp.shards import distributed_state, world_size
-
-        if world_size() > 1:
-            return str(distributed_state().device)
-    return name
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 def _read_size(model) -> int | None:
@@ -39,32 +30,41 @@ def _read_size(model) -> int | None:
     return model.resolution if isinstance(model.text_encoder, CLIPTextEncoder) else None
 
 
-def _dtype(name: str):
+def _dtype(name: str | None):
     import torch
 
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name or "float32"]
 
 
-def _common(p: argparse.ArgumentParser, stage: str, data: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, stage: str, data: bool = True, dtype: str | None = None) -> None:
+    """The flags of every stage: --run, --config, --device, --progress, (with ``dtype``) --dtype, the data options."""
     p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
     p.add_argument("--config", type=Path, default=None, help=f"TOML file; sections [data] and [{stage}]")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the run's, else auto: "
-                   "CUDA when available)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
-                   help="model dtype (default: float32)")
+    add_device_arg(p)
+    if dtype:
+        p.add_argument("--dtype", default=None, choices=DTYPES, help=f"model dtype (default: {dtype})")
     add_progress_flag(p)
     if data:
         add_config_args(p, DataConfig)
 
 
 def _data(args) -> DataConfig:
-    """The run's dataset settings: recorded by the first stage, checked against later flags."""
+    """The run's dataset settings, checked against the recorded ones; recorded once they load (``_train_split``)."""
     from vlcp.runstate import check_data_folder, run_data
 
     given, sources = data_given(args, args.config)
-    data = run_data(args.run, given, sources)
+    data = run_data(args.run, given, sources, keep=False)
     check_data_folder(data)
     return data
+
+
+def _train_split(args, data: DataConfig, resolution: int | None = None):
+    """The training split (read at ``resolution``); the run records its dataset only once it has loaded."""
+    from vlcp.runstate import keep_data
+
+    train = data.load("train", resolution=resolution)
+    keep_data(args.run, data)
+    return train
 
 
 def data_given(args, config_file) -> tuple[dict, dict]:
@@ -84,10 +84,14 @@ def data_given(args, config_file) -> tuple[dict, dict]:
 
 
 def _run_device(args, keep: bool = True) -> str:
-    """``--device``, else the run's recorded device, else auto; the given one is recorded (with ``keep``)."""
-    from vlcp.runstate import run_value
+    """``--device``, else the run's recorded device, else auto, checked against this machine; the given one
+    is recorded (with ``keep``)."""
+    from vlcp.runstate import keep_value, run_value
 
-    return _device(run_value(args.run, "device", args.device, "--device", keep=keep) or "auto")
+    device = resolve_device(run_value(args.run, "device", args.device, "--device", keep=False))
+    if keep and args.device:
+        keep_value(args.run, "device", args.device)
+    return device
 
 
 def _model_spec(args) -> str:
@@ -122,16 +126,51 @@ def _cmd_caption(args) -> int:
     from vlcp.shards import current_shard
 
     config = config_from_args(CaptionConfig, args, toml_section(args.config, "caption"))
-    data = _data(args)
-    options = toml_section(args.config, "captioner")
-    if config.captioner != "attributes":
+    options = _captioner_options(args, config.captioner)
+    train = _train_split(args, _data(args), resolution=options.get("image_size") or None)  # before any model
+    if "device" in _captioner_keys(config.captioner):
         options.setdefault("device", _run_device(args))
     captioner = CAPTIONERS.get(config.captioner)(**options)
-    out = caption(data.load("train", resolution=getattr(captioner, "image_size", None)), captioner,
-                  args.out or args.run / "captions", config,
+    out = caption(train, captioner, args.out or args.run / "captions", config,
                   shard=current_shard(), progress=args.progress)
     print(f"captions: {out}")
     return 0
+
+
+CAPTIONER_FLAGS = {"captioner_model": ("model", "--captioner-model"), "prompt": ("prompt", "--prompt"),
+                   "max_new_tokens": ("max_new_tokens", "--max-new-tokens"), "dtype": ("dtype", "--dtype")}
+
+
+def _captioner_keys(name: str) -> list[str]:
+    from vlcp.tomlcheck import captioner_options
+
+    return captioner_options(name)
+
+
+def _captioner_options(args, name: str) -> dict:
+    """The captioner's options: ``[captioner]``, then the flags (each checked against the captioner's options)."""
+    options, known = dict(toml_section(args.config, "captioner")), _captioner_keys(name)
+    for dest, (key, flag) in CAPTIONER_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if key not in known:
+            raise VlcpError(f"{flag}: the {name!r} captioner has no {key!r} option (its options: "
+                            f"{', '.join(known) or 'none'}; choose another with --captioner)")
+        options[key] = value
+    return options
+
+
+def _add_captioner_flags(p: argparse.ArgumentParser) -> None:
+    from vlcp.captioners.llava import DEFAULT_MODEL
+
+    g = p.add_argument_group("captioner options (also [captioner] in the TOML; for the captioners that take them)")
+    g.add_argument("--captioner-model", default=None, metavar="MODEL",
+                   help=f"llava: a hub id or local folder (default: {DEFAULT_MODEL})")
+    g.add_argument("--prompt", default=None, help="llava: the question asked per image, {CLASSNAME} replaced by "
+                   "the class name (default: the paper's prompt)")
+    g.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                   help="llava: most tokens generated per caption (default: 256)")
 
 
 # ---- train ---------------------------------------------------------------------------------------
@@ -144,6 +183,7 @@ def _cmd_train(args) -> int:
     config = config_from_args(TrainConfig, args, toml_section(args.config, "train"))
     data = _data(args)
     captions = read_captions(args.captions or args.run / "captions" / "metadata.jsonl")
+    train_set = _train_split(args, data)  # checked before any model is built
     torch.manual_seed(config.seed)  # the CLI is the one place that seeds globally (model initialisation)
     base = args.base or toml_section(args.config, "train_model").get("base")
     if base:
@@ -167,8 +207,9 @@ def _cmd_train(args) -> int:
         save = save_stable_diffusion
     elif config.model_resolution:
         raise VlcpError("setting 'model_resolution': only a diffusers model (--base) can change its resolution")
-    out = train(model, data.load("train", resolution=_read_size(model)), captions, args.out or args.run / "model",
-                config, save=save,
+    if _read_size(model):
+        train_set = data.load("train", resolution=_read_size(model))
+    out = train(model, train_set, captions, args.out or args.run / "model", config, save=save,
                 progress=args.progress)
     print(f"model: {out}")
     _announce_model(args, out)
@@ -204,9 +245,11 @@ def _cmd_encode(args) -> int:
 
     config = config_from_args(EncodeConfig, args, toml_section(args.config, "encode"))
     data = _data(args)
+    train_set = _train_split(args, data)  # checked before the model loads
     model = _load_model(args)
-    store = encode(model, data.load("train", resolution=_read_size(model)), args.out or args.run / "latents",
-                   config,
+    if _read_size(model):
+        train_set = data.load("train", resolution=_read_size(model))
+    store = encode(model, train_set, args.out or args.run / "latents", config,
                    shard=current_shard(), progress=args.progress, force=args.force)
     print(f"latents: {store.root}")
     return 0
@@ -218,7 +261,7 @@ def _cmd_synthesize(args) -> int:
     from vlcp.synthesize import SynthesizeConfig, load_prototypes, synthesize
 
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
-    data = _data(args).load("train")
+    data = _train_split(args, _data(args))
     load_prototypes(args.prototypes or args.run / "prototypes")  # checked before the model loads
     selector = None
     if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
@@ -236,50 +279,35 @@ def _cmd_synthesize(args) -> int:
 # ---- run / demo ----------------------------------------------------------------------------------
 STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "baseline", "evaluate", "report")
 DISTRIBUTED_STAGES = ("caption", "train", "encode", "synthesize")  # each process takes its share
-DEFAULT_BASELINES = ("random", "kmeans")
+DEVICE_STAGES = ("caption", "train", "encode", "prototypes", "synthesize", "evaluate")  # baseline: below
+DTYPE_STAGES = ("caption", "encode", "synthesize")
 
 
 def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[list[str]]:
     """The command line(s) ``vlcp run`` gives ``stage`` (baseline: one per method of ``[baseline] methods``)."""
+    from vlcp.plan import baseline_settings
+
     base = [stage, "--run", str(run), "--config", str(config)]
     if not args.progress:
         base.append("--no-progress")
-    if stage in ("caption", "train", "encode", "prototypes", "synthesize") and args.device:  # prototypes: 'generated'
+    if stage in DEVICE_STAGES and args.device:  # prototypes: strategy 'generated''s language model
         base += ["--device", args.device]
-    if stage in ("encode", "synthesize") and args.dtype:
+    if stage in DTYPE_STAGES and args.dtype and (stage != "caption" or "dtype" in _captioner_keys(
+            cfg.get("caption", {}).get("captioner", "attributes"))):  # the attributes captioner has no model
         base += ["--dtype", args.dtype]
     if stage == "report":
         return [[stage, "--run", str(run)]]
     if stage != "baseline":
         return [base]
-    section = cfg.get("baseline", {})
-    ipcs = section.get("ipc", cfg.get("prototypes", {}).get("ipc", 10))
+    section, settings = cfg.get("baseline", {}), baseline_settings(cfg)
+    ipcs = settings["ipc"]
     ipcs = [str(k) for k in (ipcs if isinstance(ipcs, list) else [ipcs])]
     extra = [f"--{k.replace('_', '-')}={section[k]}" for k in ("seed", "feature_model", "feature_epochs")
              if k in section]
     if args.device:
         extra += ["--device", args.device]
     return [["baseline", "--run", str(run), "--method", m, *(["--ipc", *ipcs] if m != "kmeans" else []), *extra,
-             *(["--no-progress"] if not args.progress else [])] for m in section.get("methods", DEFAULT_BASELINES)]
-
-
-def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
-    """``section.key=value`` overrides (value read as TOML, else as a string) applied to a copy of ``cfg``."""
-    import copy
-    import tomllib
-
-    out = copy.deepcopy(cfg)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        section, dot, name = key.strip().partition(".")
-        if not sep or not dot or not section or not name:
-            raise VlcpError(f"--set {item!r}: expected section.key=value (e.g. --set synthesize.steps=25)")
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value
-        out.setdefault(section, {})[name] = parsed
-    return out
+             *(["--no-progress"] if not args.progress else [])] for m in settings["methods"]]
 
 
 def _cmd_run(args) -> int:
@@ -287,24 +315,23 @@ def _cmd_run(args) -> int:
 
     from vlcp.config import load_toml
     from vlcp.io import atomic_write_text
+    from vlcp.plan import check_overrides, resolved_settings
     from vlcp.tomlcheck import check_config
 
     cfg = apply_overrides(load_toml(args.config_file), args.set)
     check_config(args.config_file if not args.set else f"{args.config_file} with --set", cfg)
+    check_overrides(cfg, args.set)
     run = args.run or Path(cfg.get("run", {}).get("dir", "runs/latest"))
     stages = args.stages or cfg.get("run", {}).get("stages", [s for s in STAGES if s in cfg])
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise VlcpError(f"{args.config_file}: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    # every stage's settings are checked before any stage runs
+    settings = resolved_settings(cfg, stages, str(args.config_file), args.device, args.dtype)
     resolved = run / "run.toml"  # the config as run (overrides applied): every stage reads this copy
     plans = [(stage, _stage_argvs(stage, run, resolved, args, cfg)) for stage in stages]
     if args.dry_run:
-        print(f"# vlcp run {args.config_file}: run folder {run}\n# stages:")
-        for _, argvs in plans:
-            for argv in argvs:
-                print(f"#   vlcp {' '.join(argv)}")
-        print(tomli_w.dumps(cfg))
-        return 0
+        return _dry_run(args, cfg, run, stages, plans, settings)
     from vlcp.shards import barrier, current_shard
 
     shard = current_shard()  # under `accelerate launch`: per-image stages and train split, the rest on rank 0
@@ -326,6 +353,35 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _dry_run(args, cfg: dict, run: Path, stages: list[str], plans, settings: dict) -> int:
+    """Print the stages, every stage's resolved settings and the inputs checked now; an input that is missing
+    ends in one error line."""
+    from vlcp.plan import check_inputs, settings_toml
+
+    print(f"# vlcp run {args.config_file}: run folder {run}\n# stages:")
+    for _, argvs in plans:
+        for argv in argvs:
+            print(f"#   vlcp {' '.join(argv)}")
+    if "baseline" in stages:
+        methods = settings["baseline"]["methods"]
+        given = "methods" in cfg.get("baseline", {})
+        print(f"# baseline expands to {' + '.join(methods)}"
+              + ("" if given else " (the default; choose with [baseline] methods)"))
+    print(f"# device: {args.device or 'the run recorded device, else auto'}; model dtype of caption, encode and "
+          f"synthesize: {args.dtype or 'float32 (caption: [captioner] dtype)'}")
+    print("# resolved settings (defaults filled):\n")
+    print(settings_toml(settings))
+    checks = check_inputs(settings, stages, run, cfg)
+    print("# inputs:")
+    for ok, line in checks:
+        print(f"#   {'ok     ' if ok else 'MISSING'} {line}")
+    problems = [line for ok, line in checks if not ok]
+    if problems:
+        more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
+        raise VlcpError(f"dry run: {problems[0]}{more}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from vlcp.demo import DemoConfig, run_demo
 
@@ -341,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vlcp.synthesize import SynthesizeConfig
     from vlcp.train import TrainConfig
 
-    parser = argparse.ArgumentParser(prog="vlcp", description="Dataset distillation via vision-language category prototypes.")
+    from vlcp.failures import ArgumentParser
+
+    parser = ArgumentParser(prog="vlcp", description="Dataset distillation via vision-language category prototypes.")
     from vlcp import __version__
 
     parser.add_argument("--version", action="version", version=f"vlcp {__version__}")
@@ -349,9 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("caption", help="describe every training image (metadata.jsonl)")
-    _common(p, "caption")
+    _common(p, "caption", dtype="[captioner] dtype, else the captioner's: llava bf16 on GPUs that have it, fp16 "
+                                "on other GPUs, float32 on a CPU")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/captions)")
     add_config_args(p, CaptionConfig)
+    _add_captioner_flags(p)
     p.set_defaults(func=_cmd_caption)
 
     p = sub.add_parser("train", help="train (from scratch) or fine-tune the latent diffusion model")
@@ -364,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("encode", help="encode training images to VAE latents, per class")
-    _common(p, "encode")
+    _common(p, "encode", dtype="float32")
     p.add_argument("--model", default=None, help="model: 'embedded', a vlcp model folder, a diffusers folder or hub id "
                    "(default: RUN/model if trained, else embedded)")
     p.add_argument("--out", type=Path, default=None, help="latents folder (default: RUN/latents)")
@@ -377,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prototypes(sub)
 
     p = sub.add_parser("synthesize", help="img2img from image prototypes with text prototypes as prompts")
-    _common(p, "synthesize")
+    _common(p, "synthesize", dtype="float32")
     p.add_argument("--model", default=None, help="model (default: RUN/model if trained, else embedded)")
     p.add_argument("--prototypes", type=Path, default=None, help="prototypes folder (default: RUN/prototypes)")
     p.add_argument("--out", type=Path, default=None, help="output ImageFolder (default: RUN/distilled)")
@@ -392,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vlcp.report import add_parser as add_report
 
     add_report(sub)
+    sub.choices["report"].set_defaults(func=_report_with_settings(sub.choices["report"].get_default("func")))
 
     from vlcp.export import add_parser as add_export
 
@@ -401,24 +462,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config_file", type=Path, help="TOML with [run] (dir, stages) and one section per stage")
     p.add_argument("--run", type=Path, default=None, help="run folder (default: [run].dir)")
     p.add_argument("--stages", nargs="+", default=None, choices=STAGES, help="stages to run (default: [run].stages)")
-    p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the run's, else auto)")
-    p.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
-                   help="model dtype of encode and synthesize (default: float32)")
+    add_device_arg(p, help="every stage's device: cpu, cuda, cuda:N, mps or auto (default: the run's recorded "
+                           "device, else auto)")
+    p.add_argument("--dtype", default=None, choices=DTYPES,
+                   help="model dtype of caption, encode and synthesize (default: each stage's)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting of the config (value in TOML syntax; repeatable), "
                         "e.g. --set synthesize.steps=25 --set data.num_classes=3")
-    p.add_argument("--dry-run", action="store_true", help="print the stages and the resolved settings, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the stages, every stage's resolved settings (defaults filled) and the inputs checked "
+                        "now (data folder, weights present or to be downloaded); run nothing")
     add_progress_flag(p)
     p.set_defaults(func=_cmd_run)
 
     from vlcp.demo import DemoConfig
 
     p = sub.add_parser("demo", help="the whole method on Fashion-MNIST, offline, on a CPU")
-    p.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under ./runs/)")
+    p.add_argument("--out", "--run", dest="out", type=Path, default=None,
+                   help="run folder (default: a new folder under ./runs/)")
     add_progress_flag(p)
     add_config_args(p, DemoConfig)
     p.set_defaults(func=_cmd_demo)
+    parser.stage_parsers = sub.choices  # for argument errors named by their stage (main)
     return parser
+
+
+def _report_with_settings(report_func):
+    """``vlcp report`` that also writes ``report.toml`` (the runs and the page) beside the page."""
+    def run_report(args) -> int:
+        import tomli_w
+
+        from vlcp.io import atomic_write_text
+
+        code = report_func(args)
+        runs = [str(r) for r in (args.runs or [args.run])]
+        out = args.out or (Path("comparison.html") if len(runs) > 1 else Path(runs[0]) / "report.html")
+        if code == 0:
+            atomic_write_text(out.parent / "report.toml", tomli_w.dumps({"report": {"runs": runs, "out": str(out)}}))
+        return code
+
+    return run_report
 
 
 def _dispatch(args) -> int:
@@ -440,8 +523,9 @@ def _dispatch(args) -> int:
 def _output_folders(args) -> list[tuple[Path, str]]:
     """(folder, option) pairs this command will write, checked before work starts."""
     out = []
-    if getattr(args, "run", None) is not None and args.command not in ("evaluate", "baseline", "run"):
-        out.append((args.run, "--run"))
+    run = getattr(args, "run_folder", None) or getattr(args, "run", None)  # export: RUN or --run
+    if run is not None and args.command not in ("evaluate", "baseline", "run"):
+        out.append((run, "--run"))
     target = getattr(args, "out", None)
     if args.command == "evaluate" and target is None and getattr(args, "folders", None):
         target = args.folders[0].resolve().parent
@@ -450,16 +534,30 @@ def _output_folders(args) -> list[tuple[Path, str]]:
     return out
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line; an argument error is one line naming the stage (``vlcp <stage>: error: …``, exit 2)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.stage_parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; failures end in one line and exit code 2 (see ``vlcp.failures``)."""
     from vlcp.failures import check_writable, debug_requested, run_guarded
 
     quiet_third_party()
     argv, debug = debug_requested(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) and argument errors (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     folders = _output_folders(args)
 
     def work() -> int:
+        if getattr(args, "device", None):  # one device check, before any stage work
+            resolve_device(args.device)
         for folder, option in folders:
             check_writable(folder, option)
         return _dispatch(args)

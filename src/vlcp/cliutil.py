@@ -37,7 +37,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
         typ, seq = _base_type(f.type)
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        help_text = f.metadata.get("help", "")
+        if "(default" not in help_text:  # a help that states its default says it once
+            help_text = f"{help_text} (default: {default})"
         flag = "--" + f.name.replace("_", "-")
         choices = f.metadata.get("choices")
         choices = choices() if callable(choices) else choices

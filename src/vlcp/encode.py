@@ -19,6 +19,7 @@ from vlcp.config import check, save_config
 from vlcp.data import ImageDataset, class_indices
 from vlcp.latents import LatentStore
 from vlcp.models.generator import LatentDiffusion
+from vlcp.runstate import note_inputs
 from vlcp.shards import Shard, barrier
 
 
@@ -81,6 +82,7 @@ def encode(model: LatentDiffusion, dataset: ImageDataset, out_dir: str | Path, c
     if shard.rank == 0:
         store.init(dataset.classes, dataset.class_names, probe.shape[1:], model.latent_scale, config.shard_size)
         save_config(config, Path(out_dir) / "encode.toml")
+        note_inputs(out_dir, "latents", dataset=dataset, model=model)  # RUN/latents: the run records subset, model
     barrier()
     jobs = []
     for label, class_id in enumerate(dataset.classes):

@@ -100,15 +100,34 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     return export_hf(run, Path(out) if out else run / "export" / "hf")
 
 
+EXPORT_HELP = """Write the distilled set (RUN/distilled/metadata.jsonl and its images) in the ecosystem's formats.
+pt: RUN/export/distilled.pt, one dict for torch.load: images (uint8, N x C x H x W), labels (int64, the
+dataset's class integers), classes (class ids in label order), class_names and prompts.
+hf: RUN/export/hf/, a datasets folder (datasets.load_from_disk) with image, label (a ClassLabel in the
+dataset's order) and prompt columns."""
+
+
 def add_parser(subparsers) -> None:
     """Register ``vlcp export``."""
     from vlcp.progress import add_progress_flag
 
     p = subparsers.add_parser("export", help="the distilled set as a tensor file (pt) or a datasets folder (hf)",
-                              description=__doc__.split("\n\n")[1])
-    p.add_argument("run", type=Path, metavar="RUN", help="run folder holding distilled/metadata.jsonl")
-    p.add_argument("--format", choices=FORMATS, default="pt", help="pt: torch tensor file; hf: datasets folder")
+                              description=EXPORT_HELP)
+    p.add_argument("run_folder", type=Path, nargs="?", default=None, metavar="RUN",
+                   help="run folder holding distilled/metadata.jsonl (the same as --run)")
+    p.add_argument("--run", type=Path, default=Path("runs/latest"), help="run folder (default: runs/latest)")
+    p.add_argument("--format", choices=FORMATS, default="pt", help="pt: torch tensor file; hf: datasets folder "
+                   "(default: pt)")
     p.add_argument("--out", type=Path, default=None,
                    help="output (default: RUN/export/distilled.pt or RUN/export/hf)")
     add_progress_flag(p)
-    p.set_defaults(func=lambda args: print(f"export: {export(args.run, args.format, args.out)}") or 0)
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args) -> int:
+    given = args.run != Path("runs/latest")
+    if args.run_folder is not None and given and Path(args.run_folder) != Path(args.run):
+        raise VlcpError(f"RUN {args.run_folder} and --run {args.run} name different run folders; give one")
+    run = args.run_folder or args.run
+    print(f"export: {export(run, args.format, args.out)}")
+    return 0

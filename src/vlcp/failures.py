@@ -3,9 +3,11 @@ setting>: <what> (<how to fix>)``, exit code 2; ``--debug`` shows the traceback 
 
 ``explain`` maps known exceptions (``VlcpError``, file-system errors, unreadable images and
 safetensors files) to that line; ``check_writable`` tests an output folder before any work starts.
+``ArgumentParser`` gives argument errors the same line (``vlcp <stage>: error: …``, exit 2).
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
@@ -99,3 +101,12 @@ def debug_requested(argv: list[str]) -> tuple[list[str], bool]:
     """Strip ``--debug`` from anywhere in ``argv`` (also ``VLCP_DEBUG=1``)."""
     debug = "--debug" in argv or os.environ.get("VLCP_DEBUG", "") not in ("", "0")
     return [a for a in argv if a != "--debug"], debug
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``vlcp <stage>: error: <what> (see vlcp <stage> --help)``, exit 2;
+    the usage block is left to ``--help``."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr, flush=True)
+        raise SystemExit(2)

@@ -84,15 +84,25 @@ def _norm(v: Any) -> Any:
     return str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v)
 
 
-def run_data(run: str | Path, given: dict[str, Any], sources: dict[str, str] | None = None):
-    """The run's ``DataConfig``: recorded values plus ``given`` (checked against the record)."""
-    from vlcp.config import from_dict, to_dict
+def run_data(run: str | Path, given: dict[str, Any], sources: dict[str, str] | None = None, keep: bool = True):
+    """The run's ``DataConfig``: recorded values plus ``given`` (checked against the record). With ``keep``
+    it is recorded now; a stage that must first see the data load passes ``keep=False`` and calls
+    :func:`keep_data` after, so that a first run that fails on its inputs records nothing."""
+    from vlcp.config import from_dict
     from vlcp.data.config import DataConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
     config = from_dict(DataConfig, settle(run, "data", given, defaults, sources), source=str(Path(run) / SETTINGS))
-    record(run, "data", to_dict(config))
+    if keep:
+        keep_data(run, config)
     return config
+
+
+def keep_data(run: str | Path, config) -> None:
+    """Record ``config`` (a ``DataConfig`` whose data has loaded) as ``run``'s ``[data]``."""
+    from vlcp.config import to_dict
+
+    record(run, "data", to_dict(config))
 
 
 def recorded_data(run: str | Path):
@@ -125,16 +135,41 @@ def keep_value(run: str | Path, key: str, value: Any) -> None:
     record(run, "run", {**read_settings(run)["run"], key: value})
 
 
+POINT_AT_DATA = ("point at it with --data-dir DIR, --set data.data_dir=DIR (vlcp run) or [data] data_dir "
+                 "in the config")
+
+
 def check_data_folder(data) -> None:
     """Stop before any model loads when ``data`` (a ``DataConfig``) names no existing data folder."""
     from vlcp.data import DEBIAN_FASHION_MNIST
 
     if data.preset and data.data_dir is None:
-        raise VlcpError(f"setting 'data_dir': preset {data.preset!r} needs the dataset's folder ([data] data_dir)")
+        raise VlcpError(f"setting 'data_dir': preset {data.preset!r} needs the dataset's folder ({POINT_AT_DATA})")
     root = Path(data.data_dir) if data.data_dir is not None else DEBIAN_FASHION_MNIST
     if not root.is_dir():
-        hint = " (install Debian's dataset-fashion-mnist: make setup)" if data.data_dir is None else ""
-        raise VlcpError(f"{root}: data folder not found{hint}")
+        hint = ("install Debian's dataset-fashion-mnist (make setup), or " + POINT_AT_DATA
+                if data.data_dir is None else POINT_AT_DATA)
+        raise VlcpError(f"{root}: data folder not found ({hint})")
+
+
+def note_inputs(out_dir: str | Path, folder: str, dataset=None, model=None) -> None:
+    """Record what a stage function called from Python was given, as the CLI does: when ``out_dir`` is
+    ``RUN/<folder>`` (e.g. ``runs/api/captions``), ``RUN``'s ``[data]`` (the ``DataConfig`` that loaded
+    ``dataset``) and ``[run] model`` (the spec ``model`` was loaded from). Values already recorded are
+    checked, so a run folder keeps one subset and one model whichever way it is written."""
+    out_dir = Path(out_dir)
+    if out_dir.name != folder:
+        return
+    run = out_dir.parent
+    data = getattr(dataset, "data_config", None)
+    if data is not None:
+        from vlcp.config import to_dict
+
+        given = to_dict(data)
+        keep_data(run, run_data(run, given, {k: f"the dataset's DataConfig ({k})" for k in given}, keep=False))
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        run_value(run, "model", str(spec), "the model's load_model spec")
 
 
 TIMES = "times.json"

@@ -121,5 +121,5 @@ def test_cli_medoid_writes_into_the_run(tmp_path, capsys):
     for k in (3, 2):
         meta = read_json(run / "baselines" / f"medoid_ipc{k}" / "baseline.json")
         assert meta["ipc"] == k and meta["images"] == 2 * k
-    assert main(["baseline", "--method", "medoid"]) == 2
-    assert "needs --run" in capsys.readouterr().err
+    assert main(["baseline", "--method", "medoid"]) == 2  # --run defaults to runs/latest, as in every stage
+    assert "runs/latest/prototypes/prototypes.toml" in capsys.readouterr().err

@@ -23,14 +23,18 @@ def test_cli_device_reaches_the_language_model(tmp_path, monkeypatch):
         seen["device"] = device
         raise _Loaded
 
+    import torch
+
     monkeypatch.setattr(KeywordSentenceGenerator, "from_pretrained", staticmethod(fake))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # --device is checked against the machine
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     p = argparse.ArgumentParser()
     add_parser(p.add_subparsers())
     args = p.parse_args(["prototypes", "--run", str(tmp_path), "--strategy", "generated", "--generator-model", "x",
-                         "--device", "meta"])
+                         "--device", "cuda:1"])
     with pytest.raises(_Loaded):
         args.func(args)
-    assert seen["device"] == "meta"
+    assert seen["device"] == "cuda:1"
 
 
 def test_sentences_feed_the_model_on_its_device():

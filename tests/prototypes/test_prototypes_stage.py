@@ -230,7 +230,7 @@ def test_cli_explicit_paths_and_errors(tmp_path):
     assert args.func(args) == 0
     assert json.loads((tmp_path / "o" / "clusters.json").read_text())["n001"]["n_inliers"] == 37
     args = ap.parse_args(["prototypes", "--latents", str(tmp_path / "latents")])
-    with pytest.raises(VlcpError, match="--run DIR or --captions"):
+    with pytest.raises(VlcpError, match="runs/latest/captions/metadata.jsonl"):  # --run defaults to runs/latest
         args.func(args)
     args = ap.parse_args(["prototypes", "--run", str(tmp_path / "nowhere")])
     with pytest.raises(VlcpError, match="no latents store"):

@@ -45,6 +45,7 @@ class DataConfig:
         from the start of what remains.
 
         ``resolution`` overrides the side images are read at (e.g. a model's resolution for training).
+        The dataset carries this config as ``data_config``.
         """
         from vlcp.data import SubsetDataset, load_dataset
 
@@ -59,10 +60,10 @@ class DataConfig:
         else:
             ds = load_dataset(self.data_dir, source, resolution=res)
         classes = list(range(self.num_classes)) if self.num_classes else None
-        if source == "train" and self.holdout_per_class:
-            return SubsetDataset(ds, classes, self.per_class if split == "train" else 0,
-                                 holdout=self.holdout_per_class, take_holdout=split == "val")
         per_class = self.per_class if split == "train" else 0
-        if classes is None and not per_class:
-            return ds
-        return SubsetDataset(ds, classes, per_class)
+        if source == "train" and self.holdout_per_class:
+            ds = SubsetDataset(ds, classes, per_class, holdout=self.holdout_per_class, take_holdout=split == "val")
+        elif classes is not None or per_class:
+            ds = SubsetDataset(ds, classes, per_class)
+        ds.data_config = self  # what a stage function records as its run's [data] (vlcp.runstate.note_inputs)
+        return ds

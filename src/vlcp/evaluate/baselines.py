@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vlcp.config import check
 from vlcp.data import ImageDataset
 from vlcp.data.imagefolder import IMAGE_SUFFIXES
 from vlcp.errors import VlcpError
@@ -29,6 +31,35 @@ from vlcp.evaluate.tensors import channel_stats, images_uint8
 from vlcp.io import atomic_write_json, read_json
 
 BASELINES = ("random", "herding", "kcenter", "kmeans", "medoid", "full")
+
+
+def _network_names() -> list[str]:
+    from vlcp.evaluate.networks import NETWORKS
+
+    return NETWORKS.names()
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """``vlcp baseline``'s settings (saved as ``baseline.toml`` in each baseline folder)."""
+
+    method: str = field(default="random", metadata={"help": "selection rule", "choices": lambda: list(BASELINES)})
+    ipc: tuple[int, ...] = field(default=(), metadata={
+        "help": "images per class, one folder per value (default: random/herding/kcenter need it; kmeans and "
+                "medoid: the run's prototypes' ipc)"})
+    seed: int = field(default=0, metadata={"help": "random: selection seed; herding/kcenter: extractor seed"})
+    feature_model: str = field(default="convnet3", metadata={
+        "help": "herding/kcenter: network trained on the full training set for the feature space",
+        "choices": _network_names})
+    feature_epochs: int = field(default=5, metadata={"help": "herding/kcenter: its training epochs"})
+    resolution: int = field(default=0, metadata={
+        "help": "ImageFolder datasets without --run: image side (0: native)"})
+
+    def __post_init__(self) -> None:
+        check(self.method in BASELINES, "method", f"{self.method!r} is not one of {', '.join(BASELINES)}")
+        check(all(k >= 1 for k in self.ipc), "ipc", "must be >= 1")
+        check(self.feature_epochs >= 1, "feature_epochs", "must be >= 1")
+        check(self.resolution >= 0, "resolution", "must be >= 0")
 
 
 # ---- selection rules -------------------------------------------------------------------------

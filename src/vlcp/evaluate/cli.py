@@ -1,10 +1,12 @@
 """``vlcp evaluate`` and ``vlcp baseline`` (registered on the main CLI by ``add_parsers``)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.config import save_config
+from vlcp.devices import CHOICES, add_device_arg
 from vlcp.errors import VlcpError
 from vlcp.io import read_json
 from vlcp.progress import add_progress_flag
@@ -25,17 +27,16 @@ training set, the upper bound). Folders: <out>/<method>_ipc<ipc>, <out>/kmeans, 
 
 def add_parsers(subparsers) -> None:
     """Register ``evaluate`` and ``baseline`` on the main CLI's subparsers."""
-    from vlcp.evaluate.baselines import BASELINES
+    from vlcp.evaluate.baselines import BASELINES, BaselineConfig
     from vlcp.evaluate.evaluation import EvalConfig
-    from vlcp.evaluate.networks import NETWORKS
 
     p = subparsers.add_parser("evaluate", help="score distilled ImageFolders against the real test set",
                               description=EVALUATE_HELP)
     p.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
                    help="distilled ImageFolder(s) to score (default with --run: RUN/distilled and RUN/baselines/*)")
     p.add_argument("--run", type=Path, default=None,
-                   help="run folder: its recorded dataset (subset, classes), its distilled set and baselines; "
-                        "results go to RUN/eval")
+                   help="run folder: its recorded dataset (subset, classes) and device, its distilled set and "
+                        "baselines; results go to RUN/eval (default without FOLDERs: runs/latest)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="real dataset: IDX folder or ImageFolder tree with train/ and val/ (default: Debian's Fashion-MNIST)")
     p.add_argument("--method", default=None,
@@ -49,32 +50,29 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--config", type=Path, default=None,
                    help="TOML file: [evaluate] sets defaults; [data] names the real dataset (preset, data_dir, "
                         "num_classes) unless --data-dir is given")
-    add_config_args(p, EvalConfig)
+    add_device_arg(p, help=f"{CHOICES} (default: [evaluate] device, else the run's recorded device, else auto)")
+    add_config_args(p, EvalConfig, skip=("device",))
     p.set_defaults(func=run_evaluate)
 
     b = subparsers.add_parser("baseline", help=f"write a baseline ImageFolder ({', '.join(BASELINES)})",
                               description=BASELINE_HELP)
-    b.add_argument("--method", required=True, choices=BASELINES)
-    b.add_argument("--ipc", type=int, nargs="+", default=None, help="images per class (one folder per value)")
-    b.add_argument("--data-dir", type=Path, default=None, help="real dataset (default: Debian's Fashion-MNIST)")
+    b.add_argument("--data-dir", type=Path, default=None, help="real dataset (default: the run's, else Debian's "
+                   "Fashion-MNIST)")
     b.add_argument("--run", type=Path, default=None,
-                   help="run folder: its recorded dataset (subset, classes); kmeans / medoid: its prototypes; "
-                        "folders go to RUN/baselines")
+                   help="run folder: its recorded dataset (subset, classes) and device; kmeans / medoid: its "
+                        "prototypes; folders go to RUN/baselines (default: runs/latest for kmeans / medoid)")
     b.add_argument("--out", type=Path, default=None,
                    help="parent folder of the baseline folders (default: RUN/baselines, else runs/baselines)")
-    b.add_argument("--seed", type=int, default=0, help="random: selection seed; herding/kcenter: extractor seed")
-    b.add_argument("--feature-model", default="convnet3", choices=NETWORKS.names(),
-                   help="herding/kcenter: network trained on the full training set for the feature space")
-    b.add_argument("--feature-epochs", type=int, default=5, help="herding/kcenter: its training epochs")
-    b.add_argument("--resolution", type=int, default=None, help="ImageFolder datasets: image side (default: native)")
-    b.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default: the run's, else auto)")
+    add_device_arg(b)
+    add_config_args(b, BaselineConfig)
     add_progress_flag(b)
     b.set_defaults(func=run_baseline)
 
 
 def _data_config(data_dir, config_file, run=None):
     """The real dataset: with ``run``, the run's recorded ``[data]`` (checked against ``--data-dir`` and the
-    TOML's ``[data]``); else ``--data-dir`` when given, else the TOML's ``[data]`` (preset, classes)."""
+    TOML's ``[data]``; recorded by :func:`_keep` once it has loaded); else ``--data-dir`` when given, else
+    the TOML's ``[data]`` (preset, classes)."""
     from vlcp.data.config import DataConfig
     from vlcp.config import from_dict
 
@@ -85,10 +83,29 @@ def _data_config(data_dir, config_file, run=None):
         sources = {k: f"[data] {k} in {config_file}" for k in given}
         if data_dir is not None:
             given["data_dir"], sources["data_dir"] = str(data_dir), "--data-dir"
-        return run_data(run, given, sources)
+        return run_data(run, given, sources, keep=False)
     if data_dir is not None:
         return DataConfig(data_dir=str(data_dir))
     return from_dict(DataConfig, toml_section(config_file, "data"), source=f"{config_file} [data]")
+
+
+def _keep(run, data) -> None:
+    """Record ``data`` as ``run``'s dataset (after it loaded)."""
+    if run is not None:
+        from vlcp.runstate import keep_data
+
+        keep_data(run, data)
+
+
+def _run_device(args, section: dict | None = None) -> str | None:
+    """``--device``, else ``section``'s (the TOML's [evaluate]), else the run's recorded device (None: auto)."""
+    if args.device is not None or (section or {}).get("device") is not None:
+        return args.device
+    if args.run is not None:
+        from vlcp.runstate import read_settings
+
+        return read_settings(args.run)["run"].get("device")
+    return None
 
 
 def run_folders(run: Path) -> list[Path]:
@@ -115,7 +132,11 @@ def run_evaluate(args) -> int:
     from vlcp.evaluate.protocols import PROTOCOLS
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
-    config = config_from_args(EvalConfig, args, toml_section(args.config, "evaluate"))
+    if args.run is None and not args.folders and not args.merge:
+        args.run = Path("runs/latest")
+    section = toml_section(args.config, "evaluate")
+    args.device = _run_device(args, section)
+    config = config_from_args(EvalConfig, args, section)
     if args.run is not None and not args.folders:
         args.folders = run_folders(args.run)
         if not args.folders and not args.merge:
@@ -131,6 +152,7 @@ def run_evaluate(args) -> int:
         protocol = PROTOCOLS.get(config.protocol)
         side = default_side(config, data.load("test").resolution)  # the dataset's own side, then the protocol's
         train, test = _load_splits(data, side, protocol.test_load_side(side))
+        _keep(args.run, data)
         if train is None:
             print("note: no training split found; normalising with the protocol's published statistics or the "
                   "distilled images' own (settings.normalisation.source says which)")
@@ -153,64 +175,68 @@ def run_evaluate(args) -> int:
 
 
 def run_baseline(args) -> int:
-    from vlcp.evaluate.baselines import baseline_info, make_baseline
-    from vlcp.evaluate.evaluation import resolve_device
+    from vlcp.devices import resolve_device
+    from vlcp.evaluate.baselines import BaselineConfig, baseline_info, make_baseline
 
+    config = config_from_args(BaselineConfig, args)
+    if args.run is None and config.method in ("kmeans", "medoid"):
+        args.run = Path("runs/latest")
     device = args.device
     if args.run is not None:
         from vlcp.runstate import run_value
 
-        device = run_value(args.run, "device", args.device, "--device")
-    device = resolve_device(device or "auto")
+        device = run_value(args.run, "device", args.device, "--device", keep=False)
+    device = resolve_device(device)
     out: Path = args.out or (args.run / "baselines" if args.run is not None else Path("runs/baselines"))
-    if args.method == "medoid":
-        return _run_medoid(args, out)
-    if args.method in ("random", "herding", "kcenter"):
-        if not args.ipc:
-            raise VlcpError(f"setting 'ipc': the {args.method} baseline needs --ipc")
-        targets = [(k, out / f"{args.method}_ipc{k}") for k in args.ipc]
-    elif args.method == "kmeans" and args.run is not None:
+    if config.method == "medoid":
+        targets = [(k, out / f"medoid_ipc{k}") for k in (config.ipc or [_prototype_ipc(args.run)])]
+    elif config.method in ("random", "herding", "kcenter"):
+        if not config.ipc:
+            raise VlcpError(f"setting 'ipc': the {config.method} baseline needs --ipc")
+        targets = [(k, out / f"{config.method}_ipc{k}") for k in config.ipc]
+    elif config.method == "kmeans":
         k = _prototype_ipc(args.run)
         targets = [(k, out / f"kmeans_ipc{k}")]
     else:
-        targets = [(None, out / args.method)]
-    train = None
-    if args.method != "kmeans":
-        if args.run is not None:
-            if args.resolution:
-                raise VlcpError("setting 'resolution': with --run the run's recorded dataset is used; drop --resolution")
-            train = _data_config(args.data_dir, None, args.run).load("train")
-        else:
-            from vlcp.data import load_dataset
-            train = load_dataset(args.data_dir, "train", resolution=args.resolution)
+        targets = [(None, out / config.method)]
+    train = _baseline_train(args, config)
+    if args.run is not None and args.device:  # recorded once the inputs have loaded
+        from vlcp.runstate import keep_value
+
+        keep_value(args.run, "device", args.device)
     for ipc, folder in targets:
-        path = make_baseline(args.method, train, folder, ipc=ipc, seed=args.seed, feature_model=args.feature_model,
-                             feature_epochs=args.feature_epochs, device=device, run_dir=args.run, cache_dir=out,
-                             progress=args.progress)
+        path = make_baseline(config.method, train, folder, ipc=ipc, seed=config.seed,
+                             feature_model=config.feature_model, feature_epochs=config.feature_epochs, device=device,
+                             run_dir=args.run, cache_dir=out, progress=args.progress)
         info = baseline_info(path)
-        print(f"{path}: {info.get('description', args.method)} ({info.get('images', '?')} images)")
-    print(f"score with: vlcp evaluate {' '.join(str(f) for _, f in targets)} --out {out}")
+        save_config(replace(config, ipc=(ipc,) if ipc else ()), path / "baseline.toml", section="baseline")
+        print(f"{path}: {info.get('description', config.method)} ({info.get('images', '?')} images)")
+    if args.run is not None and args.out is None:
+        print(f"score with: vlcp evaluate --run {args.run}")
+    else:
+        print(f"score with: vlcp evaluate {' '.join(str(f) for _, f in targets)} --out {out}"
+              + (f" --run {args.run}" if args.run is not None else ""))
     return 0
 
 
-def _run_medoid(args, out: Path) -> int:
-    """``vlcp baseline --method medoid --run RUN [--ipc K ...]``: RUN/baselines/medoid_ipc<k> by default."""
-    from vlcp.evaluate.baselines import baseline_info, make_baseline
-    from vlcp.evaluate.medoid import run_train_split
+def _baseline_train(args, config):
+    """The real training split a baseline selects from (None for kmeans: it decodes the run's centroids)."""
+    if config.method == "kmeans":
+        return None
+    if config.method == "medoid":
+        from vlcp.evaluate.medoid import run_train_split
 
-    if args.run is None:
-        raise VlcpError("the medoid baseline needs --run (a run folder with latents and prototypes)")
-    ipcs = args.ipc or [_prototype_ipc(args.run)]
-    train = run_train_split(args.run)
-    folders = []
-    for ipc in ipcs:
-        name = f"medoid_ipc{ipc}"
-        path = make_baseline("medoid", train, out / name, ipc=ipc, run_dir=args.run)
-        info = baseline_info(path)
-        print(f"{path}: {info.get('description', 'medoid')} ({info.get('images', '?')} images)")
-        folders.append(path)
-    print(f"score with: vlcp evaluate {' '.join(str(f) for f in folders)} --out {out}")
-    return 0
+        return run_train_split(args.run)
+    if args.run is not None:
+        if config.resolution:
+            raise VlcpError("setting 'resolution': with --run the run's recorded dataset is used; drop --resolution")
+        data = _data_config(args.data_dir, None, args.run)
+        train = data.load("train")
+        _keep(args.run, data)
+        return train
+    from vlcp.data import load_dataset
+
+    return load_dataset(args.data_dir, "train", resolution=config.resolution or None)
 
 
 def _prototype_ipc(run: Path) -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
+from vlcp.devices import is_device_name
 from vlcp.errors import VlcpError
 from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
 from vlcp.evaluate.protocols import PROTOCOLS
@@ -22,7 +22,6 @@ from vlcp.evaluate.tensors import channel_stats, class_subset, images_uint8, spl
 from vlcp.evaluate.trainer import Rng, train_and_test
 from vlcp.io import image_records, read_json
 
-_DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class EvalConfig:
         "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300)"})
     batch_size: int | None = field(default=None, metadata={
         "help": "training batch size (default: the protocol's: dc/dsa 256, minimax 64, rded by IPC)"})
-    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, mps, or auto (cuda when available)"})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, mps or auto (cuda when available)"})
     resolution: int | None = field(default=None, metadata={
         "help": "image side the networks see (default: the test set's; ImageFolder test sets load at 224 px "
                 "for minimax/rded)"})
@@ -81,7 +80,7 @@ class EvalConfig:
         for name in ("epochs", "batch_size", "test_batch_size", "resolution"):
             v = getattr(self, name)
             check(v is None or (isinstance(v, int) and v >= 1), name, "must be a positive integer (or unset)")
-        check(isinstance(self.device, str) and bool(_DEVICE.match(self.device)), "device",
+        check(is_device_name(self.device), "device",
               f"{self.device!r} is not cpu, cuda, cuda:N, mps or auto")
         check(self.norm in NORMS + ("auto",), "norm", f"{self.norm!r} is not one of {', '.join(NORMS)} or auto")
         check(self.teacher is None or (isinstance(self.teacher, str) and bool(self.teacher)), "teacher",
@@ -105,13 +104,10 @@ class EvalConfig:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VlcpError(f"setting 'device': {name!r} requested but no CUDA device is available")
-    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise VlcpError("setting 'device': 'mps' requested but not available")
-    return torch.device(name)
+    """``name`` (cpu, cuda, cuda:N, mps, auto) as a torch device, checked against this machine (``vlcp.devices``)."""
+    from vlcp.devices import resolve_device as resolve
+
+    return torch.device(resolve(name))
 
 
 @contextlib.contextmanager

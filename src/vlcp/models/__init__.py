@@ -17,6 +17,12 @@ def load_model(spec: str | Path | None = None, device: torch.device | str = "cpu
                dtype: torch.dtype = torch.float32) -> LatentDiffusion:
     """Build a generator from ``spec``: None / "embedded" (the committed Fashion-MNIST model), a folder
     written by ``vlcp train`` (has ``vlcp_model.json``), or a diffusers Stable Diffusion folder or hub id."""
+    model = _load(spec, device, dtype)
+    model.spec = EMBEDDED if spec is None else str(spec)  # recorded as the run's model (vlcp.runstate)
+    return model
+
+
+def _load(spec, device, dtype) -> LatentDiffusion:
     from vlcp.models.embedded import MODEL_INFO, load_generator
 
     if spec is None or str(spec) == EMBEDDED:

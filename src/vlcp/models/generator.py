@@ -78,6 +78,7 @@ class LatentDiffusion:
     resolution: int
     channels: int
     pad_small: bool = False  # the embedded model's pad/crop rule (see PixelAdapter)
+    spec: str | None = None  # what load_model built it from ("embedded", a folder, a hub id); None: built in memory
 
     def adapter(self, data_resolution: int, data_channels: int) -> PixelAdapter:
         return PixelAdapter(data_resolution, data_channels, self.resolution, self.channels, self.pad_small)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from vlcp.cliutil import add_config_args, config_from_args, toml_section
+from vlcp.devices import DEVICE_HELP, add_device_arg, resolve_device
 from vlcp.errors import VlcpError
 from vlcp.progress import add_progress_flag
 
@@ -21,26 +22,23 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
                     "inliers with k-means (k = ipc) and picks one caption per cluster (Algorithm 2). Writes "
                     "prototypes.safetensors, clusters.json, text_prototypes.json, prototype_report.{json,md} "
                     "and prototypes.toml.")
-    p.add_argument("--run", type=Path, metavar="DIR",
-                   help="run folder holding latents/ and captions/metadata.jsonl; outputs go to DIR/prototypes/")
+    p.add_argument("--run", type=Path, metavar="DIR", default=Path("runs/latest"),
+                   help="run folder holding latents/ and captions/metadata.jsonl; outputs go to DIR/prototypes/ "
+                        "(default: runs/latest)")
     p.add_argument("--latents", type=Path, metavar="DIR", help="latents store (default: RUN/latents)")
     p.add_argument("--captions", type=Path, metavar="JSONL",
                    help="captions metadata.jsonl (default: RUN/captions/metadata.jsonl)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: RUN/prototypes)")
     p.add_argument("--config", type=Path, metavar="TOML", help="TOML file; its [prototypes] section sets defaults")
-    p.add_argument("--device", default="cpu", help="device of strategy 'generated''s language model: cpu, cuda, auto")
+    add_device_arg(p, help=f"device of strategy 'generated''s language model: {DEVICE_HELP}")
     add_config_args(p, PrototypesConfig)
     add_progress_flag(p)
     p.set_defaults(func=main)
     return p
 
 
-def _resolve(args: argparse.Namespace, given: Path | None, under_run: str, option: str) -> Path:
-    if given is not None:
-        return given
-    if args.run is None:
-        raise VlcpError(f"pass --run DIR or {option}")
-    return args.run / under_run
+def _resolve(args: argparse.Namespace, given: Path | None, under_run: str) -> Path:
+    return given if given is not None else args.run / under_run
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,15 +47,16 @@ def main(args: argparse.Namespace) -> int:
     from vlcp.prototypes.stage import read_captions, run_prototypes
 
     config = config_from_args(PrototypesConfig, args, toml_section(args.config, "prototypes"))
-    latents = _resolve(args, args.latents, "latents", "--latents")
-    captions = _resolve(args, args.captions, "captions/metadata.jsonl", "--captions")
-    out = _resolve(args, args.out, "prototypes", "--out")
+    latents = _resolve(args, args.latents, "latents")
+    captions = _resolve(args, args.captions, "captions/metadata.jsonl")
+    out = _resolve(args, args.out, "prototypes")
     store = LatentStore(latents)
     if not store.exists():
         raise VlcpError(f"{latents}: no latents store (index.json missing; run `vlcp encode` first)")
-    from vlcp.cli import _device
+    from vlcp.runstate import run_value
 
-    result = run_prototypes(store, read_captions(captions), out, config, device=_device(args.device))
+    device = resolve_device(run_value(args.run, "device", args.device, "--device", keep=False))
+    result = run_prototypes(store, read_captions(captions), out, config, device=device)
     n = len(result.classes)
     k = sum(c["k"] for c in result.classes.values())
     print(f"prototypes: {n} classes, {k} prototypes ({config.strategy} prompts) -> {out}")
