@@ -202,3 +202,24 @@ def test_fashion_mnist_sleeves_follow_the_class(fashion_captions):
     assert share(tops, "no sleeves") >= 0.06
     assert share(fashion_captions["dress"], "no sleeves") >= 0.15
     assert 0.1 <= share(fashion_captions["shirt"], "short sleeves") <= 0.4
+
+
+def test_strappy_sandal_is_open_not_printed_and_closed_shoe_keeps_its_surface():
+    closed = shoe("left")
+    sandal = closed.clone()
+    sandal[0, 0, 9:20:2, 3:25] = 0.0  # straps: every other row of the upper is empty
+    assert "open strappy upper" in caption(sandal, "sandal") and "pattern" not in caption(sandal, "sandal")
+    assert "open" not in caption(closed, "sneaker") and "plain smooth surface" in caption(closed, "sneaker")
+
+
+def test_bag_shape_words_do_not_contradict():
+    """A bag filling the frame's height and most of its width is boxy, not 'tall wide'; a broad bag is not 'broad wide'."""
+    square = canvas()
+    square[0, 0, 1:27, 2:25] = 0.6  # 23 x 26: wide (0.82 of the side), aspect 0.88
+    tall = canvas()
+    tall[0, 0, 1:27, 8:20] = 0.6
+    broad = canvas()
+    broad[0, 0, 8:20, 1:27] = 0.6
+    assert "boxy wide shape" in caption(square, "bag")
+    assert "tall narrow shape" in caption(tall, "bag")
+    assert "a broad shape" in caption(broad, "bag")

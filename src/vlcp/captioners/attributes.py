@@ -7,15 +7,17 @@ details about its shape, posture, color, and any distinct features."):
 - tone (mean brightness of the object; hue words for colour images), size (area), width and length
   (bounding box), texture or print (spread of brightness and edge energy inside the object),
 - tops and dresses: sleeves — short when the silhouette narrows below the shoulders (the sleeves
-  end above the waist), long when both sides hold an arm (a seam: a dark or empty column that
-  runs down the side of the torso; on a narrow top only an empty one, as prints make dark lines) or
-  a top is wider than a torso alone, else sleeveless (a dress: thin straps); pullovers, coats,
-  sweaters, jackets and hoodies are never sleeveless,
+  end above the waist); long when both sides hold an arm (a seam: a dark or empty column running
+  down the side of the torso; on a narrow top only an empty one counts, as prints make dark lines)
+  or a top is wider than a torso alone; else sleeveless, as are shoulders made of two straps with
+  a neckline between them (dresses: thin straps); pullovers, coats, sweaters, jackets and hoodies
+  are never sleeveless,
 - trousers: leg width, length, and how much of the frame they fill (plural wording),
 - footwear: orientation (the toe points to the side with the lower profile), heel or sole (a gap
   under the middle of the shoe is a raised heel; a bright bottom band is a light sole), height
-  (ankle-high or low-cut),
-- bags: handle (a hole enclosed above the body), orientation of any asymmetry.
+  (ankle-high or low-cut), an open strappy upper (many empty pixels inside the outline) in place
+  of the surface words,
+- bags: handle (a hole enclosed above the body), shape (tall / boxy / broad from the box's aspect).
 
 Every attribute is quantised into a few words, so images that differ in a measured attribute get
 different descriptions. Measurements are vectorised over a batch (about 60,000 28×28 images in a
@@ -48,11 +50,13 @@ class Measurements:
     sleeve_drop: torch.Tensor  # median row width at 40–60 % of the box height / widest at 5–40 %
     arm_seam: torch.Tensor    # fraction of rows at 30–90 % with a seam column, the lesser of the two sides
     arm_gap: torch.Tensor     # the same with empty seams only (arms apart from the torso)
+    shoulder_fill: torch.Tensor  # object pixels / row width at 5–20 % (two straps and a neckline: low)
     flare: torch.Tensor       # mean row width at 85–100 % / widest at 5–40 %
     left_heavier: torch.Tensor  # profile height on the left third minus the right third (/ side)
     bottom_gap: torch.Tensor  # True when the bottom rows of the box have an empty middle (raised heel)
     sole_light: torch.Tensor  # True when the bottom band is clearly brighter than the object
     hole: torch.Tensor        # True when rows in the upper part have a gap between object pixels (handle)
+    openness: torch.Tensor    # empty share of the rows' first-to-last spans (straps and holes: high)
     hue: torch.Tensor         # mean hue angle 0..1 (colour images), -1 for grey
     saturation: torch.Tensor  # mean saturation of the object
 
@@ -95,25 +99,27 @@ def _band_max(values: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
     return torch.where(sel, values, 0.0).amax(1)
 
 
-def _arm_seam(g: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, left: torch.Tensor,
-              width: torch.Tensor, empty_only: bool = False) -> torch.Tensor:
-    """Lesser of the two sides' best seam column: the fraction of ``rows`` in which that column, inside
-    the row's silhouette and 5–40 % of the box width in from its side, is empty or (unless
-    ``empty_only``) darker by > 0.08 than the brighter pixel within 2 columns on each side (where an
-    arm meets the torso)."""
+def _arm_seams(g: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, left: torch.Tensor,
+               width: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seams where an arm meets the torso: for each side, the best column 5–40 % of the box width in
+    from that side, scored by the fraction of ``rows`` in which it lies inside the row's silhouette
+    and is empty or darker by > 0.08 than the brighter pixel within 2 columns on each side; the
+    lesser of the two sides, (dark or empty, empty only)."""
     w = g.shape[-1]
     gp = torch.nn.functional.pad(g, (2, 2))
     nb = torch.minimum(torch.maximum(gp[..., :-4], gp[..., 1:-3]), torch.maximum(gp[..., 3:-1], gp[..., 4:]))
     cols = torch.arange(w)[None, None]
     first = torch.where(mask, cols, w).amin(2, keepdim=True)
     last = torch.where(mask, cols, -1).amax(2, keepdim=True)
-    dark = ~mask if empty_only else (nb - g > 0.08) | ~mask
-    seam = dark & (cols > first + 1) & (cols < last - 1) & rows[:, :, None]
-    share = seam.float().sum(1) / rows.float().sum(1, keepdim=True).clamp(min=1)  # (b, W)
+    where = (cols > first + 1) & (cols < last - 1) & rows[:, :, None]
     rel = (cols[:, 0].float() - left[:, None]) / width[:, None].clamp(min=1)
-    side_l = torch.where((rel > 0.05) & (rel < 0.4), share, 0).amax(1)
-    side_r = torch.where((rel > 0.6) & (rel < 0.95), share, 0).amax(1)
-    return torch.minimum(side_l, side_r)
+    sides = ((rel > 0.05) & (rel < 0.4), (rel > 0.6) & (rel < 0.95))
+    n = rows.float().sum(1, keepdim=True).clamp(min=1)
+    out = []
+    for seam in ((nb - g > 0.08) | ~mask, ~mask):
+        share = (seam & where).float().sum(1) / n  # (b, W)
+        out.append(torch.minimum(*(torch.where(side, share, 0).amax(1) for side in sides)))
+    return out[0], out[1]
 
 
 def measure(images: torch.Tensor) -> Measurements:
@@ -142,9 +148,10 @@ def measure(images: torch.Tensor) -> Measurements:
     waist_w = torch.where(waist, widths, float("nan")).nanmedian(1).values.nan_to_num(0.0)
     hem = _rows_between(top, height, h, 0.85, 1.0)
     hem_w = (widths * hem).sum(1) / hem.sum(1).clamp(min=1)
+    yoke = _rows_between(top, height, h, 0.05, 0.2)
+    shoulder_fill = (mask.sum(2) * yoke).sum(1) / (widths * yoke).sum(1).clamp(min=1)
     arm_rows = _rows_between(top, height, h, 0.3, 0.9)
-    seam = _arm_seam(g, mask, arm_rows, left, width)
-    arm_gap = _arm_seam(g, mask, arm_rows, left, width, empty_only=True)
+    seam, arm_gap = _arm_seams(g, mask, arm_rows, left, width)
     col_heights = mask.sum(1).float()  # (b, W)
     third = (width / 3).clamp(min=1).long()
     left_h = _band_mean(col_heights, left, left + third - 1)
@@ -161,10 +168,11 @@ def measure(images: torch.Tensor) -> Measurements:
     upper = (ridx < (top + (height / 3).long())[:, None])
     gaps = _gappy_rows(mask) & upper
     hole = gaps.sum(1) >= 2
+    openness = 1 - n / widths.sum(1).clamp(min=1)
     hue, sat = _hue_saturation(images, mask)
     return Measurements(tone, n / (h * w), width / w, height / h, texture, edges,
-                        waist_w / upper_w, seam, arm_gap, hem_w / upper_w,
-                        (left_h - right_h) / h, bottom_gap, sole_light, hole, hue, sat)
+                        waist_w / upper_w, seam, arm_gap, shoulder_fill, hem_w / upper_w,
+                        (left_h - right_h) / h, bottom_gap, sole_light, hole, openness, hue, sat)
 
 
 def _gappy_rows(mask: torch.Tensor) -> torch.Tensor:
@@ -239,13 +247,14 @@ def _sleeves(m: Measurements, i: int, group: str) -> str:
     """Sleeve words of a top or dress (see the module docstring)."""
     if float(m.sleeve_drop[i]) < 0.8:
         return "short sleeves"
-    wide = float(m.width[i])
-    if group == "dress":
-        return "long sleeves" if float(m.arm_seam[i]) >= 0.2 else "thin straps and no sleeves"
-    seam = float(m.arm_seam[i]) >= 0.2 and (wide >= 0.6 or float(m.arm_gap[i]) >= 0.2)  # prints make dark seams
-    if group == "sleeved" or wide >= 0.68 or seam:
+    if group == "sleeved":
         return "long sleeves"
-    return "no sleeves"
+    straps = float(m.shoulder_fill[i]) < 0.6
+    if group == "dress":
+        return "long sleeves" if float(m.arm_seam[i]) >= 0.2 and not straps else "thin straps and no sleeves"
+    wide = float(m.width[i])
+    seam = float(m.arm_seam[i]) >= 0.2 and (wide >= 0.6 or float(m.arm_gap[i]) >= 0.2)  # prints make dark seams
+    return "long sleeves" if (wide >= 0.68 or seam) and not straps else "no sleeves"
 
 
 def _plural(class_name: str) -> str:
@@ -278,12 +287,14 @@ def describe(m: Measurements, i: int, class_name: str) -> str:
         tone = "light" if bool(m.sole_light[i]) else "dark"
         heel = f"a raised heel and a {tone} sole" if bool(m.bottom_gap[i]) else f"a flat {tone} sole"
         rise = _pick(float(m.height[i]), (0.45, 0.7), ("low-cut", "mid-height", "ankle-high"))
+        upper = "an open strappy upper" if float(m.openness[i]) > 0.18 else surface  # straps make edges
         return (f"The {class_name} is {colour}, {rise} and facing {facing}. It has {heel}, "
-                f"a {width} profile, and {surface}.")
+                f"a {width} profile, and {upper}.")
     if group == "bag":
         handle = "a visible handle on top" if bool(m.hole[i]) else "no visible handle"
-        shape = _pick(float(m.width[i]) / max(float(m.height[i]), 1e-3), (0.9, 1.3), ("tall", "boxy", "broad"))
-        return f"The {class_name} is {colour} and {size}, with {handle}. It has a {shape} {width} shape and {surface}."
+        shape = _pick(float(m.width[i]) / max(float(m.height[i]), 1e-3), (0.75, 1.3), ("tall", "boxy", "broad"))
+        outline = "broad" if shape == "broad" else f"{shape} {width}"  # broad is wide already; tall never is
+        return f"The {class_name} is {colour} and {size}, with {handle}. It has a {outline} shape and {surface}."
     facing = "left" if lean < -0.05 else ("right" if lean > 0.05 else "forward")
     return (f"The {class_name} is {colour}, {size} and {width}, {length}, oriented {facing}, with {surface}.")
 
