@@ -293,7 +293,7 @@ def describe(m: Measurements, i: int, class_name: str) -> str:
     if group == "bag":
         handle = "a visible handle on top" if bool(m.hole[i]) else "no visible handle"
         shape = _pick(float(m.width[i]) / max(float(m.height[i]), 1e-3), (0.75, 1.3), ("tall", "boxy", "broad"))
-        outline = "broad" if shape == "broad" else f"{shape} {width}"  # broad is wide already; tall never is
+        outline = "broad" if shape == "broad" else f"{shape} {width}"  # no "broad narrow"; tall is never wide
         return f"The {class_name} is {colour} and {size}, with {handle}. It has a {outline} shape and {surface}."
     facing = "left" if lean < -0.05 else ("right" if lean > 0.05 else "forward")
     return (f"The {class_name} is {colour}, {size} and {width}, {length}, oriented {facing}, with {surface}.")
