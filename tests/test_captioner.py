@@ -1,4 +1,6 @@
 """The attribute captioner on constructed images: each measured attribute changes the words."""
+import numpy as np
+import pytest
 import torch
 
 from vlcp.captioners import CAPTIONERS
@@ -123,3 +125,101 @@ def test_colour_images_get_hue_words():
     x = torch.zeros(1, 3, 32, 32)
     x[0, 2, 8:24, 8:24] = 0.9  # blue square
     assert "blue" in caption(x, "thing")
+
+
+def tank_top():
+    """A tank top: two thin straps with the neckline between them, no arms, a narrow straight body."""
+    x = canvas()
+    x[0, 0, 2:10, 9:11] = 0.8
+    x[0, 0, 2:10, 17:19] = 0.8  # straps
+    x[0, 0, 10:27, 8:20] = 0.8  # body, as wide as the box
+    return x
+
+
+def attached_long_sleeves(width=5):
+    """A long-sleeve top whose arms touch the torso, told apart only by a darker seam column on each side."""
+    x = canvas()
+    x[0, 0, 3:26, 14 - width - 4:14 + width + 4] = 0.8
+    x[0, 0, 8:26, 14 - width - 1] = 0.45
+    x[0, 0, 8:26, 14 + width] = 0.45  # seams between the arms and the torso
+    return x
+
+
+def test_tank_top_has_no_sleeves_and_attached_arms_are_long_sleeves():
+    assert "with no sleeves" in caption(tank_top(), "top")
+    assert "thin straps and no sleeves" in caption(tank_top(), "dress")
+    narrow = attached_long_sleeves(width=3)  # box 14 px wide: the seams say long sleeves on a dress
+    assert "long sleeves" in caption(narrow, "dress")
+    assert "long sleeves" in caption(attached_long_sleeves(width=5), "shirt")  # 18 px: seams count on tops
+    assert "long sleeves" in caption(top(0.8, 2, "long"), "shirt")  # narrow, arms apart from the torso
+
+
+def test_sleeved_garments_never_get_no_sleeves():
+    """Coats and pullovers without a narrowing below the shoulders have long sleeves, whatever the seams."""
+    assert "long sleeves" in caption(tank_top(), "coat")
+    assert "long sleeves" in caption(tank_top(), "pullover")
+    assert "short sleeves" in caption(top(0.8, 5, "short"), "coat")
+
+
+def test_trousers_are_plural_and_their_size_matches_their_length():
+    x = canvas()
+    x[0, 0, 0:28, 9:13] = 0.6
+    x[0, 0, 0:28, 15:19] = 0.6  # two long thin legs: long, but a small area
+    x[0, 0, 0:4, 9:19] = 0.6
+    for name, plural in [("trouser", "trousers"), ("trousers", "trousers"), ("pants", "pants")]:
+        text = caption(x, name)
+        assert text.startswith(f"The {plural} are ") and " They are long" in text, text
+        assert " is " not in text and "long and small" not in text
+        assert "fill a small part of the frame" in text
+
+
+@pytest.fixture(scope="module")
+def fashion_captions():
+    """Captions of the first 300 training images of each top class of Debian's Fashion-MNIST."""
+    from vlcp.data import DEBIAN_FASHION_MNIST, has_idx_files, load_dataset
+    if not has_idx_files(DEBIAN_FASHION_MNIST):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (make setup)")
+    data = load_dataset()
+    out = {}
+    for name in ("t-shirt", "pullover", "coat", "dress", "shirt"):
+        idx = np.flatnonzero(data.labels == data.class_names.index(name))[:300]
+        out[name] = AttributeCaptioner().caption(data.images(idx), [name] * len(idx))
+    return out
+
+
+def share(captions, words):
+    return sum(words in c for c in captions) / len(captions)
+
+
+def test_fashion_mnist_sleeves_follow_the_class(fashion_captions):
+    """Pullovers and coats have long sleeves; T-shirt/tops are mostly short sleeves, with tank tops as
+    no sleeves and few long sleeves; sleeveless dresses and shirts exist."""
+    for name in ("pullover", "coat"):
+        assert share(fashion_captions[name], "long sleeves") >= 0.97, name
+    tops = fashion_captions["t-shirt"]
+    assert share(tops, "short sleeves") >= 0.7
+    assert share(tops, "long sleeves") <= 0.15
+    assert share(tops, "no sleeves") >= 0.06
+    assert share(fashion_captions["dress"], "no sleeves") >= 0.15
+    assert 0.1 <= share(fashion_captions["shirt"], "short sleeves") <= 0.4
+
+
+def test_strappy_sandal_is_open_not_printed_and_closed_shoe_keeps_its_surface():
+    closed = shoe("left")
+    sandal = closed.clone()
+    sandal[0, 0, 9:20:2, 3:25] = 0.0  # straps: every other row of the upper is empty
+    assert "open strappy upper" in caption(sandal, "sandal") and "pattern" not in caption(sandal, "sandal")
+    assert "open" not in caption(closed, "sneaker") and "plain smooth surface" in caption(closed, "sneaker")
+
+
+def test_bag_shape_words_do_not_contradict():
+    """A bag filling the frame's height and most of its width is boxy, not 'tall wide'; a broad bag is not 'broad wide'."""
+    square = canvas()
+    square[0, 0, 1:27, 2:25] = 0.6  # 23 x 26: wide (0.82 of the side), aspect 0.88
+    tall = canvas()
+    tall[0, 0, 1:27, 8:20] = 0.6
+    broad = canvas()
+    broad[0, 0, 8:20, 1:27] = 0.6
+    assert "boxy wide shape" in caption(square, "bag")
+    assert "tall narrow shape" in caption(tall, "bag")
+    assert "a broad shape" in caption(broad, "bag")
