@@ -39,8 +39,8 @@ class TrainConfig:
     epochs: int = field(default=8, metadata={"help": "UNet epochs when unet_steps is 0 (paper: 8)"})
     batch_size: int = field(default=8, metadata={"help": "UNet batch size per process (paper: 8)"})
     gradient_accumulation_steps: int = field(default=1, metadata={
-        "help": "batches per optimizer step (official VLCP/D4M recipe: 8 batches of 8 on 2 GPUs = 128); "
-                "unet_steps counts optimizer steps"})
+        "help": "batches per optimizer step (the official code's README: batch 8 × 4 accumulation steps × 4 GPUs "
+                "= 128, i.e. 16 on one process); unet_steps counts optimizer steps"})
     max_grad_norm: float = field(default=0.0, metadata={
         "help": "clip the UNet gradient to this norm (official recipe: 1.0; 0: no clipping)"})
     lr: float = field(default=1e-5, metadata={"help": "UNet learning rate, AdamW (paper: 1e-5)"})
