@@ -13,6 +13,7 @@ Two processes must not share one ``--out`` (each rewrites the whole file): give 
 
     .venv/bin/python benchmarks/fashion_mnist_tuning.py --model src/vlcp/resources/fashion_mnist_ldm \\
         --grid strength=0.3,0.5,0.7,0.85 guidance_scale=1,3,6 steps=50
+        --grid sampler=mode_guided mode_guidance=0.05,0.1,0.2 guidance_stop=0.5,1 guidance_scale=3 steps=50
 """
 from __future__ import annotations
 
@@ -36,11 +37,18 @@ def selector(bench):
     return train_selector(bench.train, cache_dir=bench.run, device=bench.device, progress=False)
 
 
+def _grid_value(key: str, text: str):
+    """An axis value: an int for counts, a name for ``sampler`` (img2img, mode_guided), else a float."""
+    if key == "sampler":
+        return text
+    return int(text) if key in ("steps", "candidates", "top_k") else float(text)
+
+
 def parse_grid(items: list[str]) -> list[dict]:
     axes = {}
     for item in items:
         key, values = item.split("=", 1)
-        axes[key] = [int(v) if key in ("steps", "candidates", "top_k") else float(v) for v in values.split(",")]
+        axes[key] = [_grid_value(key, v) for v in values.split(",")]
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
