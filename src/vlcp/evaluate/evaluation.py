@@ -410,7 +410,8 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     if protocol.loss == "kd_cutmix":
         teacher, teacher_meta = _teacher(config, train, x.shape[1], len(test.classes), side, mean, std, cache_dir)
     extra = {"source": str(folder), "normalisation_source": source, "test_transform": test_transform,
-             "test_classes": "the distilled set's classes" if subset else "all of the test set's"}
+             "test_classes": "the distilled set's classes" if subset else "all of the test set's",
+             "dataset_classes": len(getattr(test, "parent", test).classes)}
     if min(counts) != max(counts):
         extra["class_counts"] = counts
     if info.get("description"):
