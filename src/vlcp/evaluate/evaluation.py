@@ -210,7 +210,7 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
                                            mean=mean, std=std, device=device, teacher=teacher,
                                            dc_augment=dc_augment, test_batch_size=tb, compile=config.compile,
                                            amp=config.amp, progress=config.progress,
-                                           desc=f"run {i + 1}/{config.repeats}"))
+                                           desc=f"evaluate {method} (ipc {ipc}): network {i + 1}/{config.repeats}"))
             runs.put(outcomes[-1])
     counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
     s = protocol.settings(epochs, batch)
