@@ -190,6 +190,7 @@ def test_comparison_page_of_several_runs(tmp_path: Path, capsys):
     assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
     html = out.read_text("utf-8")
     assert "<td>a</td>" in html and "<td>b</td>" in html and "75.1 ± 0.2" in html and "76.6 ± 0.2" in html
+    assert "75.1 ± 0.2 <small>(N=3)</small>" in html
     assert html.count("<svg ") == 1 and "<h2>Run a</h2>" in html and "<h2>Run b</h2>" in html
     assert "<script" not in html and "http" not in html.replace('xmlns="http', "")
 

@@ -702,18 +702,18 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
     parts = [_note("No results in these runs.")] if not rows else []
     if rows:
         methods = method_order(rows)
-        head = "".join(f"<th>{_e(m)}</th>" for m in methods)
+        head = "".join(f"<th>{_e(_label(m))}</th>" for m in methods)
         body = []
         for name in names:
             for key in sorted({_setting(r) for r in rows if r["run"] == name}):
                 cells = {str(r["method"]): r for r in rows if r["run"] == name and _setting(r) == key}
-                tds = "".join(f'<td class="num">{_fmt(cells[m].get("mean"), 1)} ± {_fmt(cells[m].get("std"), 1)}</td>'
+                tds = "".join(f'<td class="num">{_cell_text(cells[m], 1)}</td>'
                               if m in cells else '<td class="num">—</td>' for m in methods)
                 body.append(f"<tr><td>{_e(name)}</td><td>{_e(key[1])}</td><td>{_e(key[2])}</td>"
                             f"<td>{_e(key[3])}</td>{tds}</tr>")
         parts.append(_scroll(f"<table><tr><th>run</th><th>IPC</th><th>model</th><th>protocol</th>{head}</tr>"
                              f"{''.join(body)}</table>"))
-        for key in sorted({_setting(r) for r in rows}):
+        for key in sorted({_setting(r) for r in rows if str(r["method"]) != WHOLE}):  # the whole set: in the table
             series = {m: {names.index(r["run"]): (float(r["mean"]), float(r.get("std") or 0)) for r in rows
                           if str(r["method"]) == m and _setting(r) == key and isinstance(r.get("mean"), (int, float))}
                       for m in methods}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from vlcp.errors import VlcpError
 from vlcp.evaluate import ResultRow, markdown_table, merge_results, write_results
-from vlcp.evaluate.results import read_results
+from vlcp.evaluate.results import read_results, to_csv
 
 
 def row(method, ipc, acc, model="convnet3", protocol="dc", **settings):
@@ -101,3 +102,5 @@ def test_the_class_subset_and_the_whole_set_are_said():
     assert "classes: 3 of the dataset's 10 (3,000 test images)" in md
     assert "whole set: every real training image (16,500), trained 10 epochs (the other columns: 300)" in md
     assert "of the dataset's" not in markdown_table([row("vlcp", 10, [80.0], num_classes=10, dataset_classes=10)])
+    rec = next(csv.DictReader(io.StringIO(to_csv([row("vlcp", 10, [95.0], **sub)]))))
+    assert (rec["num_classes"], rec["dataset_classes"]) == ("3", "10")

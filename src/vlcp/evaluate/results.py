@@ -313,7 +313,8 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
 
 
 CSV_FIELDS = ["method", "ipc", "model", "protocol", "mean", "std", "runs", "best_mean", "best_std", "accuracies",
-              "epochs", "batch_size", "resolution", "seeds", "teacher_accuracy", "teacher_digest"]
+              "epochs", "batch_size", "resolution", "seeds", "teacher_accuracy", "teacher_digest", "num_classes",
+              "dataset_classes"]
 
 
 def to_csv(rows: Sequence[ResultRow]) -> str:
@@ -328,7 +329,7 @@ def to_csv(rows: Sequence[ResultRow]) -> str:
                     ";".join(f"{a:.4f}" for a in r.accuracies), s.get("epochs", ""), s.get("batch_size", ""),
                     s.get("resolution", ""), ";".join(str(x) for x in s.get("seeds", [])),
                     "" if r.teacher_accuracy is None else f"{r.teacher_accuracy:.4f}",
-                    (r.teacher or {}).get("digest", "")])
+                    (r.teacher or {}).get("digest", ""), s.get("num_classes", ""), s.get("dataset_classes", "")])
     return buf.getvalue()
 
 
