@@ -1,15 +1,18 @@
 """The report stage: one self-contained ``report.html`` from whatever a run folder holds.
 
-Sections, each skipped with a short note when its artifacts are missing or unreadable:
+A summary paragraph (what the run did, from the settings each stage saved, and where the distilled set
+stands), then sections, each skipped with a short note when its artifacts are missing or unreadable:
 
-* run — dataset, subset, class count, model, device (``settings.toml``), package versions, git commit,
-  when each stage's output was written;
+* run — dataset and subset in words, class count, model, the device the evaluation used next to the
+  recorded setting (``settings.toml``), package versions, git commit, time per stage;
 * results — one section for ``eval/results.json`` (and ``results.json`` rows for other cells): a table
-  with methods as columns and (IPC, model, protocol) as rows, inline SVG charts (axis zoomed to the data,
-  error bars, one colour per method on the whole page, accuracy against IPC when there are several) and
-  the protocol as run (epochs, and whether shortened from the protocol's default; batch, seeds, device);
-* images — ``distilled/<class>/<n>.png``, each with its prompt written under it (``metadata.jsonl``),
-  then every ``baselines/<method>_ipc<k>/`` per class;
+  with methods as columns and (IPC, model, protocol) as rows (no ± for one network; the whole training set
+  filled on every line), inline SVG charts (``vlcp.report_chart``: error bars, the axis zoomed in only as far
+  as the noise allows, one colour per method on the whole page, accuracy against IPC when there are several)
+  and the protocol as run (epochs, and whether shortened from the protocol's default; batch, seeds, device);
+* images — per class a grid of ``distilled/<class>/<n>.png`` (click to enlarge, CSS only), then each image
+  with its prompt written under it (``metadata.jsonl``) and its cluster's real images, then every
+  ``baselines/<method>_ipc<k>/`` per class;
 * prototypes — ``prototypes/prototype_report.json`` (the paper's Table 6);
 * settings — every ``*.toml`` in the run folder, verbatim.
 
