@@ -27,10 +27,17 @@ $(CHROMIUM):
 $(VPY):
 	$(PY) -m venv $(VENV)
 
-# torch first, pinned to the CPU wheel on local disk, so no dependency pulls a CUDA build.
+# torch first, so that no dependency pulls another build. Which build pip finds depends on where it looks:
+# by default your pip configuration (from plain PyPI on Linux: the CUDA build, gigabytes of libraries).
+# Choose one with PyTorch's own index (https://pytorch.org/get-started/locally/), e.g.
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu      # CPU only
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126    # CUDA 12.6
+# TORCH_SPEC is the requirement itself. After a first set-up, `make clean-venv` before choosing another build.
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q torch==2.13.0
+	$(VPY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_SPEC)'
 	$(VPY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

@@ -65,6 +65,11 @@ def test_by_hand_sequence_uses_the_first_stages_subset(tmp_path, tiny_model_dir,
     assert "num_classes = 3" in settings and str(tiny_model_dir) in settings
     html = (run / "report.html").read_text()
     assert "random_ipc2" in html and "num_classes = 3" in html  # the run's subset is reported
+    # every place a number is shown says it is 3 of the 10 classes
+    md = (run / "eval" / "results.md").read_text()
+    assert md.startswith("**Fashion-MNIST, 3 of 10 classes, first 12 training images per class: test accuracy")
+    assert "classes: 3 of the dataset's 10" in md
+    assert html.count("Fashion-MNIST, 3 of 10 classes") >= 2  # the run section and above the results table
     times = json.loads((run / "times.json").read_text())
     assert list(times)[:6] == ["caption", "encode", "prototypes", "synthesize", "baseline", "evaluate"]
     assert "time per stage" in html and "caption " in html

@@ -48,6 +48,8 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
     assert "vlcp (ours)" in out and "random real" in out and "k-means centroids" in out and "| medoid" in out
     assert f"{results[0]['mean']:.1f}" in out
     assert "shortened to 2 of the dc protocol's 300 epochs" in out
+    assert "Fashion-MNIST, 2 of 10 classes, first 200 training images per class" in out  # the subset, said
+    assert "whole set" not in out  # the benchmark's whole-set row is for the full data only
 
     # the validation split of configs/fashion_mnist.toml is held out: captions and medoids come from train only
     data = DataConfig(num_classes=2, per_class=200, holdout_per_class=500)
@@ -60,3 +62,21 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
     clusters = json.loads((run / "prototypes/clusters.json").read_text())
     assert medoids == {m[0] for e in clusters.values() for m in e["members"]}
     assert not (captioned | medoids) & val
+
+
+def test_demo_shows_the_benchmarks_whole_set_row_labelled_as_such(tmp_path):
+    from vlcp.demo import whole_set_reference
+    from vlcp.evaluate.results import ResultRow, markdown_table
+
+    whole = ResultRow.from_accuracies("full", 5500, "convnet3", "dc", [92.0], {
+        "epochs": 10, "train_images": 55000, "train_split": "Fashion-MNIST train minus the last 500 images per class"})
+    path = tmp_path / "fashion_mnist_whole.json"
+    path.write_text(json.dumps([whole.to_dict()]))
+    row = whole_set_reference(DemoConfig(), path)
+    vlcp = ResultRow.from_accuracies("vlcp (ours)", 10, "convnet3", "dc", [77.0, 77.5, 77.2], {"epochs": 100})
+    md = markdown_table([vlcp, row])
+    assert "| 92.0 (n=1) |" in md
+    assert "trained 10 epochs (the other columns: 100)" in md and "not retrained by this demo" in md
+    assert whole_set_reference(DemoConfig(num_classes=2), path) is None  # another subset: not comparable
+    assert whole_set_reference(DemoConfig(holdout_per_class=0), path) is None  # another training split
+    assert whole_set_reference(DemoConfig(), tmp_path / "missing.json") is None

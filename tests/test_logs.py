@@ -14,3 +14,17 @@ def test_only_the_main_process_reports(capsys, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     list(progress_bar(range(3), desc="x", every=0.0))
     assert capsys.readouterr().err == ""
+
+
+def test_line_progress_says_the_time_left(capsys):
+    bar = LineProgress(range(4), desc="evaluate vlcp (ipc 10): network 1/3", unit="epoch", every=0.0)
+    list(bar)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("evaluate vlcp (ipc 10): network 1/3: 1/4 epoch, ") and "s left" in lines[0]
+    assert "left" not in lines[-1]  # finished: nothing left to estimate
+
+
+def test_durations_read_as_a_person_says_them():
+    from vlcp.progress import duration
+
+    assert [duration(s) for s in (42, 185, 3900)] == ["42 s", "3 min", "1 h 05 min"]

@@ -82,9 +82,11 @@ def test_full_report(run: Path):
     assert "N=5" in html and "N=3" in html
     assert "<th>vlcp</th><th>random</th>" in html
     assert html.index("61.0 ± 2.5") < html.index("83.1 ± 0.4")  # IPC 1 before IPC 10
-    # images: distilled 4 + k-means 4 + random 6, all embedded; charts are inline SVG (bars + accuracy vs IPC)
+    # images: distilled 4 (in the class grid and again with their prompts) + k-means 4 + random 6, all embedded;
+    # charts are inline SVG (bars + accuracy vs IPC)
     imgs = re.findall(r"<img [^>]*>", html)
-    assert len(imgs) == 4 + 4 + 6
+    assert len(imgs) == 2 * 4 + 4 + 6
+    assert html.count('<span class="zoom" tabindex="0"><img') == 2 * 4  # distilled images enlarge on click
     assert html.count("<svg ") == 2 and "accuracy against IPC" in html
     assert all('src="data:image/png;base64,' in i for i in imgs)
     assert "http://" not in html and "https://" not in html
@@ -133,7 +135,7 @@ def test_images_without_manifest_and_unreadable_json(tmp_path: Path):
     (run / "prototypes").mkdir()
     (run / "prototypes" / "prototype_report.json").write_text('["nope"]')
     html = report(run).read_text("utf-8")
-    assert len(re.findall(r"<img ", html)) == 4
+    assert len(re.findall(r"<img ", html)) == 2 * 4  # the class grid and the per-image figures
     assert "No metadata.jsonl" in html and "Unreadable" in html
 
 
@@ -188,5 +190,44 @@ def test_comparison_page_of_several_runs(tmp_path: Path, capsys):
     assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
     html = out.read_text("utf-8")
     assert "<td>a</td>" in html and "<td>b</td>" in html and "75.1 ± 0.2" in html and "76.6 ± 0.2" in html
+    assert "75.1 ± 0.2 <small>(N=3)</small>" in html
     assert html.count("<svg ") == 1 and "<h2>Run a</h2>" in html and "<h2>Run b</h2>" in html
     assert "<script" not in html and "http" not in html.replace('xmlns="http', "")
+
+
+def _bar_heights(svg: str) -> list[float]:
+    return [float(h) for h in re.findall(r'<rect class="bar"[^>]* height="([\d.]+)"', svg)]
+
+
+def test_chart_never_zooms_inside_the_noise():
+    from vlcp.report_chart import method_colours, svg_chart
+
+    colours = method_colours(["vlcp", "random"])
+    one_net = svg_chart(["IPC 10"], {"vlcp": {0: (93.61, 0.0)}, "random": {0: (93.58, 0.0)}}, colours)
+    hi, lo = sorted(_bar_heights(one_net), reverse=True)
+    assert hi / lo < 1.02  # one test image apart: bars of (almost) the same height, not five-fold
+    assert "no spread measured" in one_net
+    noisy = svg_chart(["IPC 10"], {"vlcp": {0: (75.5, 1.0)}, "random": {0: (75.0, 1.0)}}, colours)
+    hi, lo = sorted(_bar_heights(noisy), reverse=True)
+    assert hi / lo < 1.1 and "random within one std of vlcp" in noisy
+    apart = svg_chart(["IPC 10"], {"vlcp": {0: (76.6, 0.6)}, "random": {0: (73.1, 0.1)}}, colours)
+    ticks = [float(t) for t in re.findall(r'class="ytick"[^>]*>([\d.]+)<', apart)]
+    assert min(ticks) > 60 and "within one std" not in apart  # a real difference is still zoomed in on
+
+
+def test_one_network_subset_and_device_in_the_report(tmp_path: Path):
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    settings = {"num_classes": 3, "dataset_classes": 10, "device": "cpu", "epochs": 300}
+    (run / "eval" / "results.json").write_text(json.dumps([
+        {"method": "vlcp", "ipc": 10, "model": "convnet3", "protocol": "dc", "mean": 93.61, "std": 0.0, "runs": 1,
+         "settings": settings},
+        {"method": "full", "ipc": 5500, "model": "convnet3", "protocol": "dc", "mean": 98.2, "std": 0.0, "runs": 1,
+         "settings": settings}]))
+    (run / "settings.toml").write_text('[data]\nnum_classes = 3\nholdout_per_class = 500\n[run]\ndevice = "auto"\n')
+    html = report(run).read_text("utf-8")
+    assert "93.6 <small>(N=1)</small>" in html and "± 0.0" not in html
+    assert "Fashion-MNIST, 3 of 10 classes, last 500 per class held out for validation" in html
+    assert "<dd>cpu (evaluate; setting: auto)</dd>" in html
+    assert "<th>whole training set</th>" in html and 'class="reference"' in html  # a dashed line, not an IPC group
+    assert "the whole training set reaches 98.2 %" in html

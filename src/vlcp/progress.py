@@ -69,8 +69,23 @@ class LineProgress:
         self.last = time.monotonic()
         total = f"/{self.total}" if self.total is not None else ""
         extra = f" ({self.postfix})" if self.postfix else ""
-        print(f"{self.desc}: {self.n}{total} {self.unit}, {self.last - self.start:.0f} s{extra}",
+        print(f"{self.desc}: {self.n}{total} {self.unit}, {self.last - self.start:.0f} s{self._left()}{extra}",
               file=sys.stderr, flush=True)
+
+    def _left(self) -> str:
+        """``, about 3 min left`` at the rate so far (empty before the first step or without a total)."""
+        if not self.total or not self.n or self.n >= self.total:
+            return ""
+        return f", about {duration((self.last - self.start) / self.n * (self.total - self.n))} left"
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``3 min``, ``1 h 05 min``: a time span as a person says it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 def progress_bar(iterable: Iterable | None = None, *, disable: bool = False, **kw: Any):

@@ -1,15 +1,18 @@
 """The report stage: one self-contained ``report.html`` from whatever a run folder holds.
 
-Sections, each skipped with a short note when its artifacts are missing or unreadable:
+A summary paragraph (what the run did, from the settings each stage saved, and where the distilled set
+stands), then sections, each skipped with a short note when its artifacts are missing or unreadable:
 
-* run — dataset, subset, class count, model, device (``settings.toml``), package versions, git commit,
-  when each stage's output was written;
+* run — dataset and subset in words, class count, model, the device the evaluation used next to the
+  recorded setting (``settings.toml``), package versions, git commit, time per stage;
 * results — one section for ``eval/results.json`` (and ``results.json`` rows for other cells): a table
-  with methods as columns and (IPC, model, protocol) as rows, inline SVG charts (axis zoomed to the data,
-  error bars, one colour per method on the whole page, accuracy against IPC when there are several) and
-  the protocol as run (epochs, and whether shortened from the protocol's default; batch, seeds, device);
-* images — ``distilled/<class>/<n>.png``, each with its prompt written under it (``metadata.jsonl``),
-  then every ``baselines/<method>_ipc<k>/`` per class;
+  with methods as columns and (IPC, model, protocol) as rows (no ± for one network; the whole training set
+  filled on every line), inline SVG charts (``vlcp.report_chart``: error bars, the axis zoomed in only as far
+  as the noise allows, one colour per method on the whole page, accuracy against IPC when there are several)
+  and the protocol as run (epochs, and whether shortened from the protocol's default; batch, seeds, device);
+* images — per class a grid of ``distilled/<class>/<n>.png`` (click to enlarge, CSS only), then each image
+  with its prompt written under it (``metadata.jsonl``) and its cluster's real images, then every
+  ``baselines/<method>_ipc<k>/`` per class;
 * prototypes — ``prototypes/prototype_report.json`` (the paper's Table 6);
 * settings — every ``*.toml`` in the run folder, verbatim.
 
@@ -35,27 +38,40 @@ THUMB = 128  # images with a larger side are downscaled to this before embedding
 CSS = """
 * { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 1em; max-width: 70em; color: #222;
-       line-height: 1.4; overflow-wrap: anywhere; }
-h1 { margin-bottom: 0; font-size: 1.6em; } .sub { color: #666; margin-top: .2em; }
+       line-height: 1.4; overflow-wrap: break-word; }
+h1 { margin-bottom: 0; font-size: 1.6em; } .sub { color: #666; margin-top: .2em; overflow-wrap: anywhere; }
+p.summary { max-width: 48em; }
 .scroll { overflow-x: auto; max-width: 100%; }
-table { border-collapse: collapse; margin: .5em 0 1em; }
+table { border-collapse: collapse; margin: .5em 0 1em; overflow-wrap: normal; word-break: normal; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; vertical-align: top; }
 th { background: #f3f3f3; } td.num { text-align: right; white-space: nowrap; }
+td.key { white-space: nowrap; } td.text { min-width: 12em; }
 .note { color: #888; font-style: italic; }
 figure { margin: 0; }
-.chart { max-width: 40em; margin: .5em 0 1.5em; } .chart svg { width: 100%; height: auto; display: block; }
+.chart { max-width: 32em; margin: .5em 0 1.5em; } .chart svg { width: 100%; height: auto; display: block; }
 .chart figcaption { font-size: .85em; color: #444; }
 .legend { display: inline-flex; flex-wrap: wrap; gap: .2em .8em; margin-left: .4em; }
 .key i { display: inline-block; width: .9em; height: .9em; margin-right: .3em; vertical-align: -.1em; }
-.imgs { display: grid; grid-template-columns: repeat(auto-fill, minmax(9em, 1fr)); gap: .6em; margin: .3em 0 1em; }
+.classgrid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(20em, 100%), 1fr)); gap: 1em; margin: .5em 0 1.5em; }
+.classgrid figure { border: 1px solid #eee; padding: .4em; }
+.classgrid .tiles { display: grid; grid-template-columns: repeat(5, 1fr); gap: 2px; }
+.classgrid .tiles img { width: 100%; height: auto; aspect-ratio: 1; }
+.classgrid figcaption { font-weight: 600; margin-bottom: .3em; }
+.imgs { display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr)); gap: .6em; margin: .3em 0 1em; }
 .imgs figure { border: 1px solid #eee; padding: .3em; }
-.imgs img { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; display: block; }
-.imgs figcaption { font-size: .78em; color: #333; }
+.imgs img { width: 96px; height: 96px; display: block; }
+.imgs figcaption { font-size: .85em; color: #333; }
+img { image-rendering: pixelated; border: 1px solid #ddd; }
+.zoom { cursor: zoom-in; display: block; outline: none; }
+.zoom:focus img { position: fixed; z-index: 10; top: 50%; left: 50%; transform: translate(-50%, -50%);
+                  width: min(90vw, 90vh, 448px); height: auto; box-shadow: 0 0 0 100vmax rgba(0,0,0,.6);
+                  cursor: zoom-out; }
 .members div { display: flex; flex-wrap: wrap; gap: 2px; }
-.members img { width: 24px; height: 24px; image-rendering: pixelated; border: 0; display: inline; }
+.members img { width: 28px; height: 28px; border: 0; display: inline; }
 .cell { display: flex; flex-wrap: wrap; gap: 3px; }
-.cell img { width: 48px; height: 48px; image-rendering: pixelated; border: 1px solid #ddd; }
+.cell img { width: 48px; height: 48px; }
 dl.run { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; } dl.run dt { font-weight: 600; }
+dl.run dd { margin: 0; overflow-wrap: anywhere; }
 details { margin: .3em 0; } pre { background: #f7f7f7; padding: .6em; overflow-x: auto; max-width: 100%; }
 small { color: #666; }
 """
@@ -98,12 +114,14 @@ def _image_bytes(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def _img(path: Path, title: str) -> str:
+def _img(path: Path, title: str, zoom: bool = False) -> str:
+    """The image embedded; ``zoom``: focusable, so a click shows it enlarged over the page (CSS only)."""
     try:
         uri = _png_uri(_image_bytes(path))
     except OSError:
         return f'<span class="note" title="{_e(path.name)}">unreadable</span>'
-    return f'<img src="{uri}" alt="{_e(title)}" title="{_e(title)}">'
+    img = f'<img src="{uri}" alt="{_e(title)}" title="{_e(title)}">'
+    return f'<span class="zoom" tabindex="0">{img}</span>' if zoom else img
 
 
 def _natural(s: str) -> list:
@@ -137,56 +155,77 @@ def _setting(r: dict) -> tuple:
             str(r.get("protocol", "")))
 
 
+WHOLE = "full"  # the whole-training-set row (``vlcp baseline --method full``): one value for every IPC
+LABELS = {WHOLE: "whole training set"}
+
+
+def _label(method: str) -> str:
+    return LABELS.get(method, method)
+
+
+def _cell_text(r: dict, digits: int) -> str:
+    """``mean ± std (N=n)``; the mean alone for one network (no spread was measured)."""
+    text = _fmt(r.get("mean"), digits)
+    n = _runs(r)
+    if isinstance(r.get("std"), (int, float)) and n != 1:
+        text += f" ± {_fmt(r['std'], digits)}"
+    return text + (f" <small>(N={n})</small>" if n is not None else "")
+
+
 def results_table(rows: list[dict]) -> str:
-    """Methods as columns, (IPC, model, protocol) as rows; cells ``mean ± std`` with N."""
+    """Methods as columns, (IPC, model, protocol) as rows; cells ``mean ± std`` (no ± for one network), the
+    whole-training-set column filled on every line of its model and protocol."""
     methods = method_order(rows)
     means = [r.get("mean") for r in rows if isinstance(r.get("mean"), (int, float))]
     digits = 1 if means and max(abs(m) for m in means) > 1 else 3  # percent or fraction
+    whole = {(str(r.get("model", "")), str(r.get("protocol", ""))): r for r in rows if str(r["method"]) == WHOLE}
     cells: dict[tuple, dict[str, dict]] = {}
     for r in rows:
-        cells.setdefault(_setting(r), {})[str(r["method"])] = r
-    head = "".join(f"<th>{_e(m)}</th>" for m in methods)
-    out = ["<table>", f"<tr><th>IPC</th><th>model</th><th>protocol</th>{head}</tr>"]
+        if str(r["method"]) != WHOLE or len(whole) == len(rows):
+            cells.setdefault(_setting(r), {})[str(r["method"])] = r
+    head = "".join(f"<th>{_e(_label(m))}</th>" for m in methods)
+    out = ["<table class=\"results\">", f"<tr><th>IPC</th><th>model</th><th>protocol</th>{head}</tr>"]
     for key in sorted(cells):
         tds = []
         for m in methods:
-            r = cells[key].get(m)
-            if r is None:
-                tds.append('<td class="num">—</td>')
-                continue
-            text = _fmt(r.get("mean"), digits)
-            if isinstance(r.get("std"), (int, float)):
-                text += f" ± {_fmt(r['std'], digits)}"
-            n = _runs(r)
-            text += f" <small>(N={n})</small>" if n is not None else ""
-            tds.append(f'<td class="num">{text}</td>')
-        out.append(f"<tr><td>{_e(key[1])}</td><td>{_e(key[2])}</td><td>{_e(key[3])}</td>{''.join(tds)}</tr>")
+            r = cells[key].get(m) or (whole.get((key[2], key[3])) if m == WHOLE else None)
+            tds.append(f'<td class="num">{_cell_text(r, digits)}</td>' if r is not None
+                       else '<td class="num">—</td>')
+        out.append(f"<tr><td class=\"key\">{_e(key[1])}</td><td class=\"key\">{_e(key[2])}</td>"
+                   f"<td class=\"key\">{_e(key[3])}</td>{''.join(tds)}</tr>")
     out.append("</table>")
     return "\n".join(out)
 
 
 def method_order(rows: list[dict]) -> list[str]:
-    """Methods in one order for every table and chart of the page: vlcp first, then by name."""
+    """Methods in one order for every table and chart of the page: vlcp first, then by name, the whole
+    training set last."""
     names = {str(r["method"]) for r in rows}
-    return sorted(names, key=lambda m: (not m.startswith("vlcp"), m))
+    return sorted(names, key=lambda m: (m == WHOLE, not m.startswith("vlcp"), m))
 
 
 def results_charts(rows: list[dict], colours: dict[str, str]) -> list[str]:
-    """One bar chart per (model, protocol) with a group per IPC; plus accuracy against IPC (lines) when
-    there are several IPCs."""
+    """One bar chart per (model, protocol) with a group per IPC (the whole training set as a dashed line);
+    plus accuracy against IPC (lines) when there are several IPCs."""
     from vlcp.report_chart import svg_chart
 
     rows = [r for r in rows if isinstance(r.get("mean"), (int, float))]
     out = []
     for model, protocol in dict.fromkeys((str(r.get("model", "")), str(r.get("protocol", ""))) for r in rows):
         sub = [r for r in rows if (str(r.get("model", "")), str(r.get("protocol", ""))) == (model, protocol)]
+        whole = next((r for r in sub if str(r["method"]) == WHOLE), None)
+        sub = [r for r in sub if str(r["method"]) != WHOLE]
+        if not sub:
+            continue
         ipcs = sorted({r.get("ipc") for r in sub}, key=lambda k: (not isinstance(k, (int, float)), k))
         series = {m: {ipcs.index(r.get("ipc")): (float(r["mean"]), float(r.get("std") or 0))
                       for r in sub if str(r["method"]) == m} for m in colours if any(str(r["method"]) == m for r in sub)}
         groups = [f"IPC {k}" for k in ipcs]
-        out.append(svg_chart(groups, series, colours, "bar", title=f"{model}, {protocol}"))
+        ref = (_label(WHOLE), float(whole["mean"])) if whole else None
+        out.append(svg_chart(groups, series, colours, "bar", title=f"{model}, {protocol}", reference=ref))
         if len(ipcs) > 1:
-            out.append(svg_chart(groups, series, colours, "line", title=f"accuracy against IPC — {model}, {protocol}"))
+            out.append(svg_chart(groups, series, colours, "line", title=f"accuracy against IPC — {model}, {protocol}",
+                                 reference=ref))
     return out
 
 
@@ -236,7 +275,8 @@ def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str
     from vlcp.report_chart import method_colours
 
     colours = colours or method_colours(method_order(rows))
-    parts = [_note(n) for n in notes] + [_scroll(results_table(rows)), *results_charts(rows, colours),
+    subset = f"<p>Test accuracy (%) on the real test images of: {_e(data_description(run_dir, rows))}.</p>"
+    parts = [_note(n) for n in notes] + [subset, _scroll(results_table(rows)), *results_charts(rows, colours),
                                          "<h3>Protocol as run</h3>", protocol_table(rows)]
     return _section("Results", "\n".join(parts))
 
@@ -308,6 +348,23 @@ def _members(uris: list[str]) -> str:
     return f'<div class="members"><small>its cluster (nearest real images):</small><div>{imgs}</div></div>'
 
 
+def _class_grid(classes: list[str], distilled: dict[str, list[Path]], records: dict[str, dict],
+                names: dict[str, str]) -> str:
+    """The distilled set at a glance, as a paper's figure: per class its images in a grid (click to enlarge;
+    the prompt is each image's tooltip and is written under it in the class's section below)."""
+    figs = []
+    for c in classes:
+        tiles = "".join(_img(p, (records.get(f"{c}/{p.name}") or {}).get("prompt", f"{c}/{p.name}"), zoom=True)
+                        for p in distilled.get(c, []))
+        if tiles:
+            figs.append(f'<figure><figcaption>{_e(names.get(c, c))}</figcaption><div class="tiles">{tiles}</div>'
+                        "</figure>")
+    if not figs:
+        return ""
+    return ('<p>The distilled set, one grid per class (click an image to enlarge it; its prompt and its cluster\'s '
+            f'real images follow below).</p><div class="classgrid">{"".join(figs)}</div>')
+
+
 def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> str:
     distilled = run_dir / "distilled"
     sets = {"distilled": _class_images(distilled)}
@@ -323,14 +380,15 @@ def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> 
     classes += sorted({c for v in sets.values() for c in v} - set(classes), key=_natural)
     names = class_names or {}
     members, members_note = cluster_members(run_dir)
-    out = [_note(note) if note else "", _note(members_note) if members_note else ""]
+    out = [_note(note) if note else "", _note(members_note) if members_note else "",
+           _class_grid(classes, sets.get("distilled", {}), records, names)]
     for c in classes:
         out.append(f"<h3>{_e(names.get(c, c))}" + (f" <small>{_e(c)}</small>" if names.get(c, c) != c else "")
                    + "</h3>")
         figs = []
         for p in sets.get("distilled", {}).get(c, []):
             rec = records.get(f"{c}/{p.name}") or {}
-            figs.append(f'<figure class="distilled">{_img(p, f"{c}/{p.name}")}<figcaption>'
+            figs.append(f'<figure class="distilled">{_img(p, f"{c}/{p.name}", zoom=True)}<figcaption>'
                         f'<span class="prompt">{_e(rec.get("prompt", "(prompt unknown)"))}</span> '
                         f'<small>{_e(p.name)}{", seed " + _e(rec["seed"]) if "seed" in rec else ""}</small>'
                         f"</figcaption>{_members(members.get((c, int(rec.get('prototype', -1))), []))}</figure>")
@@ -474,27 +532,123 @@ def _durations(run_dir: Path) -> str:
     return ", ".join(f"{st} {t / 60:.1f} min" if t >= 60 else f"{st} {t:.0f} s" for st, t in times.items())
 
 
-def section_run(run_dir: Path) -> str:
-    """Dataset, subset, class count, model, device, package versions, git commit and stage times."""
+def _dataset_classes(rows: list[dict]) -> int | None:
+    """The dataset's class count, as the evaluate stage recorded it (``dataset_classes``)."""
+    for r in rows:
+        n = (r.get("settings") or {}).get("dataset_classes") if isinstance(r.get("settings"), dict) else None
+        if isinstance(n, int):
+            return n
+    return None
+
+
+def data_description(run_dir: Path, rows: list[dict] | None = None) -> str:
+    """The run's dataset and subset in words (``DataConfig.describe``): e.g. ``Fashion-MNIST, 3 of 10 classes``."""
+    from vlcp.runstate import recorded_data
+
+    try:
+        data = recorded_data(run_dir)
+    except VlcpError:
+        return "dataset unknown (unreadable settings.toml)"
+    return data.describe(_dataset_classes(rows or []))
+
+
+def device_used(run_dir: Path, rows: list[dict]) -> str:
+    """The device the stages ran on: the evaluate stage's record (``settings.device``) next to the run's
+    setting, e.g. ``cpu (setting: auto)``."""
     from vlcp.runstate import read_settings
 
+    setting = read_settings(run_dir)["run"].get("device", "auto")
+    used = sorted({str(r["settings"]["device"]) for r in rows if isinstance(r.get("settings"), dict)
+                   and r["settings"].get("device") and r.get("method") != WHOLE})
+    if not used:
+        return f"{setting} (no stage recorded the device it used)" if setting == "auto" else str(setting)
+    text = ", ".join(used)
+    return text if setting == text else f"{text} (evaluate; setting: {setting})"
+
+
+def section_run(run_dir: Path, rows: list[dict] | None = None) -> str:
+    """Dataset, subset, class count, model, device used, package versions, git commit and stage times."""
+    from vlcp.runstate import read_settings
+
+    rows = rows if rows is not None else _result_rows(run_dir)[0]
     settings = read_settings(run_dir)
-    data, run = settings["data"], settings["run"]
+    run = settings["run"]
     classes = "—"
     if (run_dir / "latents" / "index.json").exists():
         try:
             classes = str(len(read_json(run_dir / "latents" / "index.json")["classes"]))
         except (VlcpError, KeyError, TypeError):
             pass
-    subset = ", ".join(f"{k} = {data[k]}" for k in ("num_classes", "per_class", "holdout_per_class") if data.get(k))
-    items = {"dataset": data.get("preset") or data.get("data_dir") or "Fashion-MNIST (Debian)",
-             "subset": subset or "all classes, all images", "classes": classes,
-             "model": run.get("model", "—"), "device": run.get("device", "auto"),
+    items = {"dataset": data_description(run_dir, rows), "classes": classes,
+             "model": run.get("model", "—"), "device": device_used(run_dir, rows),
              "versions": ", ".join(f"{k} {v}" for k, v in _versions().items()),
              "git commit": _git_commit(), "time per stage": _durations(run_dir) or "—",
              "stage outputs written": _stage_times(run_dir) or "—"}
     body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
     return _section("Run", f'<dl class="run">{body}</dl>')
+
+
+def _stage_settings(run_dir: Path) -> dict[str, dict]:
+    """The settings each stage saved beside its outputs (``<stage>.toml``), by stage; unreadable ones skipped."""
+    import tomllib
+
+    out = {}
+    for stage, rel in (("caption", "captions/caption.toml"), ("encode", "latents/encode.toml"),
+                       ("prototypes", "prototypes/prototypes.toml"), ("synthesize", "distilled/synthesize.toml"),
+                       ("evaluate", "eval/evaluate.toml")):
+        try:
+            table = tomllib.loads((run_dir / rel).read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        out[stage] = dict(table.get(stage, table))
+    return out
+
+
+def summary(run_dir: Path, rows: list[dict]) -> str:
+    """One paragraph: what the method did in this run, from the files each stage left, and where it stands."""
+    st = _stage_settings(run_dir)
+    data = data_description(run_dir, rows)
+    cap, proto, syn = st.get("caption", {}), st.get("prototypes", {}), st.get("synthesize", {})
+    n_caps = sum(1 for _ in (run_dir / "captions" / "metadata.jsonl").open()) if (
+        run_dir / "captions" / "metadata.jsonl").exists() else None
+    parts = [f"Data: {data}."]
+    if n_caps:
+        parts.append(f"A captioner ({cap.get('captioner', 'unknown')}) described each of the {n_caps:,} training "
+                     "images; the generator's VAE encoded them.")
+    if proto:
+        parts.append(f"Per class, LOF removed outliers and k-means (k = {proto.get('ipc', '?')}) clustered the "
+                     f"latents into image prototypes; each cluster's text prototype (strategy "
+                     f"{proto.get('strategy', 'dcs')}) is the caption written under its image below.")
+    if syn:
+        parts.append(f"Each prototype latent was noised (strength {syn.get('strength', '?')}) and denoised with its "
+                     f"text prototype as the prompt ({syn.get('steps', '?')} steps, guidance "
+                     f"{syn.get('guidance_scale', '?')}).")
+    parts.append(_standing(rows))
+    return f'<p class="summary">{_e(" ".join(p for p in parts if p))}</p>'
+
+
+def _standing(rows: list[dict]) -> str:
+    """The distilled set against the best other method and the whole training set, per IPC, in words."""
+    vlcp = [r for r in rows if str(r.get("method", "")).startswith("vlcp") and isinstance(r.get("mean"), (int, float))]
+    if not vlcp:
+        return "No evaluation of the distilled set yet."
+    r = max(vlcp, key=lambda x: (x.get("protocol") == "dc", "[beyond" not in str(x["method"]),
+                                 -len(str(x["method"])), x["mean"]))  # the paper's method, not an extension
+    key = _setting(r)
+    others = [x for x in rows if _setting(x) == key and x is not r and isinstance(x.get("mean"), (int, float))
+              and not str(x.get("method", "")).startswith("vlcp")]
+    text = f"At IPC {r.get('ipc')} ({r.get('model')}, {r.get('protocol')}) the distilled set scores {r['mean']:.1f} %"
+    if others:
+        best = max(others, key=lambda x: x["mean"])
+        gap = r["mean"] - best["mean"]
+        noise = max(float(r.get("std") or 0), float(best.get("std") or 0))
+        verdict = "within one std of" if abs(gap) <= noise else ("above" if gap > 0 else "below")
+        text += f", {verdict} the best baseline, {best['method']} ({best['mean']:.1f} %)"
+    whole = next((x for x in rows if str(x.get("method")) == WHOLE and x.get("model") == r.get("model")
+                  and x.get("protocol") == r.get("protocol") and isinstance(x.get("mean"), (int, float))), None)
+    if whole:
+        text += f"; the whole training set reaches {whole['mean']:.1f} %"
+    return text + "."
 
 
 # ---- settings ------------------------------------------------------------------------------------
@@ -530,8 +684,9 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
         raise VlcpError(f"{run_dir}: run folder not found")
     out = Path(out) if out is not None else run_dir / "report.html"
     protos, names = section_prototypes(run_dir)
-    sections = [section_run(run_dir), section_results(run_dir), section_images(run_dir, names), protos,
-                section_settings(run_dir)]
+    rows = _result_rows(run_dir)[0]
+    sections = [summary(run_dir, rows), section_run(run_dir, rows), section_results(run_dir),
+                section_images(run_dir, names), protos, section_settings(run_dir)]
     atomic_write_text(out, _page(f"vlcp report — {run_dir.resolve().name}", str(run_dir.resolve()), sections))
     return out
 
@@ -551,18 +706,18 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
     parts = [_note("No results in these runs.")] if not rows else []
     if rows:
         methods = method_order(rows)
-        head = "".join(f"<th>{_e(m)}</th>" for m in methods)
+        head = "".join(f"<th>{_e(_label(m))}</th>" for m in methods)
         body = []
         for name in names:
             for key in sorted({_setting(r) for r in rows if r["run"] == name}):
                 cells = {str(r["method"]): r for r in rows if r["run"] == name and _setting(r) == key}
-                tds = "".join(f'<td class="num">{_fmt(cells[m].get("mean"), 1)} ± {_fmt(cells[m].get("std"), 1)}</td>'
+                tds = "".join(f'<td class="num">{_cell_text(cells[m], 1)}</td>'
                               if m in cells else '<td class="num">—</td>' for m in methods)
                 body.append(f"<tr><td>{_e(name)}</td><td>{_e(key[1])}</td><td>{_e(key[2])}</td>"
                             f"<td>{_e(key[3])}</td>{tds}</tr>")
         parts.append(_scroll(f"<table><tr><th>run</th><th>IPC</th><th>model</th><th>protocol</th>{head}</tr>"
                              f"{''.join(body)}</table>"))
-        for key in sorted({_setting(r) for r in rows}):
+        for key in sorted({_setting(r) for r in rows if str(r["method"]) != WHOLE}):  # the whole set: in the table
             series = {m: {names.index(r["run"]): (float(r["mean"]), float(r.get("std") or 0)) for r in rows
                           if str(r["method"]) == m and _setting(r) == key and isinstance(r.get("mean"), (int, float))}
                       for m in methods}

@@ -153,3 +153,11 @@ def test_rded_trains_and_caches_a_teacher(tmp_path, tiny_train, tiny_test):
     assert row.settings["teacher"]["digest"] == meta["digest"] and meta["norm"] == "batch"
     with pytest.raises(VlcpError, match="--teacher PATH"):
         evaluate_folder(folder, tiny_test, cfg)
+
+
+def test_progress_lines_name_the_method_being_trained(tmp_path, tiny_train, tiny_test, capsys):
+    folder = write_folder(tmp_path / "d", tiny_train, per_class=2)
+    evaluate_folder(folder, tiny_test, EvalConfig(epochs=2, repeats=1, progress=True), method="vlcp (ours)",
+                    train=tiny_train)
+    err = capsys.readouterr().err
+    assert "evaluate vlcp (ours) (ipc 2): network 1/1: 2/2 epoch" in err, err

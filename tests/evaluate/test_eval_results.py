@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from vlcp.errors import VlcpError
 from vlcp.evaluate import ResultRow, markdown_table, merge_results, write_results
-from vlcp.evaluate.results import read_results
+from vlcp.evaluate.results import read_results, to_csv
 
 
 def row(method, ipc, acc, model="convnet3", protocol="dc", **settings):
@@ -72,3 +73,34 @@ def test_read_rejects_foreign_json(tmp_path):
     (tmp_path / "x.json").write_text('{"foo": 1}')
     with pytest.raises(VlcpError, match="rows"):
         read_results(tmp_path / "x.json")
+
+
+def _body(md: str) -> list[list[str]]:
+    lines = [l for l in md.splitlines() if l.startswith("|")]
+    return [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
+
+
+def test_one_network_shows_no_spread():
+    md = markdown_table([row("vlcp", 10, [93.6]), row("random", 10, [93.57])])
+    assert _body(md)[0][3:] == ["93.6", "93.6"]  # no "± 0.0" as if a spread were measured
+    assert "±" not in "".join(_body(md)[0]) and "n = 1: no spread measured" in md
+    mixed = markdown_table([row("vlcp", 10, [80.0, 82.0, 81.0]), row("full", 5500, [91.0])])
+    assert _body(mixed)[0][3:] == ["81.0 ± 0.8", "91.0 (n=1)"] and "n = 3 networks each; other n marked" in mixed
+
+
+def test_methods_within_one_std_are_named():
+    md = markdown_table([row("vlcp", 10, [77.4, 77.6]), row("herding", 10, [77.35, 77.45]),
+                         row("random", 10, [74.0, 74.2])])
+    assert "IPC 10, convnet3/dc: herding within one std of the best (vlcp)" in md
+    assert "random within" not in md
+
+
+def test_the_class_subset_and_the_whole_set_are_said():
+    sub = {"num_classes": 3, "dataset_classes": 10, "test_images": 3000}
+    md = markdown_table([row("vlcp", 10, [95.0, 96.0], **sub),
+                         row("full", 5500, [98.0], **{**sub, "epochs": 10, "train_images": 16500})])
+    assert "classes: 3 of the dataset's 10 (3,000 test images)" in md
+    assert "whole set: every real training image (16,500), trained 10 epochs (the other columns: 300)" in md
+    assert "of the dataset's" not in markdown_table([row("vlcp", 10, [80.0], num_classes=10, dataset_classes=10)])
+    rec = next(csv.DictReader(io.StringIO(to_csv([row("vlcp", 10, [95.0], **sub)]))))
+    assert (rec["num_classes"], rec["dataset_classes"]) == ("3", "10")

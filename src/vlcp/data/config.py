@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vlcp.config import check
 from vlcp.errors import VlcpError
@@ -37,6 +38,31 @@ class DataConfig:
             from vlcp.data.presets import get_preset
 
             get_preset(self.preset)  # raises on an unknown name
+
+    @property
+    def name(self) -> str:
+        """The dataset's name: the preset, the data folder's name, or Fashion-MNIST (the default)."""
+        if self.preset:
+            return self.preset
+        if self.data_dir:
+            return Path(self.data_dir).name or str(self.data_dir)
+        return "Fashion-MNIST"
+
+    def describe(self, total_classes: int | None = None) -> str:
+        """The dataset and subset in words, e.g. ``Fashion-MNIST, 3 of 10 classes, first 50 training images per
+        class, last 500 per class held out``; ``total_classes``: the dataset's class count, when known."""
+        parts = [self.name]
+        if self.num_classes and total_classes and self.num_classes < total_classes:
+            parts.append(f"{self.num_classes} of {total_classes} classes")
+        elif self.num_classes and not total_classes:
+            parts.append(f"first {self.num_classes} classes")
+        elif total_classes:
+            parts.append(f"all {total_classes} classes")
+        if self.per_class:
+            parts.append(f"first {self.per_class} training images per class")
+        if self.holdout_per_class:
+            parts.append(f"last {self.holdout_per_class} per class held out for validation")
+        return ", ".join(parts)
 
     def load(self, split: str = "train", resolution: int | None = None):
         """The dataset split this config names: ``train``, ``val`` (the held-out last

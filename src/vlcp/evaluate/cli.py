@@ -166,8 +166,9 @@ def run_evaluate(args) -> int:
     if existing.exists() and existing.resolve() not in {Path(m).resolve() for m in args.merge}:
         new_keys = {r.key for r in rows}
         rows += [r for r in read_results(existing) if r.key not in new_keys]
-    dataset = data.preset or (Path(data.data_dir).name if data.data_dir else "Fashion-MNIST")
-    paths = write_results(rows, out, title=f"{dataset}: test accuracy of networks trained on the distilled sets")
+    total = next((r.settings.get("dataset_classes") for r in rows if r.settings.get("dataset_classes")), None)
+    paths = write_results(rows, out, title=f"{data.describe(total)}: test accuracy of networks trained on the "
+                                           "distilled sets")
     save_config(config, out / "evaluate.toml", section="evaluate")
     print(paths["md"].read_text("utf-8"))
     print(f"wrote {paths['json']}, {paths['csv']}, {paths['md']}")

@@ -206,7 +206,7 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
                                            mean=mean, std=std, device=device, teacher=teacher,
                                            dc_augment=dc_augment, test_batch_size=tb, compile=config.compile,
                                            amp=config.amp, progress=config.progress,
-                                           desc=f"run {i + 1}/{config.repeats}"))
+                                           desc=f"evaluate {method} (ipc {ipc}): network {i + 1}/{config.repeats}"))
             runs.put(outcomes[-1])
     counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
     s = protocol.settings(epochs, batch)
@@ -406,7 +406,8 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
     if protocol.loss == "kd_cutmix":
         teacher, teacher_meta = _teacher(config, train, x.shape[1], len(test.classes), side, mean, std, cache_dir)
     extra = {"source": str(folder), "normalisation_source": source, "test_transform": test_transform,
-             "test_classes": "the distilled set's classes" if subset else "all of the test set's"}
+             "test_classes": "the distilled set's classes" if subset else "all of the test set's",
+             "dataset_classes": len(getattr(test, "parent", test).classes)}
     if min(counts) != max(counts):
         extra["class_counts"] = counts
     if info.get("description"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -187,20 +188,63 @@ def _method_order(methods: Iterable[str]) -> list[str]:
     return first + middle + last
 
 
-def _cell(r: ResultRow, show_runs: bool) -> str:
-    s = f"{r.mean:.1f} ± {r.std:.1f}"
-    if show_runs:
+def spread_text(mean: float, std: float, runs: int, digits: int = 1) -> str:
+    """``mean ± std``, or the mean alone for one network (no spread was measured)."""
+    return f"{mean:.{digits}f}" if runs == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _cell(r: ResultRow, common_runs: int) -> str:
+    s = spread_text(r.mean, r.std, r.runs)
+    if r.runs != common_runs:
         s += f" (n={r.runs})"
     if r.best_accuracies:
-        s += f"; best† {r.best_mean:.1f} ± {r.best_std:.1f}"
+        s += f"; best† {spread_text(r.best_mean, r.best_std, r.runs)}"
     return s
+
+
+def within_one_std(cells: dict[str, tuple[float, float]]) -> tuple[str, list[str]] | None:
+    """(best method, the others within one std of it) among {method: (mean, std)}; None when no other
+    method is that close. Close means |difference| ≤ the larger of the two stds (one network: no std, only
+    ties count)."""
+    if len(cells) < 2:
+        return None
+    best = max(cells, key=lambda m: cells[m][0])
+    bm, bs = cells[best]
+    close = [m for m, (mean, std) in cells.items() if m != best and bm - mean <= max(bs, std)]
+    return (best, close) if close else None
+
+
+def _subset_note(rows: Sequence[ResultRow]) -> str | None:
+    """Which classes the test set covers when it is not all of the dataset's (``dataset_classes``)."""
+    for r in rows:
+        n, total = r.settings.get("num_classes"), r.settings.get("dataset_classes")
+        if isinstance(n, int) and isinstance(total, int) and n < total:
+            test = r.settings.get("test_images")
+            imgs = f" ({test:,} test images)" if isinstance(test, int) else ""
+            return f"classes: {n} of the dataset's {total}{imgs}; accuracy over these {n} classes only."
+    return None
+
+
+def _whole_note(rows: Sequence[ResultRow], full: dict) -> str:
+    """The whole-training-set column in words: its images, and its epochs when they differ from the others'."""
+    parts = []
+    for r in full.values():
+        images = r.settings.get("train_images")
+        ep, others = r.settings.get("epochs"), {x.settings.get("epochs") for x in rows if x.method != FULL_METHOD}
+        text = f"every real training image ({images:,})" if isinstance(images, int) else "every real training image"
+        if ep is not None and others and others != {ep}:
+            text += f", trained {ep} epochs (the other columns: {', '.join(str(o) for o in sorted(others, key=str))})"
+        ref = r.settings.get("reference")
+        parts.append(f"{text}, {r.model}/{r.protocol}" + (f" ({ref})" if ref else ""))
+    return "whole set: " + "; ".join(parts) + " — the reference a distilled set is measured against."
 
 
 def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     """Methods as columns, one line per (IPC, network, protocol), like Table 1 of the DC-family papers.
 
-    The whole-training-set row (method ``full``) is an upper bound independent of IPC: it fills its
-    column on every line of the same network and protocol.
+    The whole-training-set row (method ``full``) is independent of IPC: it fills its column on every line
+    of the same network and protocol. One network per cell shows no ± (no spread was measured); a note
+    names the methods within one std of each line's best, and the class subset when not all classes.
     """
     if not rows:
         return "_no results_\n"
@@ -210,23 +254,39 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     lines_keys = sorted({(r.ipc, r.model, r.protocol) for r in rows if r.method != FULL_METHOD})
     if not lines_keys:
         lines_keys = sorted({(r.ipc, r.model, r.protocol) for r in rows})
-    runs = {r.runs for r in rows}
-    show_runs = len(runs) > 1
+    counts = Counter(r.runs for r in rows)
+    common = counts.most_common(1)[0][0]
     out = []
     if title:
         out.append(f"**{title}**\n")
-    n_txt = f"n = {runs.pop()} networks each" if not show_runs else "n networks per cell as shown"
-    out.append(f"Top-1 test accuracy (%), mean ± population std over {n_txt}.\n")
+    if common == 1:
+        n_txt = "one network per cell (n = 1: no spread measured, so no ±)"
+    else:
+        n_txt = f"mean ± population std over n = {common} networks each"
+    if len(counts) > 1:
+        n_txt += "; other n marked"
+    out.append(f"Top-1 test accuracy (%), {n_txt}.\n")
     header = ["IPC", "Network", "Protocol"] + [("whole set" if m == FULL_METHOD else m) for m in methods]
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "|".join(["---:"] + [":---"] * 2 + [":---:"] * len(methods)) + "|")
+    close_notes = []
     for ipc, model, protocol in lines_keys:
         cells = [str(ipc), model, protocol]
         for m in methods:
             r = full.get((model, protocol)) if m == FULL_METHOD else by_key.get((m, ipc, model, protocol))
-            cells.append(_cell(r, show_runs) if r is not None else "–")
+            cells.append(_cell(r, common) if r is not None else "–")
         out.append("| " + " | ".join(cells) + " |")
+        line = {m: (r.mean, r.std) for m in methods if m != FULL_METHOD
+                and (r := by_key.get((m, ipc, model, protocol))) is not None}
+        close = within_one_std(line)
+        if close:
+            close_notes.append(f"IPC {ipc}, {model}/{protocol}: {', '.join(close[1])} within one std of the best "
+                               f"({close[0]}) — not a measured difference.")
     notes = []
+    subset = _subset_note(rows)
+    if subset:
+        notes.append(subset)
+    notes += close_notes
     if any(r.best_accuracies for r in rows):
         notes.append("† best test accuracy over training, selected on the test set (as the Minimax code "
                      "reports); the main number is the final epoch.")
@@ -242,10 +302,10 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     if len(teachers) > 1:
         notes.append(f"{len(teachers)} different teachers in this table: rows with different teachers are not "
                      "comparable.")
-    feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection")})
+    feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection") and r.method != FULL_METHOD})
     notes += feat
     if full:
-        notes.append("whole set: every real training image (upper bound).")
+        notes.append(_whole_note(rows, full))
     if notes:
         out.append("")
         out += [f"- {n}" for n in notes]
@@ -253,7 +313,8 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
 
 
 CSV_FIELDS = ["method", "ipc", "model", "protocol", "mean", "std", "runs", "best_mean", "best_std", "accuracies",
-              "epochs", "batch_size", "resolution", "seeds", "teacher_accuracy", "teacher_digest"]
+              "epochs", "batch_size", "resolution", "seeds", "teacher_accuracy", "teacher_digest", "num_classes",
+              "dataset_classes"]
 
 
 def to_csv(rows: Sequence[ResultRow]) -> str:
@@ -268,7 +329,7 @@ def to_csv(rows: Sequence[ResultRow]) -> str:
                     ";".join(f"{a:.4f}" for a in r.accuracies), s.get("epochs", ""), s.get("batch_size", ""),
                     s.get("resolution", ""), ";".join(str(x) for x in s.get("seeds", [])),
                     "" if r.teacher_accuracy is None else f"{r.teacher_accuracy:.4f}",
-                    (r.teacher or {}).get("digest", "")])
+                    (r.teacher or {}).get("digest", ""), s.get("num_classes", ""), s.get("dataset_classes", "")])
     return buf.getvalue()
 
 
