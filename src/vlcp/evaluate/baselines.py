@@ -13,7 +13,6 @@ Each folder holds ``<class>/<n>.png`` and a ``baseline.json`` saying how it was 
 """
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +20,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from vlcp.config import check
 from vlcp.data import ImageDataset
 from vlcp.data.imagefolder import IMAGE_SUFFIXES
 from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import channel_stats, images_uint8
+from vlcp.evaluate.baseline_folder import commit_folder, prepare_folder, write_baseline
 from vlcp.io import atomic_write_json, read_json
 
 BASELINES = ("random", "herding", "kcenter", "kmeans", "medoid", "full")
@@ -179,67 +178,6 @@ def dataset_features(net, train: ImageDataset, *, device: str | torch.device = "
     return np.concatenate(out)
 
 
-# ---- writing ---------------------------------------------------------------------------------
-
-
-def _png(img: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.ascontiguousarray(img[0])) if img.shape[0] == 1 else Image.fromarray(np.ascontiguousarray(img.transpose(1, 2, 0)))
-
-
-def _prepare_out(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise VlcpError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "baseline.json").exists():
-        raise VlcpError(f"{out}: folder exists and is not a baseline folder (no baseline.json); choose another --out")
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _commit(tmp: Path, out: Path) -> Path:
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out
-
-
-def write_baseline(dataset: ImageDataset, indices: Sequence[int], out_dir: str | Path, *, method: str = "subset",
-                   description: str = "", extra: dict | None = None) -> Path:
-    """Write the chosen images as ``<out>/<class>/<n>.png`` plus ``baseline.json`` (method, how chosen,
-    ipc, the source file of each image). The folder is built aside and swapped in whole."""
-    out = Path(out_dir)
-    idx = np.asarray(indices, dtype=np.int64)
-    if len(idx) == 0:
-        raise VlcpError("no images selected")
-    labels = np.asarray(dataset.labels)[idx]
-    tmp = _prepare_out(out)
-    try:
-        counters: dict[int, int] = {}
-        sources = []
-        for start in range(0, len(idx), 1024):
-            part = idx[start:start + 1024]
-            imgs = images_uint8(dataset, part).numpy()
-            for j, i in enumerate(part):
-                c = int(labels[start + j])
-                n = counters.get(c, 0)
-                counters[c] = n + 1
-                rel = f"{dataset.classes[c]}/{n:05d}.png"
-                (tmp / dataset.classes[c]).mkdir(exist_ok=True)
-                _png(imgs[j]).save(tmp / rel, format="PNG")
-                sources.append({"file": rel, "index": int(i), "source": dataset.file_name(int(i))})
-        counts = [counters.get(c, 0) for c in range(len(dataset.classes))]
-        meta = {"method": method, "description": description, "ipc": max(counts), "images": int(len(idx)),
-                "per_class": dict(zip(dataset.classes, counts)), **(extra or {})}
-        if len(idx) <= 20000:
-            meta["selected"] = sources
-        atomic_write_json(tmp / "baseline.json", meta)
-        return _commit(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def kmeans_baseline(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Decode a run's k-means centroid latents with its VAE (no diffusion) into ``out_dir``."""
     run_dir, out = Path(run_dir), Path(out_dir)
@@ -254,7 +192,7 @@ def kmeans_baseline(run_dir: str | Path, out_dir: str | Path) -> Path:
     except ImportError as e:
         raise VlcpError(f"the kmeans baseline needs vlcp.synthesize.decode_centroids, which is not available ({e})") \
             from None
-    tmp = _prepare_out(out)
+    tmp = prepare_folder(out)
     try:
         written = Path(decode_centroids(run_dir, tmp))
         counts = {d.name: sum(1 for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
@@ -265,7 +203,7 @@ def kmeans_baseline(run_dir: str | Path, out_dir: str | Path) -> Path:
                 "ipc": max(counts.values()), "images": sum(counts.values()), "per_class": counts,
                 "run": str(run_dir)}
         atomic_write_json(written / "baseline.json", meta)
-        _commit(written, out)
+        commit_folder(written, out)
         shutil.rmtree(tmp, ignore_errors=True)
         return out
     except BaseException:

@@ -128,7 +128,7 @@ def run_train_split(run_dir: str | Path):
 def medoid_baseline(run_dir: str | Path, out_dir: str | Path, *, ipc: int | None = None, train=None) -> Path:
     """Write the medoid baseline of a run into ``out_dir`` (an ImageFolder with ``baseline.json``).
     ``train`` is the run's training split (default: the run's recorded data)."""
-    from vlcp.evaluate.baselines import write_baseline
+    from vlcp.evaluate.baseline_folder import write_baseline
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

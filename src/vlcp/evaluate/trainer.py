@@ -18,8 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.evaluate import dsa as dsa_ops
-from vlcp.evaluate import transforms as T
+import vlcp.evaluate.dsa as dsa_ops
+import vlcp.evaluate.transforms as T
 from vlcp.evaluate.protocols import Protocol
 
 

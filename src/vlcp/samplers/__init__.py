@@ -12,24 +12,7 @@ negative-prompt embeddings, ``generators`` one seeded ``torch.Generator`` per im
   clean latent pulled towards the prototype (the cluster's mode) during the first part of sampling,
   with the cluster's text prototype as the prompt; stock DDIM scheduler and UNet in a short loop.
 """
-from __future__ import annotations
-
-from typing import Callable, Protocol
-
-import torch
-
-from vlcp.registry import Registry
-
-
-class Sampler(Protocol):
-    name: str
-
-    def __call__(self, latents: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
-                 generators: list[torch.Generator], config) -> torch.Tensor: ...
-
-
-SAMPLERS: Registry[Callable[..., Sampler]] = Registry("sampler")
-
-from vlcp.samplers import img2img, mode_guided  # noqa: E402,F401  (register the built-in samplers)
+from vlcp.samplers import img2img, mode_guided  # noqa: F401  (register the built-in samplers)
+from vlcp.samplers.base import SAMPLERS, Sampler
 
 __all__ = ["SAMPLERS", "Sampler"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from vlcp.samplers import SAMPLERS
+from vlcp.samplers.base import SAMPLERS
 
 
 def ddim_scheduler(model, **overrides):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from vlcp.samplers import SAMPLERS
+from vlcp.samplers.base import SAMPLERS
 from vlcp.samplers.img2img import ddim_scheduler
 
 
