@@ -39,31 +39,53 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
+def decode_utf8(data: bytes, where: str | Path) -> str:
+    """``data`` as UTF-8 text; other bytes stop with one line naming ``where`` and the offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VlcpError(f"{where}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save it "
+                        "as UTF-8 (e.g. iconv -t utf-8)") from None
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of ``path``; a missing file or other bytes stop with one line naming it."""
     path = Path(path)
     if not path.exists():
         raise VlcpError(f"{path}: file not found")
+    return decode_utf8(path.read_bytes(), path)
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
     try:
-        return json.loads(path.read_text("utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise VlcpError(f"{path}: not valid JSON ({e})") from None
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Yield the records of a JSONL file; a torn last line (crash mid-write) is ignored."""
+    """Yield the records of a JSONL file; a torn last line (crash mid-write, even inside a multi-byte
+    character) is ignored."""
     path = Path(path)
     if not path.exists():
         raise VlcpError(f"{path}: file not found")
-    with path.open("r", encoding="utf-8") as f:
-        lines = f.readlines()
-    for n, line in enumerate(lines, 1):
+    lines = path.read_bytes().splitlines(keepends=True)
+    for n, raw in enumerate(lines, 1):
+        torn = n == len(lines) and not raw.endswith(b"\n")  # an interrupted append
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if torn:
+                return
+            line = decode_utf8(raw, f"{path}:{n}")  # raises, naming the line
         if not line.strip():
             continue
         try:
             yield json.loads(line)
         except json.JSONDecodeError:
-            if n == len(lines) and not line.endswith("\n"):
-                return  # interrupted append
+            if torn:
+                return
             raise VlcpError(f"{path}:{n}: not valid JSON") from None
 
 

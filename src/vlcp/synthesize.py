@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from vlcp.tensorfile import load_centres as load_file  # prototypes checked: readable, (k, C, H, W), finite
 
 from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, save_config

@@ -69,7 +69,8 @@ class _NotWeights:
 def test_bad_teacher_files_are_one_line_errors_naming_the_file(tmp_path):
     cases = []
     torch.save({"model": _NotWeights()}, tmp_path / "code.pth")  # weights_only refuses to unpickle it
-    cases.append(("code.pth", "convnet3", 2, "not a weights-only torch state dict"))
+    cases.append(("code.pth", "convnet3", 2, "the file holds more than weights (pickled objects or code), so it was "
+                                             "refused"))
     save_file(dict(_bn_convnet(classes=5).state_dict()), tmp_path / "five.safetensors")
     cases.append(("five.safetensors", "convnet3", 2, "classifier has 5 outputs but the evaluation has 2 classes"))
     save_file(dict(_bn_convnet().state_dict()), tmp_path / "conv.safetensors")
@@ -82,6 +83,7 @@ def test_bad_teacher_files_are_one_line_errors_naming_the_file(tmp_path):
             load_teacher(tmp_path / name, model, 1, classes, 28)
         text = str(e.value)
         assert message in text and str(tmp_path / name) in text and "\n" not in text, text
+        assert "weights_only` set to `False`" not in text  # never torch's advice to turn the check off
 
 
 def test_evaluate_with_a_given_teacher_records_its_test_accuracy(tmp_path, tiny_train, tiny_test):

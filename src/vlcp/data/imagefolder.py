@@ -62,6 +62,17 @@ def open_image(path: Path, channels: int) -> Image.Image:
         raise VlcpError(f"{path}: cannot read image ({_first_line(e)}); replace or remove it") from None
 
 
+def _check_names(folder: Path, names: Sequence[str], what: str) -> None:
+    """Names become keys of UTF-8 JSON files (captions, latents): one that is not valid UTF-8 stops."""
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise VlcpError(f"{folder}: {what} name {shown!r} is not valid UTF-8; rename it "
+                            "(e.g. convmv -f latin1 -t utf-8)") from None
+
+
 def _first_line(e: BaseException) -> str:
     return next((s.strip() for s in str(e).splitlines() if s.strip()), type(e).__name__)
 
@@ -98,6 +109,7 @@ class ImageFolderDataset:
         if not self.root.is_dir():
             raise VlcpError(f"{self.root}: image folder not found")
         found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        _check_names(self.root, found, "class folder")
         self.classes = list(classes) if classes is not None else found
         missing = [c for c in self.classes if c not in found]
         if missing:
@@ -110,6 +122,7 @@ class ImageFolderDataset:
         labels = []
         for label, c in enumerate(self.classes):
             files = sorted(p for p in (self.root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            _check_names(self.root / c, [p.name for p in files], "image file")
             if not files:
                 raise VlcpError(f"{self.root / c}: class folder has no images (add images or remove the folder)")
             self.paths += files

@@ -159,6 +159,8 @@ def read_results(path: str | Path) -> list[ResultRow]:
     rows = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise VlcpError(f"{path}: no 'rows' list (not a vlcp results.json)")
+    if not all(isinstance(r, dict) for r in rows):
+        raise VlcpError(f"{path}: 'rows' must be a list of result objects (not a vlcp results.json)")
     return [ResultRow.from_dict(r, str(path)) for r in rows]
 
 
