@@ -129,7 +129,7 @@ def _cmd_caption(args) -> int:
     captioner = CAPTIONERS.get(config.captioner)(**options)
     out = caption(data.load("train", resolution=getattr(captioner, "image_size", None)), captioner,
                   args.out or args.run / "captions", config,
-                  shard=current_shard(), progress=args.progress)
+                  shard=current_shard(), progress=args.progress, force=args.force)
     print(f"captions: {out}")
     return 0
 
@@ -352,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("caption", help="describe every training image (metadata.jsonl)")
     _common(p, "caption")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/captions)")
+    p.add_argument("--force", action="store_true", help="delete captions made from other images or settings and redo")
     add_config_args(p, CaptionConfig)
     p.set_defaults(func=_cmd_caption)
 

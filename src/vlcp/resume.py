@@ -50,14 +50,18 @@ def module_digest(*modules: Any, sample: int = 4096) -> str:
     return h.hexdigest()[:16]
 
 
-def dataset_digest(dataset: Any) -> str:
-    """Digest of a dataset's identity: classes, size, resolution, file names, labels and first image."""
-    names = [dataset.file_name(i) for i in range(len(dataset))]
-    first = dataset.images([0]).numpy() if len(dataset) else np.zeros(0)
-    return digest({"classes": list(dataset.classes), "n": len(dataset), "res": int(dataset.resolution),
+def dataset_digest(dataset: Any, n: int | None = None) -> str:
+    """Digest of a dataset's first ``n`` samples (default all): classes, size, resolution, file names,
+    labels and every image (``vlcp.data.base.content_digest``: files by size and modification time,
+    in-memory arrays by their bytes), so that changing any input image changes it."""
+    from vlcp.data.base import content_digest
+
+    n = len(dataset) if n is None else n
+    names = [dataset.file_name(i) for i in range(n)]
+    return digest({"classes": list(dataset.classes), "n": n, "res": int(dataset.resolution),
                    "channels": int(dataset.channels), "names": digest(names),
-                   "labels": hashlib.sha256(np.asarray(dataset.labels, np.int64).tobytes()).hexdigest()[:16],
-                   "first": hashlib.sha256(np.ascontiguousarray(first).tobytes()).hexdigest()[:16]})
+                   "labels": hashlib.sha256(np.asarray(dataset.labels[:n], np.int64).tobytes()).hexdigest()[:16],
+                   "images": content_digest(dataset, range(n))[:16]})
 
 
 def fingerprint_path(out_dir: str | Path, stage: str) -> Path:

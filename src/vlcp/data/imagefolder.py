@@ -1,6 +1,7 @@
 """ImageFolder trees: ``root/train/<class>/*`` and ``root/val/<class>/*`` (or ``test``)."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -150,6 +151,20 @@ class ImageFolderDataset:
                for i in indices]
         return torch.stack(out) if out else torch.empty(0, self.channels, self.resolution, self.resolution)
 
+
+    def content_digest(self, indices: Sequence[int]) -> str:
+        """Digest of the files' names, sizes and modification times (one ``stat`` each, as ``make`` and
+        ``rsync`` decide): any rewrite of an image changes it. Reading every file's bytes instead costs
+        minutes on ImageNet-sized trees (``benchmarks/results/fingerprint_cost.md``)."""
+        h = hashlib.sha256()
+        for i in indices:
+            path = self.paths[int(i)]
+            try:
+                s = path.stat()
+            except OSError as e:
+                raise VlcpError(f"{path}: cannot read image ({e.strerror or e}); replace or remove it") from None
+            h.update(f"{self.file_name(int(i))}\0{s.st_size}\0{s.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
 
     def source_images(self, indices: Sequence[int]) -> list[Image.Image]:
         """The image files as read (RGB, or greyscale for one channel): their own size, no resize or crop."""
