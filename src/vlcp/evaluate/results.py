@@ -103,6 +103,13 @@ class ResultRow:
         return row
 
 
+def uneven_note(row: ResultRow) -> str:
+    """The table's warning for a distilled set whose classes hold different numbers of images."""
+    counts = row.settings["class_counts"]
+    return (f"warning: {row.method} at IPC {row.ipc} is uneven: {', '.join(map(str, counts))} images per class "
+            f"(IPC is the largest count; an image is missing or extra in {row.settings.get('source', 'the folder')}).")
+
+
 def teacher_label(teacher: dict | None) -> str:
     """A teacher in one phrase: its source and weights digest (``none`` without a teacher)."""
     if not teacher:
@@ -246,6 +253,7 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
                      "comparable.")
     feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection")})
     notes += feat
+    notes += [uneven_note(r) for r in rows if r.settings.get("class_counts")]
     if full:
         notes.append("whole set: every real training image (upper bound).")
     if notes:
