@@ -260,3 +260,28 @@ def test_uneven_distilled_set_is_noted(tmp_path, capsys):
     assert main(["evaluate", str(d), "--config", str(toml), "--out", str(tmp_path / "ev")]) == 0
     md = (tmp_path / "ev" / "results.md").read_text()
     assert "warning: distilled at IPC 2 is uneven: 2, 1 images per class" in md
+
+
+class _Code:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_bin_unet_with_code_is_refused_without_a_diffusers_log_line(tmp_path, capfd):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    m = tmp_path / "sd"
+    UNet2DConditionModel(sample_size=8, block_out_channels=(32, 32), cross_attention_dim=32, layers_per_block=1,
+                         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), attention_head_dim=4,
+                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), norm_num_groups=8,
+                         ).save_pretrained(m / "unet", safe_serialization=False)
+    AutoencoderKL(block_out_channels=(32,), norm_num_groups=8).save_pretrained(m / "vae")
+    (m / "model_index.json").write_text("{}")
+    torch.save({"x": _Code()}, m / "unet" / "diffusion_pytorch_model.bin")
+    folder_dataset(tmp_path / "ds" / "train")
+    capfd.readouterr()
+    code = main(["encode", "--run", str(tmp_path / "run"), "--model", str(m), "--data-dir", str(tmp_path / "ds")])
+    out, err = capfd.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "holds more than weights (pickled objects or code), so it was refused" in err
+    assert "code ran" not in out + err
