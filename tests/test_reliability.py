@@ -285,3 +285,15 @@ def test_bin_unet_with_code_is_refused_without_a_diffusers_log_line(tmp_path, ca
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "holds more than weights (pickled objects or code), so it was refused" in err
     assert "code ran" not in out + err
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 16), (4, 8, 8)])
+def test_prototypes_of_another_model_stop_synthesize(tiny_model, tmp_path, shape):
+    from test_resume_stale import write_prototypes
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    write_prototypes(tmp_path / "p", k=1, shape=shape)
+    with pytest.raises(VlcpError, match=rf"prototypes\.safetensors: latents of shape \({shape[0]}, {shape[1]}, "
+                                        r"\d+\) do not fit this model's \(4, 16, 16\)"):
+        synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=2), 28, 1, progress=False)
+    assert not list(tmp_path.glob("d/**/*.png"))
