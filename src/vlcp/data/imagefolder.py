@@ -44,7 +44,7 @@ def standard_mode(img: Image.Image, channels: int, path: str | Path = "image") -
         img = img.convert("L") if mode in GREY_MODES else img.convert("RGB")
     target = "L" if channels == 1 else "RGB"
     if img.mode == target:
-        return img.copy()  # the caller closes the file
+        return img
     try:
         return img.convert(target) if img.mode in ("L", "RGB", "1", "P", "CMYK", "YCbCr", "HSV") \
             else img.convert("RGB").convert(target)
@@ -56,7 +56,8 @@ def open_image(path: Path, channels: int) -> Image.Image:
     """The image file at ``path`` as 8-bit L or RGB (``standard_mode``); unreadable files stop with one line."""
     try:
         with Image.open(path) as img:
-            return standard_mode(img, channels, path)
+            out = standard_mode(img, channels, path)
+            return img.copy() if out is img else out  # a copy outlives the closed file
     except Image.DecompressionBombError as e:
         raise VlcpError(f"{path}: image too large to decode safely ({e}); shrink or remove it") from None
     except (OSError, ValueError, SyntaxError) as e:
