@@ -297,3 +297,20 @@ def test_prototypes_of_another_model_stop_synthesize(tiny_model, tmp_path, shape
                                         r"\d+\) do not fit this model's \(4, 16, 16\)"):
         synthesize(tiny_model, tmp_path / "p", tmp_path / "d", SynthesizeConfig(steps=2), 28, 1, progress=False)
     assert not list(tmp_path.glob("d/**/*.png"))
+
+
+def test_temporary_files_of_a_killed_writer_are_swept(tmp_path):
+    """SIGKILL between mkstemp and os.replace leaves `.<name>.<pid>.*.tmp`; the next write of that file removes it
+    (found by benchmarks/kill_resume.py), but not the temporary file of a live process."""
+    import subprocess
+    import sys
+
+    from vlcp.io import atomic_write_json
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".a.json.{int(dead.stdout)}.x1y2.tmp"
+    live = tmp_path / f".a.json.{os.getppid()}.z3.tmp"
+    stale.write_text("partial")
+    live.write_text("in progress")
+    atomic_write_json(tmp_path / "a.json", {"k": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.json", live.name])
