@@ -2,8 +2,9 @@
 
 For each stage (caption, train, encode, synthesize, evaluate) on a tiny run (a generated two-class
 ImageFolder of 28-px images, the embedded model, a few steps) this runs the stage uninterrupted as
-the reference, then ``--n`` trials: the stage is started, SIGKILLed after a delay drawn uniformly
-from [0, its reference duration), and rerun with the same command; every file of the stage's
+the reference, then trials until ``--n`` kills have landed mid-run: the stage is started, SIGKILLed
+after a delay drawn uniformly from [0, its reference duration) (a run that ends first counts as a trial,
+not a kill), and rerun with the same command; every file of the stage's
 output folder is then compared byte for byte with the reference. Files that differ between two
 uninterrupted runs (wall-clock logs) are found by running the reference twice, listed, and left
 out of the comparison, as are ``*.log`` files and the ``seconds`` fields of JSON files (wall-clock times).
@@ -163,7 +164,7 @@ def bench_stage(stage: str, n: int, rng: random.Random, work: Path, base: Path, 
     ref = {k: v for k, v in refs[0].items() if k not in unstable}
     duration = min(durations)
     trials = []
-    for t in range(n):
+    while sum(t["killed"] for t in trials) < n and len(trials) < 3 * n:  # n kills that landed mid-run
         folder = fresh(base, stage, work / f"{stage}-run")
         delay = rng.uniform(0, duration)
         code, _, killed = run(argv(stage, folder, data, cfg), work / f"{stage}.log", kill_after=delay)
@@ -172,7 +173,7 @@ def bench_stage(stage: str, n: int, rng: random.Random, work: Path, base: Path, 
         diff = sorted(k for k in set(ref) | set(got) if ref.get(k) != got.get(k))
         trials.append({"delay_s": round(delay, 3), "killed": killed, "first_exit": code, "rerun_exit": rerun_code,
                        "identical": rerun_code == 0 and not diff, "differing": diff[:10]})
-        print(f"{stage} {t + 1}/{n}: kill at {delay:.2f}/{duration:.2f} s, killed={killed}, "
+        print(f"{stage} trial {len(trials)}: kill at {delay:.2f}/{duration:.2f} s, killed={killed}, "
               f"identical={trials[-1]['identical']}", flush=True)
     shutil.rmtree(work / f"{stage}-run", ignore_errors=True)
     return {"stage": stage, "reference_s": round(duration, 2), "files_compared": len(ref),
@@ -181,10 +182,11 @@ def bench_stage(stage: str, n: int, rng: random.Random, work: Path, base: Path, 
             "identical": sum(t["identical"] for t in trials), "total": len(trials)}
 
 
-def write_results(out: Path, results: list[dict], command: str) -> None:
+def write_results(out: Path, results: list[dict], command: str, code: str | None = None) -> None:
     from vlcp.io import atomic_write_json, atomic_write_text
 
-    atomic_write_json(out.with_suffix(".json"), {"command": command, "stages": results})
+    code = code or _describe()
+    atomic_write_json(out.with_suffix(".json"), {"command": command, "code": code, "stages": results})
     lines = ["# SIGKILL at random moments, rerun, compare byte for byte", "", f"    {command}", "",
              "Tiny run: generated two-class ImageFolder (12 train + 6 val images per class, 28 px); "
              "caption batch 1; train 12 UNet steps fine-tuning the embedded model (checkpoint every 2), which encode and synthesize then use; encode shards "
@@ -192,14 +194,15 @@ def write_results(out: Path, results: list[dict], command: str) -> None:
              "delay drawn uniformly from [0, the stage's uninterrupted duration); the rerun's output folder is "
              "compared file by file (sha256) with an uninterrupted run's, leaving out `*.log` (wall-clock times) and the "
              "`seconds` fields of JSON files.", "",
-             "| stage | identical / total | killed mid-run | reference run (s) | files compared | left out (differ between two uninterrupted runs) |",
-             "|---|---|---|---|---|---|"]
+             "| stage | identical / trials | of them killed mid-run | reference run (s) | files compared | "
+             "left out (differ between two uninterrupted runs) | code |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['stage']} | {r['identical']} / {r['total']} | {r['killed']} | {r['reference_s']} | "
-                     f"{r['files_compared']} | {', '.join(r['excluded_unstable']) or '—'} |")
+                     f"{r['files_compared']} | {', '.join(r['excluded_unstable']) or '—'} | {r.get('code', code)} |")
     lines += ["", "`rng-0.json` of a training checkpoint holds Python's `random` state, which differs between two "
               "uninterrupted runs (each process seeds it from the OS; vlcp draws nothing from it).",
-              "", f"Code: `git describe --always --dirty` = {_describe()}."]
+              "", f"Code under test: {code} (per stage in the table)."]
     atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
@@ -208,7 +211,7 @@ def _describe() -> str:
 
     out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                          cwd=Path(__file__).parent)
-    return out.stdout.strip() or "unknown"
+    return f"`git describe --always --dirty` = {out.stdout.strip() or 'unknown'}"
 
 
 def main() -> None:
@@ -218,6 +221,7 @@ def main() -> None:
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--work", type=Path, default=Path("/tmp/vlcp-kill-resume"))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "kill_resume")
+    ap.add_argument("--code", default=None, help="what code is under test (default: `git describe` of this checkout)")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -241,8 +245,8 @@ def main() -> None:
     results = []
     command = "nice -n 10 python benchmarks/kill_resume.py " + " ".join(sys.argv[1:])
     for stage in a.stages:
-        results.append(bench_stage(stage, a.n, rng, a.work, base, data, cfg))
-        write_results(a.out, results, command.strip())
+        results.append({**bench_stage(stage, a.n, rng, a.work, base, data, cfg), "code": a.code or _describe()})
+        write_results(a.out, results, command.strip(), a.code)
     print(json.dumps([{k: r[k] for k in ("stage", "identical", "total", "killed")} for r in results]))
 
 
