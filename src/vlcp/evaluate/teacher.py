@@ -48,7 +48,8 @@ def _metadata(train: ImageDataset, model: str, epochs: int, seed: int, norm: str
 
 
 def load_cached(path: Path, expect: dict[str, str]) -> dict[str, torch.Tensor] | None:
-    """The cached state dict when ``path`` holds weights made with exactly ``expect``; else None."""
+    """The cached state dict when ``path`` holds finite weights made with exactly ``expect``; else None
+    (the caller retrains and overwrites it: a damaged or edited cache file never scores a row)."""
     if not path.exists():
         return None
     try:
@@ -56,7 +57,9 @@ def load_cached(path: Path, expect: dict[str, str]) -> dict[str, torch.Tensor] |
             meta = f.metadata() or {}
         if any(meta.get(k) != v for k, v in expect.items()):
             return None
-        return load_file(str(path))
+        state = load_file(str(path))
+        finite = all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
+        return state if finite else None
     except (SafetensorError, OSError, ValueError):
         return None
 
