@@ -2,7 +2,9 @@
 
 Output lines ``{"file_name", "text", "label"}`` (Hugging Face imagefolder / diffusers text-to-image
 format), in dataset order. Batches are appended to ``parts/metadata-<rank>-of-<world>.jsonl`` as
-they finish; a rerun skips the batches already written, and the parts are merged at the end.
+they finish; a rerun skips the batches already written — only when they were made from the same
+images, class names, captioner and settings (``vlcp.resume``; ``force`` starts over) — and the parts
+are merged at the end.
 """
 from __future__ import annotations
 
@@ -43,13 +45,40 @@ def read_captions(path: str | Path) -> dict[str, str]:
     return out
 
 
+def _resume_parts(dataset: ImageDataset, captioner: Captioner, config: CaptionConfig, n: int) -> dict:
+    """What determines the captions (see ``vlcp.resume``): the images, class names, captioner and its
+    options (its plain attributes); batch size does not."""
+    from vlcp.resume import dataset_digest, digest
+
+    options = {k: v for k, v in sorted(vars(captioner).items())
+               if not k.startswith("_") and isinstance(v, (str, int, float, bool, type(None)))}
+    return {"captioner": config.captioner, "captioner_class": type(captioner).__name__, "options": digest(options),
+            "limit": config.limit, "class_names": digest(list(dataset.class_names)),
+            "dataset": dataset_digest(dataset, n)}
+
+
+def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
+    """Continue only captions made from the same inputs and settings; ``force`` deletes them first."""
+    from vlcp.resume import check_resume, remove_paths
+
+    names = ("parts", "metadata.jsonl", "caption.toml", "caption.log")
+    has = any((out_dir / name).exists() for name in ("parts", "metadata.jsonl"))
+    check_resume(out_dir, "caption", parts, has, force=force, write=rank == 0,
+                 clear=lambda: remove_paths(out_dir / name for name in names))
+
+
 def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, config: CaptionConfig,
-            shard: Shard = Shard(), progress: bool = True) -> Path:
-    """Caption ``dataset`` into ``out_dir/metadata.jsonl``; returns its path."""
+            shard: Shard = Shard(), progress: bool = True, force: bool = False) -> Path:
+    """Caption ``dataset`` into ``out_dir/metadata.jsonl``; returns its path.
+
+    Captions on disk are kept only when made from the same images and settings (else a ``VlcpError``;
+    ``force`` deletes them and starts over)."""
     out_dir = Path(out_dir)
+    n = min(len(dataset), config.limit) if config.limit else len(dataset)
+    _check_resume(out_dir, _resume_parts(dataset, captioner, config, n), force, shard.rank)
+    barrier()
     part = out_dir / "parts" / f"metadata-{shard.suffix}.jsonl"
     done = {r["file_name"] for r in read_jsonl(part)} if part.exists() else set()
-    n = min(len(dataset), config.limit) if config.limit else len(dataset)
     todo = [(b, idx) for b, idx in shard.batches(n, config.batch_size)
             if not all(dataset.file_name(int(i)) in done for i in idx)]
     if shard.rank == 0:

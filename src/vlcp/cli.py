@@ -132,7 +132,7 @@ def _cmd_caption(args) -> int:
         options.setdefault("device", _run_device(args))
     captioner = CAPTIONERS.get(config.captioner)(**options)
     out = caption(train, captioner, args.out or args.run / "captions", config,
-                  shard=current_shard(), progress=args.progress)
+                  shard=current_shard(), progress=args.progress, force=args.force)
     print(f"captions: {out}")
     return 0
 
@@ -410,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "caption", dtype="[captioner] dtype, else the captioner's: llava bf16 on GPUs that have it, fp16 "
                                 "on other GPUs, float32 on a CPU")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/captions)")
+    p.add_argument("--force", action="store_true", help="delete captions made from other images or settings and redo")
     add_config_args(p, CaptionConfig)
     _add_captioner_flags(p)
     p.set_defaults(func=_cmd_caption)

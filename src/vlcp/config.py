@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_text
+from vlcp.io import atomic_write_text, read_text
 
 C = TypeVar("C")
 
@@ -99,6 +99,6 @@ def load_toml(path: str | Path) -> dict:
     if not path.exists():
         raise VlcpError(f"{path}: config file not found")
     try:
-        return tomllib.loads(path.read_text("utf-8"))
+        return tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as e:
         raise VlcpError(f"{path}: not valid TOML ({e})") from None

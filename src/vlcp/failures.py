@@ -36,14 +36,20 @@ def _first_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
+def _one_line(text: str, limit: int = 1000) -> str:
+    """``text`` on one line: line breaks (e.g. inside a file name) shown as ``\\n``, not cut off."""
+    line = str(text).strip().replace("\r", "\\r").replace("\n", "\\n")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
 def explain(exc: BaseException, where: Path | None = None) -> str:
     """The one-line message for ``exc`` (without the ``vlcp <stage>: error:`` prefix).
 
     ``where``: the stage's output folder, named when an OS error carries no file name."""
     if isinstance(exc, VlcpError):
-        return _first_line(str(exc), 1000)
+        return _one_line(str(exc))
     if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
-        name = exc.filename or where or "output"
+        name = _one_line(exc.filename or where or "output")
         return f"{name}: {exc.strerror or _first_line(exc)} ({_OS_HINTS[exc.errno]})"
     try:
         from PIL import UnidentifiedImageError

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vlcp.errors import VlcpError
+
 
 def to_pil(image: torch.Tensor) -> Image.Image:
     """(C, H, W) float in [0, 1] → PIL image (mode L for one channel, RGB for three)."""
@@ -18,7 +20,11 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def save_png(image: torch.Tensor, path: str | Path) -> None:
+    """Write ``image`` ((C, H, W) in [0, 1]) to ``path`` atomically; NaN or inf values stop with one line."""
     path = Path(path)
+    if not bool(torch.isfinite(image).all()):
+        raise VlcpError(f"{path}: the generated image holds NaN or infinite values (a float16 model can overflow: "
+                        "rerun with --dtype float32; else check the model and prototypes)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     to_pil(image).save(tmp, format="PNG")

@@ -1,6 +1,7 @@
 """Atomic file writes and append-as-you-go JSONL files (resumable per-image stages)."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -15,10 +16,12 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file (``.<name>.<pid>.<random>.tmp``) and ``os.replace``;
+    temporary files of ``path`` left by a killed process are deleted first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _drop_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -31,6 +34,25 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def _drop_stale_temporaries(path: Path) -> None:
+    """Delete ``path``'s temporary files whose writing process has ended (SIGKILL, power loss); a live
+    process's (another one writing the same file) stay."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -39,31 +61,53 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
+def decode_utf8(data: bytes, where: str | Path) -> str:
+    """``data`` as UTF-8 text; other bytes stop with one line naming ``where`` and the offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VlcpError(f"{where}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save it "
+                        "as UTF-8 (e.g. iconv -t utf-8)") from None
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of ``path``; a missing file or other bytes stop with one line naming it."""
     path = Path(path)
     if not path.exists():
         raise VlcpError(f"{path}: file not found")
+    return decode_utf8(path.read_bytes(), path)
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
     try:
-        return json.loads(path.read_text("utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise VlcpError(f"{path}: not valid JSON ({e})") from None
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Yield the records of a JSONL file; a torn last line (crash mid-write) is ignored."""
+    """Yield the records of a JSONL file; a torn last line (crash mid-write, even inside a multi-byte
+    character) is ignored."""
     path = Path(path)
     if not path.exists():
         raise VlcpError(f"{path}: file not found")
-    with path.open("r", encoding="utf-8") as f:
-        lines = f.readlines()
-    for n, line in enumerate(lines, 1):
+    lines = path.read_bytes().splitlines(keepends=True)
+    for n, raw in enumerate(lines, 1):
+        torn = n == len(lines) and not raw.endswith(b"\n")  # an interrupted append
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if torn:
+                return
+            line = decode_utf8(raw, f"{path}:{n}")  # raises, naming the line
         if not line.strip():
             continue
         try:
             yield json.loads(line)
         except json.JSONDecodeError:
-            if n == len(lines) and not line.endswith("\n"):
-                return  # interrupted append
+            if torn:
+                return
             raise VlcpError(f"{path}:{n}: not valid JSON") from None
 
 

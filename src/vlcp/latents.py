@@ -79,7 +79,11 @@ class LatentStore:
                     latents: torch.Tensor | np.ndarray) -> None:
         from vlcp.tensorfile import save_safetensors
 
+        from vlcp.tensorfile import check_finite
+
         lat = latents.detach().cpu().float().numpy() if isinstance(latents, torch.Tensor) else latents
+        check_finite({"latents": lat}, self.shard_path(class_id, shard),
+                     f"the VAE made them from {file_names[0]} …; a float16 model can overflow: rerun with --dtype float32")
         save_safetensors(self.shard_path(class_id, shard), {"latents": np.ascontiguousarray(lat, dtype=np.float32),
                                                             "ids": np.asarray(ids, dtype=np.int64)},
                          metadata={"file_names": json.dumps(list(file_names))})
@@ -106,7 +110,11 @@ def _read_shard(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
         with safe_open(str(path), "np") as f:
             names = json.loads((f.metadata() or {})["file_names"])
         t = load_file(str(path))
-        return names, t["ids"], t["latents"]
+        ids, latents = t["ids"], t["latents"]
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise VlcpError(f"{path}: unreadable latents shard ({type(e).__name__}: {e}); delete it and rerun "
                         f"`vlcp encode` to redo it") from None
+    from vlcp.tensorfile import check_finite
+
+    check_finite({"latents": latents}, path, "delete it and rerun `vlcp encode` to redo it")
+    return names, ids, latents

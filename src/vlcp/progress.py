@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from typing import Any, Iterable
 
 LINE_EVERY_S = 30.0
@@ -96,6 +97,22 @@ def progress_bar(iterable: Iterable | None = None, *, disable: bool = False, **k
 
         return tqdm(iterable, disable=disable, **kw)
     return LineProgress(iterable, disable=disable, **kw)
+
+
+@contextmanager
+def quiet_loading(*names: str):
+    """The libraries' loggers (default: diffusers, transformers) silenced while a model loads: diffusers logs
+    its expected fall-back from a missing ``.safetensors`` file to a ``.bin`` one at ERROR level; whatever
+    really fails raises, and vlcp reports it in one line."""
+    loggers = [logging.getLogger(n) for n in (names or ("diffusers", "transformers"))]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def quiet_third_party() -> None:

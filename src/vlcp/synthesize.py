@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from vlcp.tensorfile import load_centres as load_file  # prototypes checked: readable, (k, C, H, W), finite
 
 from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.config import check, save_config
@@ -199,6 +199,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
                         "(vlcp.selection.train_selector on the training split; the CLI builds one)")
     protos = load_prototypes(prototypes_dir)
+    model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
     _check_resume(out_dir, _resume_parts(model, Path(prototypes_dir), config, res, data_channels), force, shard.rank)

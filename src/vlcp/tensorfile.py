@@ -13,6 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
+from vlcp.errors import VlcpError
 from vlcp.io import atomic_write_bytes
 
 
@@ -39,3 +40,54 @@ def safetensors_bytes(tensors: Mapping, metadata: Mapping[str, str] | None = Non
 def save_safetensors(path: str | Path, tensors: Mapping, metadata: Mapping[str, str] | None = None) -> None:
     """Write ``tensors`` to ``path`` atomically (see module docstring)."""
     atomic_write_bytes(path, safetensors_bytes(tensors, metadata))
+
+
+def check_finite(tensors: Mapping, path: str | Path, fix: str) -> None:
+    """Stop with one line naming ``path`` (and the tensor) when a floating tensor holds NaN or inf."""
+    import torch
+
+    for name, t in tensors.items():
+        t = torch.as_tensor(t)
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise VlcpError(f"{path}: {f'tensor {name!r}' if name else 'values'} hold{'s' if name else ''} {bad} NaN or "
+                            f"infinite value{'s' if bad > 1 else ''} ({fix})")
+
+
+def load_centres(path: str | Path, fix: str = "rerun `vlcp prototypes` to remake it") -> dict:
+    """The tensors of a prototypes file (``(k, C, H, W)`` per class, one ``(C, H, W)`` for all), checked:
+    readable, 4-D, one latent shape, finite; anything else stops with one line naming ``path``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        centres = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VlcpError(f"{path}: not a readable safetensors file ({e}); {fix}") from None
+    shapes = {k: tuple(v.shape) for k, v in centres.items()}
+    if any(len(s) != 4 for s in shapes.values()) or len({s[1:] for s in shapes.values()}) > 1:
+        raise VlcpError(f"{path}: expected one (k, C, H, W) tensor per class with the same C, H, W, got "
+                        f"{dict(list(shapes.items())[:4])}; {fix}")
+    check_finite(centres, path, fix)
+    return centres
+
+
+def torch_load_weights(path: str | Path, prefix: str = "", fix: str = "save the weights as safetensors"):
+    """``torch.load(path, weights_only=True)`` on the CPU; a file holding more than weights (pickled
+    objects or code) is refused, and a corrupt one named, in one line: ``<prefix><path>: … (<fix>)``.
+    torch's pickle-protocol warning (a raw ``pickle.dump`` file) is not printed."""
+    import pickle
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's weights-only unpickler refused an object it does not allow
+        raise VlcpError(f"{prefix}{path}: the file holds more than weights (pickled objects or code), so it was "
+                        f"refused; {fix}") from None
+    except Exception as e:  # noqa: BLE001 - a truncated or corrupt file
+        first = next((s.strip() for s in str(e).splitlines() if s.strip()), type(e).__name__)
+        raise VlcpError(f"{prefix}{path}: not a readable torch weights file ({first[:160]}); {fix}") from None

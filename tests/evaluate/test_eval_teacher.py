@@ -69,7 +69,8 @@ class _NotWeights:
 def test_bad_teacher_files_are_one_line_errors_naming_the_file(tmp_path):
     cases = []
     torch.save({"model": _NotWeights()}, tmp_path / "code.pth")  # weights_only refuses to unpickle it
-    cases.append(("code.pth", "convnet3", 2, "not a weights-only torch state dict"))
+    cases.append(("code.pth", "convnet3", 2, "the file holds more than weights (pickled objects or code), so it was "
+                                             "refused"))
     save_file(dict(_bn_convnet(classes=5).state_dict()), tmp_path / "five.safetensors")
     cases.append(("five.safetensors", "convnet3", 2, "classifier has 5 outputs but the evaluation has 2 classes"))
     save_file(dict(_bn_convnet().state_dict()), tmp_path / "conv.safetensors")
@@ -82,6 +83,7 @@ def test_bad_teacher_files_are_one_line_errors_naming_the_file(tmp_path):
             load_teacher(tmp_path / name, model, 1, classes, 28)
         text = str(e.value)
         assert message in text and str(tmp_path / name) in text and "\n" not in text, text
+        assert "weights_only` set to `False`" not in text  # never torch's advice to turn the check off
 
 
 def test_evaluate_with_a_given_teacher_records_its_test_accuracy(tmp_path, tiny_train, tiny_test):
@@ -214,3 +216,22 @@ def test_rded_colour_images_use_imagenet_statistics_and_the_centre_crop(tmp_path
     assert tuple(s["normalisation"]["mean"]) == IMAGENET_STATS[0] and "ImageNet" in s["normalisation"]["source"]
     assert s["resolution"] == 64 and s["test_transform"].startswith("short side 72 px, centre crop 64 px")
     assert torch.equal(seen["test_x"], torch.from_numpy(test.data)[..., 4:68, 4:68])  # the central crop, not resized
+
+
+def test_a_tampered_teacher_cache_is_retrained_not_used(tmp_path, tiny_train):
+    """A cached full-training-set network with NaN weights (edited, or damaged) is retrained and overwritten."""
+    from vlcp.evaluate.teacher import train_on_full
+
+    cache = tmp_path / "teacher.safetensors"
+    net, _ = train_on_full(tiny_train, epochs=1, cache=cache, progress=False)
+    from safetensors import safe_open
+
+    with safe_open(str(cache), framework="pt") as f:
+        meta = f.metadata()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first].fill_(float("nan"))
+    save_file(state, str(cache), metadata=meta)
+    again, meta2 = train_on_full(tiny_train, epochs=1, cache=cache, progress=False)
+    assert "cached" not in meta2 and all(torch.isfinite(v).all() for v in again.state_dict().values()
+                                         if v.is_floating_point())

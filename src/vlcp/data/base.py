@@ -1,6 +1,7 @@
 """The dataset interface every stage reads: labelled images as float tensors in [0, 1]."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -46,6 +47,20 @@ def source_images(dataset: ImageDataset, indices: Sequence[int]) -> list:
     return [Image.fromarray(np.ascontiguousarray(a[..., 0] if a.shape[-1] == 1 else a)) for a in arr]
 
 
+def content_digest(dataset: ImageDataset, indices: Sequence[int]) -> str:
+    """A digest that changes when any of the samples' images changes: the dataset's own
+    ``content_digest`` method (files: size and modification time; arrays: their bytes), else
+    sha256 of the tensors ``images`` returns, 1024 at a time."""
+    own = getattr(dataset, "content_digest", None)
+    if own is not None:
+        return own(indices)
+    h = hashlib.sha256()
+    idx = np.asarray(indices, dtype=np.int64)
+    for start in range(0, len(idx), 1024):
+        h.update(dataset.images(idx[start:start + 1024]).numpy().tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class TensorDataset:
     """An in-memory dataset: uint8 images (n, C, H, W) and labels; used by Fashion-MNIST and slices."""
@@ -76,6 +91,10 @@ class TensorDataset:
     def images(self, indices: Sequence[int]) -> torch.Tensor:
         idx = np.asarray(indices, dtype=np.int64)
         return torch.from_numpy(self.data[idx].astype(np.float32) / 255.0)
+
+    def content_digest(self, indices: Sequence[int]) -> str:
+        """sha256 of the samples' pixels (the array is in memory: cheap even for 60,000 images)."""
+        return hashlib.sha256(np.ascontiguousarray(self.data[np.asarray(indices, dtype=np.int64)]).data).hexdigest()
 
     def subset(self, indices: Sequence[int]) -> "TensorDataset":
         """A dataset of the given samples; file names keep their original indices."""
@@ -134,6 +153,10 @@ class SubsetDataset:
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:
         return self.parent.images(self.indices[np.asarray(indices, dtype=np.int64)])
+
+    def content_digest(self, indices: Sequence[int]) -> str:
+        """The parent's ``content_digest`` of these samples (see ``vlcp.data.base.content_digest``)."""
+        return content_digest(self.parent, self.indices[np.asarray(indices, dtype=np.int64)])
 
     def source_images(self, indices: Sequence[int]) -> list:
         """The parent's ``source_images`` of these samples (see ``vlcp.data.base.source_images``)."""

@@ -39,8 +39,9 @@ def read_idx(path: Path) -> np.ndarray:
         shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
         return data.reshape(shape)
-    except (OSError, ValueError, struct.error) as e:
-        raise VlcpError(f"{path}: cannot read IDX data ({e})") from None
+    except (OSError, EOFError, ValueError, struct.error, gzip.BadGzipFile) as e:
+        raise VlcpError(f"{path}: cannot read IDX data ({e}; truncated or damaged?); reinstall or re-download "
+                        "the file") from None
 
 
 def has_idx_files(data_dir: Path) -> bool:
@@ -60,8 +61,14 @@ def load_idx_dataset(data_dir: str | Path = DEBIAN_FASHION_MNIST, split: str = "
         raise VlcpError(f"{data_dir}: data folder not found (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
     prefix = _SPLIT_PREFIX[split]
     images = read_idx(_find(data_dir, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_find(data_dir, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
+    label_file = _find(data_dir, f"{prefix}-labels-idx1-ubyte")
+    labels = read_idx(label_file).astype(np.int64)
     if images.ndim != 3 or len(images) != len(labels):
         raise VlcpError(f"{data_dir}: {split} images {images.shape} and labels {labels.shape} do not match")
-    return TensorDataset(images[:, None], labels, list(classes or FASHION_MNIST_CLASSES),
+    classes = list(classes or FASHION_MNIST_CLASSES)
+    bad = labels[(labels < 0) | (labels >= len(classes))]
+    if bad.size:
+        raise VlcpError(f"{label_file}: {bad.size} labels outside the {len(classes)} classes 0..{len(classes) - 1} "
+                        f"(e.g. {int(bad[0])}); give the class list of this dataset or fix the file")
+    return TensorDataset(images[:, None], labels, classes,
                          list(class_names or FASHION_MNIST_NAMES), "test" if split == "val" else split)

@@ -1,6 +1,7 @@
 """ImageFolder trees: ``root/train/<class>/*`` and ``root/val/<class>/*`` (or ``test``)."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -13,9 +14,74 @@ from vlcp.errors import VlcpError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpeg", ".tif", ".tiff"}
 
 
+GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+
+
+def standard_mode(img: Image.Image, channels: int, path: str | Path = "image") -> Image.Image:
+    """``img`` as 8-bit L (``channels`` 1) or RGB, every mode PIL opens scaled into 0..255.
+
+    16-bit greyscale (``I;16*``, and ``I`` holding 0..65535) is scaled by 255/65535, ``F`` holding
+    0..1 by 255; transparency (LA, PA, RGBA, a palette's or a colour key) is composited onto black,
+    the background of the datasets vlcp ships with. Other value ranges stop with a ``VlcpError``
+    naming ``path``."""
+    mode = img.mode
+    if mode.startswith("I"):  # I;16, I;16B, I;16L, I;16N, I (32-bit integers)
+        arr = np.asarray(img).astype(np.float64)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise VlcpError(f"{path}: 32-bit integer image with values {arr.min():.0f}..{arr.max():.0f}, outside "
+                            "16-bit 0..65535 (save it as an 8- or 16-bit PNG)")
+        img = Image.fromarray(np.round(arr * (255 / 65535)).astype(np.uint8), mode="L")
+    elif mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1):
+            raise VlcpError(f"{path}: floating-point image with values outside 0..1 (or NaN); "
+                            "save it as an 8- or 16-bit PNG")
+        img = Image.fromarray(np.round(arr * 255).astype(np.uint8), mode="L")
+    elif mode in ALPHA_MODES or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+        img = img.convert("L") if mode in GREY_MODES else img.convert("RGB")
+    target = "L" if channels == 1 else "RGB"
+    if img.mode == target:
+        return img
+    try:
+        return img.convert(target) if img.mode in ("L", "RGB", "1", "P", "CMYK", "YCbCr", "HSV") \
+            else img.convert("RGB").convert(target)
+    except ValueError as e:
+        raise VlcpError(f"{path}: image mode {mode} cannot be read ({e}); save it as RGB or greyscale PNG") from None
+
+
+def open_image(path: Path, channels: int) -> Image.Image:
+    """The image file at ``path`` as 8-bit L or RGB (``standard_mode``); unreadable files stop with one line."""
+    try:
+        with Image.open(path) as img:
+            out = standard_mode(img, channels, path)
+            return img.copy() if out is img else out  # a copy outlives the closed file
+    except Image.DecompressionBombError as e:
+        raise VlcpError(f"{path}: image too large to decode safely ({e}); shrink or remove it") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise VlcpError(f"{path}: cannot read image ({_first_line(e)}); replace or remove it") from None
+
+
+def _check_names(folder: Path, names: Sequence[str], what: str) -> None:
+    """Names become keys of UTF-8 JSON files (captions, latents): one that is not valid UTF-8 stops."""
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise VlcpError(f"{folder}: {what} name {shown!r} is not valid UTF-8; rename it "
+                            "(e.g. convmv -f latin1 -t utf-8)") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return next((s.strip() for s in str(e).splitlines() if s.strip()), type(e).__name__)
+
+
 def to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.Tensor:
     """Resize the short side to ``resolution``, centre-crop square, return (C, H, W) float in [0, 1]."""
-    img = img.convert("L" if channels == 1 else "RGB")
+    img = standard_mode(img, channels)
     w, h = img.size
     if (w, h) != (resolution, resolution):
         scale = resolution / min(w, h)
@@ -45,6 +111,7 @@ class ImageFolderDataset:
         if not self.root.is_dir():
             raise VlcpError(f"{self.root}: image folder not found")
         found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        _check_names(self.root, found, "class folder")
         self.classes = list(classes) if classes is not None else found
         missing = [c for c in self.classes if c not in found]
         if missing:
@@ -57,6 +124,7 @@ class ImageFolderDataset:
         labels = []
         for label, c in enumerate(self.classes):
             files = sorted(p for p in (self.root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            _check_names(self.root / c, [p.name for p in files], "image file")
             if not files:
                 raise VlcpError(f"{self.root / c}: class folder has no images (add images or remove the folder)")
             self.paths += files
@@ -67,9 +135,11 @@ class ImageFolderDataset:
         try:
             with Image.open(self.paths[0]) as first:
                 self.resolution = int(resolution or min(first.size))
-                self.channels = int(channels or (1 if first.mode in ("L", "1", "I;16", "I") else 3))
+                self.channels = int(channels or (1 if first.mode in GREY_MODES else 3))
+        except Image.DecompressionBombError as e:
+            raise VlcpError(f"{self.paths[0]}: image too large to decode safely ({e}); shrink or remove it") from None
         except (OSError, ValueError, SyntaxError) as e:
-            raise VlcpError(f"{self.paths[0]}: cannot read image ({e}); replace or remove it") from None
+            raise VlcpError(f"{self.paths[0]}: cannot read image ({_first_line(e)}); replace or remove it") from None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -78,26 +148,28 @@ class ImageFolderDataset:
         return self.paths[index].relative_to(self.root.parent).as_posix()
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:
-        out = []
-        for i in indices:
-            try:
-                with Image.open(self.paths[int(i)]) as img:
-                    out.append(to_tensor(img, self.resolution, self.channels))
-            except (OSError, ValueError, SyntaxError) as e:
-                raise VlcpError(f"{self.paths[int(i)]}: cannot read image ({e}); replace or remove it") from None
+        out = [to_tensor(open_image(self.paths[int(i)], self.channels), self.resolution, self.channels)
+               for i in indices]
         return torch.stack(out) if out else torch.empty(0, self.channels, self.resolution, self.resolution)
 
 
+    def content_digest(self, indices: Sequence[int]) -> str:
+        """Digest of the files' names, sizes and modification times (one ``stat`` each, as ``make`` and
+        ``rsync`` decide): any rewrite of an image changes it. Reading every file's bytes instead costs
+        minutes on ImageNet-sized trees (``benchmarks/results/fingerprint_cost.md``)."""
+        h = hashlib.sha256()
+        for i in indices:
+            path = self.paths[int(i)]
+            try:
+                s = path.stat()
+            except OSError as e:
+                raise VlcpError(f"{path}: cannot read image ({e.strerror or e}); replace or remove it") from None
+            h.update(f"{self.file_name(int(i))}\0{s.st_size}\0{s.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
+
     def source_images(self, indices: Sequence[int]) -> list[Image.Image]:
         """The image files as read (RGB, or greyscale for one channel): their own size, no resize or crop."""
-        out = []
-        for i in indices:
-            try:
-                with Image.open(self.paths[int(i)]) as img:
-                    out.append(img.convert("L" if self.channels == 1 else "RGB"))
-            except (OSError, ValueError, SyntaxError) as e:
-                raise VlcpError(f"{self.paths[int(i)]}: cannot read image ({e}); replace or remove it") from None
-        return out
+        return [open_image(self.paths[int(i)], self.channels) for i in indices]
 
 
 def find_split(root: Path, split: str) -> Path:

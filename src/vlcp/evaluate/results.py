@@ -104,6 +104,13 @@ class ResultRow:
         return row
 
 
+def uneven_note(row: ResultRow) -> str:
+    """The table's warning for a distilled set whose classes hold different numbers of images."""
+    counts = row.settings["class_counts"]
+    return (f"warning: {row.method} at IPC {row.ipc} is uneven: {', '.join(map(str, counts))} images per class "
+            f"(IPC is the largest count; an image is missing or extra in {row.settings.get('source', 'the folder')}).")
+
+
 def teacher_label(teacher: dict | None) -> str:
     """A teacher in one phrase: its source and weights digest (``none`` without a teacher)."""
     if not teacher:
@@ -160,6 +167,8 @@ def read_results(path: str | Path) -> list[ResultRow]:
     rows = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise VlcpError(f"{path}: no 'rows' list (not a vlcp results.json)")
+    if not all(isinstance(r, dict) for r in rows):
+        raise VlcpError(f"{path}: 'rows' must be a list of result objects (not a vlcp results.json)")
     return [ResultRow.from_dict(r, str(path)) for r in rows]
 
 
@@ -304,6 +313,7 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
                      "comparable.")
     feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection") and r.method != FULL_METHOD})
     notes += feat
+    notes += [uneven_note(r) for r in rows if r.settings.get("class_counts")]
     if full:
         notes.append(_whole_note(rows, full))
     if notes:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from vlcp.errors import VlcpError
 from vlcp.evaluate.trainer import RunOutcome
 from vlcp.io import atomic_write_json, read_json
 from vlcp.resume import digest
@@ -38,8 +39,16 @@ class RunStore:
         if path is None or not path.exists():
             return None
         d = read_json(path)
-        d["tests"] = [tuple(t) for t in d.get("tests", [])]
-        return RunOutcome(**d)
+        try:
+            d["tests"] = [tuple(t) for t in d.get("tests", [])]
+            out = RunOutcome(**d)
+            ok = out.seed == seed and all(0 <= float(v) <= 100 for v in (out.final, out.best, *(a for _, a in out.tests)))
+        except (AttributeError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise VlcpError(f"{path}: not a finished run stored by vlcp (edited or damaged); delete it and rerun "
+                            "to train that network again")
+        return out
 
     def put(self, outcome: RunOutcome) -> None:
         if self.folder is not None:

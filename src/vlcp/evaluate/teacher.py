@@ -48,7 +48,8 @@ def _metadata(train: ImageDataset, model: str, epochs: int, seed: int, norm: str
 
 
 def load_cached(path: Path, expect: dict[str, str]) -> dict[str, torch.Tensor] | None:
-    """The cached state dict when ``path`` holds weights made with exactly ``expect``; else None."""
+    """The cached state dict when ``path`` holds finite weights made with exactly ``expect``; else None
+    (the caller retrains and overwrites it: a damaged or edited cache file never scores a row)."""
     if not path.exists():
         return None
     try:
@@ -56,7 +57,9 @@ def load_cached(path: Path, expect: dict[str, str]) -> dict[str, torch.Tensor] |
             meta = f.metadata() or {}
         if any(meta.get(k) != v for k, v in expect.items()):
             return None
-        return load_file(str(path))
+        state = load_file(str(path))
+        finite = all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
+        return state if finite else None
     except (SafetensorError, OSError, ValueError):
         return None
 
@@ -113,19 +116,28 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a weights file: safetensors, or ``torch.load(weights_only=True)`` of a state dict
     (also nested under ``model`` / ``state_dict``, as RDED's and torchvision's checkpoints are)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise VlcpError(f"setting 'teacher': {path}: file not found")
+    if not path.is_file():
+        raise VlcpError(f"setting 'teacher': {path}: not a regular file (a folder, device or pipe); "
+                        "give the path of a weights file (.safetensors or .pt)")
+    state = _read_weights(path)
+    from vlcp.tensorfile import check_finite
+
+    check_finite(state, f"setting 'teacher': {path}", "retrain the teacher or give other weights")
+    return state
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as e:
             raise VlcpError(f"setting 'teacher': {path}: not a readable safetensors file ({e})") from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # weights_only refuses pickled code with an UnpicklingError; others are corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise VlcpError(f"setting 'teacher': {path}: not a weights-only torch state dict ({first[:200]}); "
-                        "save the weights alone (torch.save(model.state_dict(), PATH)) or as safetensors") from None
+    from vlcp.tensorfile import torch_load_weights
+
+    obj = torch_load_weights(path, "setting 'teacher': ", "save the weights alone (torch.save(model.state_dict(), "
+                             "PATH)) or as safetensors")
     for key in STATE_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

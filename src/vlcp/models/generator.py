@@ -83,6 +83,20 @@ class LatentDiffusion:
     def adapter(self, data_resolution: int, data_channels: int) -> PixelAdapter:
         return PixelAdapter(data_resolution, data_channels, self.resolution, self.channels, self.pad_small)
 
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of this model's latents: the UNet's input channels, the resolution over the VAE's factor."""
+        side = self.resolution // 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return int(self.unet.config.in_channels), side, side
+
+    def check_latents(self, latents, source) -> None:
+        """Stop with one line naming ``source`` when a latent of ``latents`` does not fit this model."""
+        from vlcp.errors import VlcpError
+
+        bad = next((tuple(x.shape) for x in latents if tuple(x.shape) != self.latent_shape()), None)
+        if bad is not None:
+            raise VlcpError(f"{source}: latents of shape {bad} do not fit this model's {self.latent_shape()} (made "
+                            "with another model?); rerun `vlcp encode` and `vlcp prototypes` with this model")
+
     @property
     def latent_scale(self) -> float:
         return float(self.vae.config.scaling_factor)

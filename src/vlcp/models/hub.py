@@ -50,6 +50,19 @@ def _info(spec: str) -> dict:
     return read_json(path) if path.exists() else {}
 
 
+def _refused_pickle(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is torch's weights-only unpickler refusing an object."""
+    import pickle
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, pickle.UnpicklingError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                           *, resolution: int | None = None, max_chunks: int | None = None,
                           revision: str | None = None, variant: str | None = None) -> LatentDiffusion:
@@ -69,9 +82,12 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
         raise VlcpError(f"{spec}: not a diffusers Stable Diffusion folder (no model_index.json or unet/)")
     info = _info(spec)
     kw = {k: v for k, v in {"revision": revision, "variant": variant}.items() if v is not None}
+    from vlcp.progress import quiet_loading
+
     try:
-        vae = AutoencoderKL.from_pretrained(spec, subfolder="vae", torch_dtype=dtype, **kw)
-        unet = UNet2DConditionModel.from_pretrained(spec, subfolder="unet", torch_dtype=dtype, **kw)
+        with quiet_loading():  # no "An error occurred while trying to fetch" line for a .bin UNet
+            vae = AutoencoderKL.from_pretrained(spec, subfolder="vae", torch_dtype=dtype, **kw)
+            unet = UNet2DConditionModel.from_pretrained(spec, subfolder="unet", torch_dtype=dtype, **kw)
         sched_cfg = DDPMScheduler.load_config(spec, subfolder="scheduler", **({"revision": revision} if revision else {}))
         sampling = sampling_scheduler(dict(sched_cfg))
         sched_cfg.setdefault("clip_sample", False)  # SD v1.5's PNDM config lacks it; latents are never clipped
@@ -79,6 +95,10 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
         text = load_clip_text(spec, dtype=dtype, max_chunks=int(max_chunks if max_chunks is not None
                                                                    else info.get("max_chunks") or 0), **kw)
     except (OSError, ValueError) as e:
+        if _refused_pickle(e):
+            raise VlcpError(f"{spec}: a weights file (.bin) holds more than weights (pickled objects or code), so it "
+                            "was refused; use safetensors weights (diffusers: save_pretrained(safe_serialization="
+                            "True))") from None
         raise VlcpError(f"{spec}: cannot load a Stable Diffusion model from this folder or hub id — it must be a "
                         f"local diffusers folder or a hub id in your Hugging Face cache (or reachable hub) "
                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
