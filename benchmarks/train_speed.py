@@ -1,13 +1,17 @@
 """UNet training speed: the v0.2 loop (the VAE encodes every batch) against the new one (latents read
 from the cache encoded once; optionally bf16 autocast and torch.compile), in one run. Goal: ≥ 3×.
 
-    .venv/bin/python benchmarks/train_speed.py [--images 12800] [--steps 8 32] [--out benchmarks/results/train_speed]
+    .venv/bin/python benchmarks/train_speed.py [--images 12800] [--steps 8 32] [--rounds 1] [--out benchmarks/results/train_speed]
 
-Each variant runs ``vlcp.train.train`` twice from the same fresh embedded model (committed
-architecture, Fashion-MNIST training images, their attribute captions, batch 128, no checkpoints),
-for the two step counts; the difference of the two wall times over the difference of the steps is
-the steady-state time per step, so set-up, compilation, the cache's one-time encoding and saving
-cancel out. The cache's one-time encoding is timed on its own and reported per 1,000 images.
+Each variant runs ``vlcp.train.train`` twice, each time in a fresh Python process (accelerate's
+mixed precision is fixed per process), from the same fresh embedded model (committed architecture,
+Fashion-MNIST training images, their attribute captions, batch 128, no checkpoints), for the two step
+counts; the difference of the two wall times over the difference of the steps is the steady-state
+time per step, so set-up, compilation, the cache's one-time encoding and saving cancel out. The
+runs of all variants are interleaved (every variant's short run, then every long one, ``--rounds``
+times), so a change of the machine's load hits every variant alike; the median over rounds is kept.
+A compiling variant first runs once untimed: inductor caches its kernels on disk, so its first run
+would otherwise compile and the later ones not. The cache's one-time encoding is timed on its own and reported per 1,000 images.
 Images per second = batch / seconds per step.
 """
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,6 +63,8 @@ def _fresh_model(text, trained_vae):
     return model
 
 
+
+
 def _seconds(model, data, captions, config: TrainConfig) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -63,48 +72,84 @@ def _seconds(model, data, captions, config: TrainConfig) -> float:
         return time.perf_counter() - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=12_800, help="training images (a per-class slice)")
-    ap.add_argument("--steps", type=int, nargs=2, default=[8, 32], help="the two step counts")
-    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--out", default="benchmarks/results/train_speed")
-    args = ap.parse_args()
-    data, captions = _data(args.images)
+def _child(name: str, steps: int, images: int) -> None:
+    """One timed training run (a fresh process): prints its wall seconds."""
+    data, captions = _data(images)
+    text = load_minilm(max_length=48)
+    vae = load_generator(text_encoder=text).vae
+    config = dataclasses.replace(BASE, unet_steps=steps, **VARIANTS[name])
+    print(json.dumps({"seconds": _seconds(_fresh_model(text, vae), data, captions, config)}))
+
+
+def _run(name: str, steps: int, images: int) -> float:
+    out = subprocess.run([sys.executable, __file__, "--child", name, str(steps), "--images", str(images)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["seconds"]
+
+
+def _encode_seconds(images: int) -> float:
+    data, _ = _data(images)
     text = load_minilm(max_length=48)
     vae = load_generator(text_encoder=text).vae
     t0 = time.perf_counter()
     LatentCache.encode(vae, data, build_embedded(text).adapter(data.resolution, data.channels), flip=False,
                        sample=True)
-    encode_s = time.perf_counter() - t0
-    rows = []
+    return time.perf_counter() - t0
+
+
+def _markdown(result: dict, lo: int, hi: int) -> str:
+    lines = ["# UNet training speed: the v0.2 loop against the latent cache (and bf16 / compile)", "",
+             f"Command: `.venv/bin/python benchmarks/train_speed.py --images {result['images']} --steps {lo} {hi} "
+             f"--rounds {result['rounds']}`", "",
+             f"{result['images']} Fashion-MNIST training images, batch {BASE.batch_size}, {result['threads']} threads; "
+             f"steady-state time per step from runs of {lo} and {hi} steps (median of {result['rounds']} interleaved "
+             f"round(s)). The cache's one-time encoding: {result['cache_encode_s_per_1000_images']} s per 1,000 "
+             "images. Goal: ≥ 3× the v0.2 loop.", "",
+             "| variant | s / step | images / s | × v0.2 loop |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['variant']} | {r['seconds_per_step']} | {r['images_per_second']} | {r['speedup']} |"
+              for r in result["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, default=12_800, help="training images (a per-class slice)")
+    ap.add_argument("--steps", type=int, nargs=2, default=[8, 32], help="the two step counts")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds (the median is kept)")
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--child", nargs=2, metavar=("VARIANT", "STEPS"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", default="benchmarks/results/train_speed")
+    args = ap.parse_args()
+    if args.child:
+        return _child(args.child[0], int(args.child[1]), args.images)
     lo, hi = args.steps
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in args.variants}
+    for name in args.variants:  # compilation is cached on disk by inductor: warm it before timing
+        if VARIANTS[name].get("compile"):
+            _run(name, lo, args.images)
+    for _ in range(args.rounds):
+        short = {name: _run(name, lo, args.images) for name in args.variants}
+        for name in args.variants:
+            times[name].append((short[name], _run(name, hi, args.images)))
+            print(json.dumps({"variant": name, "runs_s": times[name][-1]}), flush=True)
+    rows = []
     for name in args.variants:
-        config = dataclasses.replace(BASE, **VARIANTS[name])
-        t_lo = _seconds(_fresh_model(text, vae), data, captions, dataclasses.replace(config, unet_steps=lo))
-        t_hi = _seconds(_fresh_model(text, vae), data, captions, dataclasses.replace(config, unet_steps=hi))
-        per_step = (t_hi - t_lo) / (hi - lo)
+        per_step = statistics.median((b - a) / (hi - lo) for a, b in times[name])
         rows.append({"variant": name, "seconds_per_step": round(per_step, 3),
                      "images_per_second": round(BASE.batch_size / per_step, 1),
-                     "runs_s": [round(t_lo, 1), round(t_hi, 1)]})
-        print(json.dumps(rows[-1]), flush=True)
+                     "runs_s": [[round(a, 1), round(b, 1)] for a, b in times[name]]})
     ref = rows[0]["images_per_second"] if rows and rows[0]["variant"].startswith("v0.2") else None
     for r in rows:
         r["speedup"] = round(r["images_per_second"] / ref, 2) if ref else None
-    result = {"images": len(data), "batch": BASE.batch_size, "steps": args.steps,
-              "threads": torch.get_num_threads(), "cache_encode_s_per_1000_images": round(1000 * encode_s / len(data), 2),
+    encode_s = _encode_seconds(args.images)
+    result = {"images": args.images, "batch": BASE.batch_size, "steps": args.steps, "rounds": args.rounds,
+              "threads": torch.get_num_threads(),
+              "cache_encode_s_per_1000_images": round(1000 * encode_s / args.images, 2),
               "goal_speedup": 3.0, "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# UNet training speed: the v0.2 loop against the latent cache (and bf16 / compile)", "",
-             f"Command: `.venv/bin/python benchmarks/train_speed.py --images {args.images} --steps {lo} {hi}`", "",
-             f"{len(data)} Fashion-MNIST training images, batch {BASE.batch_size}, {torch.get_num_threads()} threads; "
-             f"steady-state time per step from runs of {lo} and {hi} steps. The cache's one-time encoding: "
-             f"{result['cache_encode_s_per_1000_images']} s per 1,000 images. Goal: ≥ 3× the v0.2 loop.", "",
-             "| variant | s / step | images / s | × v0.2 loop |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['variant']} | {r['seconds_per_step']} | {r['images_per_second']} | {r['speedup']} |" for r in rows]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text(_markdown(result, lo, hi))
     print(json.dumps(result, indent=2))
 
 
