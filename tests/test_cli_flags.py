@@ -236,7 +236,8 @@ def test_a_run_made_through_the_python_api_reports_its_subset_and_model(tmp_path
     assert settings["run"]["model"] == "embedded"
     assert main(["report", "--run", str(run), "--no-progress"]) == 0, capsys.readouterr().err
     html = (run / "report.html").read_text()
-    assert "num_classes = 2, per_class = 10" in html and "<dd>embedded</dd>" in html
+    assert "<dt>dataset</dt><dd>Fashion-MNIST, first 2 classes, first 10 training images per class</dd>" in html
+    assert "<dd>embedded</dd>" in html
     assert (run / "report.toml").exists()  # issue 19 item 12: every stage writes <stage>.toml
 
 

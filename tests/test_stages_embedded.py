@@ -87,7 +87,8 @@ def test_synthesize_files_manifest_and_batch_invariance(tiny_model, tmp_path):
     assert [m["seed"] for m in manifest] == list(range(6))
     assert list(manifest[4])[:2] == ["file_name", "label"]  # Hugging Face imagefolder's metadata.jsonl
     assert manifest[4] == {"number": 4, "file_name": "bag/1.png", "label": 1, "class": "bag", "prototype": 1,
-                           "prompt": "a bag with feature 1", "seed": 4, "strength": 0.7, "guidance_scale": 3.0,
+                           "prompt": "a bag with feature 1", "seed": 4, "sampler": "img2img", "strength": 0.7,
+                           "guidance_scale": 3.0,
                            "steps": 4, "negative_prompt": "cartoon, anime, painting"}
     from PIL import Image
 
