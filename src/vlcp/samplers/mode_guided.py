@@ -9,14 +9,10 @@ The loop calls the stock ``DDIMScheduler.step`` and the UNet; v-prediction model
 from __future__ import annotations
 
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 from vlcp.samplers.base import SAMPLERS
 from vlcp.samplers.img2img import ddim_scheduler
-
-
-def initial_noise(shape, generators: list[torch.Generator], device, dtype) -> torch.Tensor:
-    """One (C, h, w) standard normal draw per image from its own generator (as diffusers' pipelines)."""
-    return torch.cat([torch.randn((1, *shape), generator=g, device=g.device, dtype=dtype) for g in generators]).to(device)
 
 
 @SAMPLERS.register("mode_guided")
@@ -47,7 +43,8 @@ class ModeGuided:
         """Scaled latents after sampling towards ``modes`` (b, C, h, w) with the settings ``c``."""
         sched = self.scheduler
         sched.set_timesteps(c.steps, device=modes.device)
-        x = initial_noise(modes.shape[1:], generators, modes.device, modes.dtype) * sched.init_noise_sigma
+        x = randn_tensor(modes.shape, generator=generators, device=modes.device, dtype=modes.dtype)  # as the pipelines
+        x = x * sched.init_noise_sigma
         guided = round(c.guidance_stop * len(sched.timesteps))
         for i, t in enumerate(sched.timesteps):
             eps = self._epsilon(sched.scale_model_input(x, t), t, cond, uncond, c.guidance_scale)
