@@ -17,12 +17,12 @@ $(FMNIST):
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q dataset-fashion-mnist || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
 
-# the report's browser test (tests/test_report_browser.py) renders it in Debian's headless chromium
+# the report's browser test (tests/report/test_report_browser.py) renders it in Debian's headless chromium
 # Optional: without it that one test is skipped (named in pytest's summary), everything else runs.
 $(CHROMIUM):
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  { command -v apt-get >/dev/null && { $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }; } \
-	  || echo "warning: Debian's chromium is not installed; tests/test_report_browser.py will be skipped"
+	  || echo "warning: Debian's chromium is not installed; tests/report/test_report_browser.py will be skipped"
 
 $(VPY):
 	$(PY) -m venv $(VENV)

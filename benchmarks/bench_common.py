@@ -25,8 +25,8 @@ def variant_name(name: str, text: dict) -> str:
 
 
 def _finished(folder: Path) -> bool:
-    """A synthesized folder is finished when its image records (``vlcp.io.image_records``) exist."""
-    from vlcp.io import image_records
+    """A synthesized folder is finished when its image records (``vlcp.files.atomic.image_records``) exist."""
+    from vlcp.files.atomic import image_records
 
     return image_records(folder) is not None
 
@@ -106,12 +106,12 @@ class Bench:
         if method in STRATEGIES:
             self.synthesize(STRATEGIES[method], ipc, folder)
         elif method == SELECTED:
-            from vlcp.selection import train_selector
+            from vlcp.samplers.selection import train_selector
 
             selector = train_selector(self.train, cache_dir=self.run, device=self.device, progress=False)
             self.synthesize("dcs", ipc, folder, selector=selector, candidates=self.candidates)
         elif method == "k-means centroids":
-            from vlcp.io import atomic_write_json
+            from vlcp.files.atomic import atomic_write_json
 
             decode_prototypes(self.model, self.prototypes(ipc, "dcs", {}) / "prototypes", folder, res, ch)
             atomic_write_json(folder / "baseline.json", {"method": "kmeans", "description": "k-means centroid "

@@ -30,7 +30,7 @@ from vlcp.evaluate.networks import build_network
 from vlcp.evaluate.protocols import PROTOCOLS
 from vlcp.evaluate.tensors import channel_stats, split_tensors
 from vlcp.evaluate.trainer import Normalizer, Rng, test_accuracy, train_and_test
-from vlcp.io import atomic_write_json, atomic_write_text
+from vlcp.files.atomic import atomic_write_json, atomic_write_text
 
 
 def bare_batches(x, y, norm, epochs, batch, seed):

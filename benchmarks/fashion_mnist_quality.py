@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.evaluate.results import read_results
-    from vlcp.io import atomic_write_json
+    from vlcp.files.atomic import atomic_write_json
 
     bench = Bench(args.run, args.model, args.holdout, args.device,
                   {"strength": args.strength, "guidance_scale": args.guidance_scale, "steps": args.steps},
@@ -126,7 +126,7 @@ def main(argv=None) -> None:
 def write_tables(out: Path, rows, whole) -> None:
     """``out``.md and .csv from the grid's rows and the whole-training-set rows."""
     from vlcp.evaluate.results import markdown_table, to_csv
-    from vlcp.io import atomic_write_text
+    from vlcp.files.atomic import atomic_write_text
 
     table = markdown_table(rows + whole, title="Fashion-MNIST, ConvNet-3, test accuracy (%)")
     atomic_write_text(out.with_suffix(".csv"), to_csv(rows + whole))

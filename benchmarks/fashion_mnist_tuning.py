@@ -32,7 +32,7 @@ TEXT_SETTINGS = ("beta", "top_k")  # grid axes that belong to the text prototype
 def selector(bench):
     """The beyond-paper candidate selector (``candidates`` axis): ConvNet-3 trained on the training split, once
     per bench."""
-    from vlcp.selection import train_selector
+    from vlcp.samplers.selection import train_selector
 
     return train_selector(bench.train, cache_dir=bench.run, device=bench.device, progress=False)
 
@@ -73,7 +73,7 @@ def main(argv=None) -> None:
 
     from bench_common import LATENT_BASELINES, Bench, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
     from vlcp.evaluate import EvalConfig, evaluate_folder
-    from vlcp.io import atomic_write_json, atomic_write_text
+    from vlcp.files.atomic import atomic_write_json, atomic_write_text
 
     ref_synthesis = parse_grid(args.reference_synthesis)[0] if args.reference_synthesis else {}
     bench = Bench(args.run, args.model, args.holdout, synthesis=ref_synthesis)

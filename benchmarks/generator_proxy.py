@@ -24,7 +24,7 @@ def load_checkpoint_model(path: Path):
     """A model folder (vlcp_model.json), or a train checkpoint folder: fresh embedded model + VAE + EMA UNet."""
     from safetensors.torch import load_file
 
-    from vlcp.io import read_json
+    from vlcp.files.atomic import read_json
     from vlcp.models.embedded import build_embedded, load_generator
 
     if (path / "vlcp_model.json").exists():
@@ -32,7 +32,7 @@ def load_checkpoint_model(path: Path):
     model = build_embedded()
     model.vae.load_state_dict(load_file(str(path / "vae_final.safetensors")))
     model.vae.register_to_config(scaling_factor=read_json(path / "vae_final.json")["scaling_factor"])
-    step = path  # version 2 (vlcp.checkpoint): the UNet's files in the step folder state.json names
+    step = path  # version 2 (vlcp.files.checkpoint): the UNet's files in the step folder state.json names
     if (path / "state.json").exists() and "dir" in read_json(path / "state.json"):
         step = path / read_json(path / "state.json")["dir"]
     model.unet.load_state_dict(load_file(str(step / "unet.safetensors")))

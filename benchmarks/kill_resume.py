@@ -183,7 +183,7 @@ def bench_stage(stage: str, n: int, rng: random.Random, work: Path, base: Path, 
 
 
 def write_results(out: Path, results: list[dict], command: str, code: str | None = None) -> None:
-    from vlcp.io import atomic_write_json, atomic_write_text
+    from vlcp.files.atomic import atomic_write_json, atomic_write_text
 
     code = code or _describe()
     atomic_write_json(out.with_suffix(".json"), {"command": command, "code": code, "stages": results})

@@ -31,7 +31,7 @@ import torch
 
 from vlcp.captioners import CAPTIONERS
 from vlcp.data import SubsetDataset, load_dataset
-from vlcp.latent_cache import LatentCache
+from vlcp.data.latent_cache import LatentCache
 from vlcp.models.embedded import build_embedded, load_generator
 from vlcp.models.text import load_minilm
 from vlcp.train import TrainConfig, train

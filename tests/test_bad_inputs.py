@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import vlcp.failures
-import vlcp.io
+import vlcp.errors.boundary
+import vlcp.files.atomic
 from vlcp.cli import main
 
 
@@ -110,7 +110,7 @@ def model_path_missing(tmp):
 
 
 def _latents_run(tmp):
-    from vlcp.latents import LatentStore
+    from vlcp.files.latents import LatentStore
 
     store = LatentStore(tmp / "run" / "latents")
     store.init(["a", "b"], ["a", "b"], [4, 2, 2], 1.0, 8)
@@ -119,7 +119,7 @@ def _latents_run(tmp):
         names = [f"{c}/{i}.png" for i in range(4)]
         store.write_shard(c, 0, np.arange(4), names, np.random.default_rng(0).normal(size=(4, 4, 2, 2)))
         caps += [{"file_name": n, "text": f"a {c} thing", "label": 0} for n in names]
-    vlcp.io.atomic_write_text(tmp / "run" / "captions" / "metadata.jsonl",
+    vlcp.files.atomic.atomic_write_text(tmp / "run" / "captions" / "metadata.jsonl",
                               "".join(json.dumps(r) + "\n" for r in caps))
     return ["prototypes", "--run", str(tmp / "run"), "--ipc", "1"], store.shard_path("b", 0)
 
@@ -146,7 +146,7 @@ def disk_full(tmp, monkeypatch):
     def fsync(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(vlcp.io.os, "fsync", fsync)
+    monkeypatch.setattr(vlcp.files.atomic.os, "fsync", fsync)
     ds = image_folder(tmp)
     return caption_argv(tmp, ds), f"{tmp / 'run'}: No space left on device (the disk is full"
 
@@ -157,7 +157,7 @@ def captions_missing_late(tmp):
 
     ds = DataConfig(per_class=600).load("train")
     rows = [{"file_name": ds.file_name(i), "text": "x", "label": int(ds.labels[i])} for i in range(5000)]
-    vlcp.io.atomic_write_text(tmp / "run" / "captions" / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    vlcp.files.atomic.atomic_write_text(tmp / "run" / "captions" / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     return ["train", "--run", str(tmp / "run"), "--per-class", "600", "--vae-steps", "1", "--unet-steps", "1", "--no-progress"], \
         "no caption for 1000 training image(s)"
 
@@ -263,7 +263,7 @@ def test_read_only_run_folder_stops_before_work(argv, tmp_path, capsys, monkeypa
     def probe(folder):
         raise OSError(errno.EROFS, "Read-only file system", str(folder))
 
-    monkeypatch.setattr(vlcp.failures, "_probe_write", probe)
+    monkeypatch.setattr(vlcp.errors.boundary, "_probe_write", probe)
     code = main(argv[:1] + ["--run", str(tmp_path / "run")] + argv[1:])
     line = one_error_line(capsys, argv[0])
     assert code == 2 and f"{tmp_path / 'run'}: not writable (Read-only file system" in line
@@ -272,7 +272,7 @@ def test_read_only_run_folder_stops_before_work(argv, tmp_path, capsys, monkeypa
 def test_read_only_evaluate_out_stops_before_training(tmp_path, capsys, monkeypatch):
     import vlcp.evaluate.evaluation as ev
 
-    monkeypatch.setattr(vlcp.failures, "_probe_write", lambda folder: (_ for _ in ()).throw(
+    monkeypatch.setattr(vlcp.errors.boundary, "_probe_write", lambda folder: (_ for _ in ()).throw(
         OSError(errno.EROFS, "Read-only file system")))
     monkeypatch.setattr(ev, "evaluate_folder", lambda *a, **k: pytest.fail("trained before checking --out"))
     ds = image_folder(tmp_path)

@@ -157,7 +157,7 @@ RUN_COMMANDS = ["caption", "train", "encode", "prototypes", "synthesize", "evalu
 
 
 def test_every_subcommand_takes_the_same_device_values_and_run(capsys):
-    from vlcp.devices import device_arg
+    from vlcp.settings.devices import device_arg
 
     parser = build_parser()
     for cmd, extra in DEVICE_COMMANDS.items():
@@ -226,7 +226,7 @@ def test_a_set_value_that_is_not_toml_names_the_set(tmp_path, capsys):
 def test_a_run_made_through_the_python_api_reports_its_subset_and_model(tmp_path, monkeypatch, capsys):
     from test_api import _example
 
-    from vlcp.runstate import read_settings
+    from vlcp.run.state import read_settings
 
     monkeypatch.chdir(tmp_path)
     exec(compile(_example(), "README.md", "exec"), {})

@@ -14,8 +14,8 @@ from vlcp.caption import CaptionConfig, caption
 from vlcp.captioners.attributes import AttributeCaptioner
 from vlcp.cli import main
 from vlcp.data import ImageFolderDataset
-from vlcp.io import atomic_write_json
-from vlcp.latents import LatentStore
+from vlcp.files.atomic import atomic_write_json
+from vlcp.files.latents import LatentStore
 
 COLOUR = {"CMYK", "YCbCr", "LAB", "RGBX"}  # converted through colour spaces: close, not exact
 

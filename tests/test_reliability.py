@@ -3,6 +3,8 @@ import gzip
 import json
 import os
 import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +19,10 @@ from vlcp.cli import main
 from vlcp.data import ImageFolderDataset, TensorDataset, load_dataset
 from vlcp.encode import EncodeConfig, encode
 from vlcp.errors import VlcpError
-from vlcp.io import append_jsonl, read_jsonl
-from vlcp.latents import LatentStore
+from vlcp.files.atomic import append_jsonl, read_jsonl
+from vlcp.files.latents import LatentStore
+
+sys.path.insert(0, str(Path(__file__).parent / "run"))  # write_prototypes: run/test_resume_stale.py
 
 
 def folder_dataset(root, n=4, classes=("cat", "dog")):
@@ -53,7 +57,7 @@ def test_nan_prototypes_stop_synthesize_before_any_image(tiny_model, tmp_path):
 
 
 def test_prototypes_of_the_wrong_shape_are_named(tmp_path):
-    from vlcp.tensorfile import load_centres
+    from vlcp.files.tensors import load_centres
 
     save_file({"bag": torch.zeros(4, 16, 16)}, str(tmp_path / "prototypes.safetensors"))
     with pytest.raises(VlcpError, match=r"prototypes\.safetensors: expected one \(k, C, H, W\) tensor per class"):
@@ -90,7 +94,7 @@ def test_nan_teacher_weights_are_refused(tmp_path):
 
 
 def test_a_generated_nan_image_is_not_written(tmp_path):
-    from vlcp.imageio import save_png
+    from vlcp.files.images import save_png
 
     with pytest.raises(VlcpError, match=r"x\.png: the generated image holds NaN or infinite values .*--dtype float32"):
         save_png(torch.full((1, 4, 4), float("nan")), tmp_path / "x.png")
@@ -305,7 +309,7 @@ def test_temporary_files_of_a_killed_writer_are_swept(tmp_path):
     import subprocess
     import sys
 
-    from vlcp.io import atomic_write_json
+    from vlcp.files.atomic import atomic_write_json
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f".a.json.{int(dead.stdout)}.x1y2.tmp"

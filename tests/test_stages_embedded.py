@@ -8,8 +8,8 @@ from safetensors.torch import save_file
 
 from vlcp.data import TensorDataset
 from vlcp.encode import EncodeConfig, encode
-from vlcp.io import atomic_write_json, read_jsonl
-from vlcp.latents import LatentStore
+from vlcp.files.atomic import atomic_write_json, read_jsonl
+from vlcp.files.latents import LatentStore
 from vlcp.models.embedded import load_generator
 from vlcp.synthesize import SynthesizeConfig, decode_prototypes, synthesize
 from vlcp.train import TrainConfig, train

@@ -97,7 +97,7 @@ def test_device_defaults_to_auto_everywhere():
 
 def test_latents_settings_mismatch_names_the_key(tmp_path):
     from vlcp.errors import VlcpError
-    from vlcp.latents import LatentStore
+    from vlcp.files.latents import LatentStore
 
     store = LatentStore(tmp_path / "lat")
     store.init(["a", "b"], ["A", "B"], [4, 8, 8], 0.5, 1024)

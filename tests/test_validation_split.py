@@ -47,7 +47,7 @@ def test_generator_prototypes_and_baselines_never_see_val(tiny_model, tmp_path):
     from vlcp.captioners import CAPTIONERS
     from vlcp.encode import EncodeConfig, encode
     from vlcp.evaluate.baselines import make_baseline
-    from vlcp.io import read_json
+    from vlcp.files.atomic import read_json
     from vlcp.prototypes import PrototypesConfig, run_prototypes
     from vlcp.train import TrainConfig, train as train_generator
 

@@ -33,7 +33,7 @@ def build(minilm):
 
 def arm_kill(at: int) -> None:
     """SIGKILL this process at the ``at``-th optimizer step or checkpoint file write."""
-    import vlcp.checkpoint as ck
+    import vlcp.files.checkpoint as ck
 
     count = [0]
 

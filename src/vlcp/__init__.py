@@ -7,13 +7,13 @@ The stage functions and their configs are importable from here::
 Functions named like their module (``caption``, ``train``, ``encode``, ``synthesize``, ``report``,
 ``export``) are imported eagerly — importing a submodule would otherwise put the module in their place;
 the rest load on first use (``dir(vlcp)`` lists them too). Importing vlcp quiets the libraries'
-informational logs and loading bars as the CLI does (``vlcp.progress.quiet_third_party``; their own
+informational logs and loading bars as the CLI does (``vlcp.run.progress.quiet_third_party``; their own
 ``*_VERBOSITY`` variables still win).
 """
 
 __version__ = "0.1.0"
 
-from vlcp.progress import quiet_third_party  # noqa: E402
+from vlcp.run.progress import quiet_third_party  # noqa: E402
 
 quiet_third_party()  # the libraries' loading chatter stays quiet from Python as on the command line
 
@@ -29,7 +29,7 @@ _API = {
     "CaptionConfig": "vlcp.caption", "CAPTIONERS": "vlcp.captioners",
     "read_captions": "vlcp.caption",
     "TrainConfig": "vlcp.train",
-    "EncodeConfig": "vlcp.encode", "LatentStore": "vlcp.latents",
+    "EncodeConfig": "vlcp.encode", "LatentStore": "vlcp.files.latents",
     "run_prototypes": "vlcp.prototypes", "PrototypesConfig": "vlcp.prototypes",
     "SynthesizeConfig": "vlcp.synthesize",
     "evaluate_folder": "vlcp.evaluate", "EvalConfig": "vlcp.evaluate", "make_baseline": "vlcp.evaluate.baselines",

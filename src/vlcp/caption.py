@@ -3,7 +3,7 @@
 Output lines ``{"file_name", "text", "label"}`` (Hugging Face imagefolder / diffusers text-to-image
 format), in dataset order. Batches are appended to ``parts/metadata-<rank>-of-<world>.jsonl`` as
 they finish; a rerun skips the batches already written — only when they were made from the same
-images, class names, captioner and settings (``vlcp.resume``; ``force`` starts over) — and the parts
+images, class names, captioner and settings (``vlcp.run.fingerprint``; ``force`` starts over) — and the parts
 are merged at the end.
 """
 from __future__ import annotations
@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
+from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.captioners import CAPTIONERS, Captioner
-from vlcp.config import check, save_config
+from vlcp.settings.config import check, save_config
 from vlcp.data import ImageDataset
 from vlcp.data.base import source_images
 from vlcp.errors import VlcpError
-from vlcp.io import append_jsonl, atomic_write_text, read_jsonl
-from vlcp.runstate import note_inputs
-from vlcp.shards import Shard, barrier
+from vlcp.files.atomic import append_jsonl, atomic_write_text, read_jsonl
+from vlcp.run.state import note_inputs
+from vlcp.run.shards import Shard, barrier
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ def read_captions(path: str | Path) -> dict[str, str]:
 
 
 def _resume_parts(dataset: ImageDataset, captioner: Captioner, config: CaptionConfig, n: int) -> dict:
-    """What determines the captions (see ``vlcp.resume``): the images, class names, captioner and its
+    """What determines the captions (see ``vlcp.run.fingerprint``): the images, class names, captioner and its
     options (its plain attributes); batch size does not."""
-    from vlcp.resume import dataset_digest, digest
+    from vlcp.run.fingerprint import dataset_digest, digest
 
     options = {k: v for k, v in sorted(vars(captioner).items())
                if not k.startswith("_") and isinstance(v, (str, int, float, bool, type(None)))}
@@ -59,7 +59,7 @@ def _resume_parts(dataset: ImageDataset, captioner: Captioner, config: CaptionCo
 
 def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
     """Continue only captions made from the same inputs and settings; ``force`` deletes them first."""
-    from vlcp.resume import check_resume, remove_paths
+    from vlcp.run.fingerprint import check_resume, remove_paths
 
     names = ("parts", "metadata.jsonl", "caption.toml", "caption.log")
     has = any((out_dir / name).exists() for name in ("parts", "metadata.jsonl"))

@@ -11,12 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from vlcp.cliutil import add_config_args, config_from_args, toml_section
 from vlcp.data.config import DataConfig
-from vlcp.devices import add_device_arg, resolve_device
 from vlcp.errors import VlcpError
-from vlcp.plan import apply_overrides  # noqa: F401  (part of the CLI's API since vlcp run had it)
-from vlcp.progress import add_progress_flag, quiet_third_party
+from vlcp.run.plan import apply_overrides  # noqa: F401  (part of the CLI's API since vlcp run had it)
+from vlcp.run.progress import add_progress_flag, quiet_third_party
+from vlcp.settings.devices import add_device_arg, resolve_device
+from vlcp.settings.options import add_config_args, config_from_args, toml_section
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -50,7 +50,7 @@ def _common(p: argparse.ArgumentParser, stage: str, data: bool = True, dtype: st
 
 def _data(args) -> DataConfig:
     """The run's dataset settings, checked against the recorded ones; recorded once they load (``_train_split``)."""
-    from vlcp.runstate import check_data_folder, run_data
+    from vlcp.run.state import check_data_folder, run_data
 
     given, sources = data_given(args, args.config)
     data = run_data(args.run, given, sources, keep=False)
@@ -60,7 +60,7 @@ def _data(args) -> DataConfig:
 
 def _train_split(args, data: DataConfig, resolution: int | None = None):
     """The training split (read at ``resolution``); the run records its dataset only once it has loaded."""
-    from vlcp.runstate import keep_data
+    from vlcp.run.state import keep_data
 
     train = data.load("train", resolution=resolution)
     keep_data(args.run, data)
@@ -71,7 +71,7 @@ def data_given(args, config_file) -> tuple[dict, dict]:
     """The ``DataConfig`` values this command gives (its TOML ``[data]``, then flags) and where each came from."""
     import dataclasses
 
-    from vlcp.config import from_dict
+    from vlcp.settings.config import from_dict
 
     given = toml_section(config_file, "data")
     from_dict(DataConfig, dict(given), source=getattr(given, "source", str(config_file)))  # errors name the file
@@ -86,7 +86,7 @@ def data_given(args, config_file) -> tuple[dict, dict]:
 def _run_device(args, keep: bool = True) -> str:
     """``--device``, else the run's recorded device, else auto, checked against this machine; the given one
     is recorded (with ``keep``)."""
-    from vlcp.runstate import keep_value, run_value
+    from vlcp.run.state import keep_value, run_value
 
     device = resolve_device(run_value(args.run, "device", args.device, "--device", keep=False))
     if keep and args.device:
@@ -97,7 +97,7 @@ def _run_device(args, keep: bool = True) -> str:
 def _model_spec(args) -> str:
     """``--model`` (or ``[model] path``) checked against the run's recorded model; else the recorded one;
     else ``RUN/model`` when trained there, else the embedded default. The result is recorded."""
-    from vlcp.runstate import run_value
+    from vlcp.run.state import run_value
 
     given, source = getattr(args, "model", None), "--model"
     if not given and toml_section(args.config, "model").get("path"):
@@ -109,7 +109,7 @@ def _model_spec(args) -> str:
 def _load_model(args):
     """The run's model on the run's device; both are recorded once the model has loaded."""
     from vlcp.models import load_model
-    from vlcp.runstate import keep_value
+    from vlcp.run.state import keep_value
 
     spec, device = _model_spec(args), _run_device(args, keep=False)
     model = load_model(spec, device=device, dtype=_dtype(args.dtype))
@@ -123,7 +123,7 @@ def _load_model(args):
 def _cmd_caption(args) -> int:
     from vlcp.caption import CaptionConfig, caption
     from vlcp.captioners import CAPTIONERS
-    from vlcp.shards import current_shard
+    from vlcp.run.shards import current_shard
 
     config = config_from_args(CaptionConfig, args, toml_section(args.config, "caption"))
     options = _captioner_options(args, config.captioner)
@@ -142,7 +142,7 @@ CAPTIONER_FLAGS = {"captioner_model": ("model", "--captioner-model"), "prompt": 
 
 
 def _captioner_keys(name: str) -> list[str]:
-    from vlcp.tomlcheck import captioner_options
+    from vlcp.settings.tomlcheck import captioner_options
 
     return captioner_options(name)
 
@@ -218,7 +218,7 @@ def _cmd_train(args) -> int:
 
 def _announce_model(args, trained: Path) -> None:
     """Say which model the run's later stages use: the trained one, unless the run recorded another."""
-    from vlcp.runstate import keep_value, read_settings
+    from vlcp.run.state import keep_value, read_settings
 
     recorded = read_settings(args.run)["run"].get("model")
     if recorded is None and _same(trained, args.run / "model"):
@@ -241,7 +241,7 @@ def _same(a, b) -> bool:
 # ---- encode --------------------------------------------------------------------------------------
 def _cmd_encode(args) -> int:
     from vlcp.encode import EncodeConfig, encode
-    from vlcp.shards import current_shard
+    from vlcp.run.shards import current_shard
 
     config = config_from_args(EncodeConfig, args, toml_section(args.config, "encode"))
     data = _data(args)
@@ -257,7 +257,7 @@ def _cmd_encode(args) -> int:
 
 # ---- synthesize ----------------------------------------------------------------------------------
 def _cmd_synthesize(args) -> int:
-    from vlcp.shards import current_shard
+    from vlcp.run.shards import current_shard
     from vlcp.synthesize import SynthesizeConfig, load_prototypes, synthesize
 
     config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
@@ -265,7 +265,7 @@ def _cmd_synthesize(args) -> int:
     load_prototypes(args.prototypes or args.run / "prototypes")  # checked before the model loads
     selector = None
     if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
-        from vlcp.selection import train_selector
+        from vlcp.samplers.selection import train_selector
 
         selector = train_selector(data, epochs=config.selector_epochs, seed=config.seed, device=_run_device(args),
                                   cache_dir=args.run, progress=args.progress)
@@ -285,7 +285,7 @@ DTYPE_STAGES = ("caption", "encode", "synthesize")
 
 def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[list[str]]:
     """The command line(s) ``vlcp run`` gives ``stage`` (baseline: one per method of ``[baseline] methods``)."""
-    from vlcp.plan import baseline_settings
+    from vlcp.run.plan import baseline_settings
 
     base = [stage, "--run", str(run), "--config", str(config)]
     if not args.progress:
@@ -313,10 +313,10 @@ def _stage_argvs(stage: str, run: Path, config: Path, args, cfg: dict) -> list[l
 def _cmd_run(args) -> int:
     import tomli_w
 
-    from vlcp.config import load_toml
-    from vlcp.io import atomic_write_text
-    from vlcp.plan import check_overrides, resolved_settings
-    from vlcp.tomlcheck import check_config
+    from vlcp.settings.config import load_toml
+    from vlcp.files.atomic import atomic_write_text
+    from vlcp.run.plan import check_overrides, resolved_settings
+    from vlcp.settings.tomlcheck import check_config
 
     cfg = apply_overrides(load_toml(args.config_file), args.set)
     check_config(args.config_file if not args.set else f"{args.config_file} with --set", cfg)
@@ -332,7 +332,7 @@ def _cmd_run(args) -> int:
     plans = [(stage, _stage_argvs(stage, run, resolved, args, cfg)) for stage in stages]
     if args.dry_run:
         return _dry_run(args, cfg, run, stages, plans, settings)
-    from vlcp.shards import barrier, current_shard
+    from vlcp.run.shards import barrier, current_shard
 
     shard = current_shard()  # under `accelerate launch`: per-image stages and train split, the rest on rank 0
     if shard.rank == 0:
@@ -356,7 +356,7 @@ def _cmd_run(args) -> int:
 def _dry_run(args, cfg: dict, run: Path, stages: list[str], plans, settings: dict) -> int:
     """Print the stages, every stage's resolved settings and the inputs checked now; an input that is missing
     ends in one error line."""
-    from vlcp.plan import check_inputs, settings_toml
+    from vlcp.run.plan import check_inputs, settings_toml
 
     print(f"# vlcp run {args.config_file}: run folder {run}\n# stages:")
     for _, argvs in plans:
@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vlcp.synthesize import SynthesizeConfig
     from vlcp.train import TrainConfig
 
-    from vlcp.failures import ArgumentParser
+    from vlcp.errors.boundary import ArgumentParser
 
     parser = ArgumentParser(prog="vlcp", description="Dataset distillation via vision-language category prototypes.")
     from vlcp import __version__
@@ -493,7 +493,7 @@ def _report_with_settings(report_func):
     def run_report(args) -> int:
         import tomli_w
 
-        from vlcp.io import atomic_write_text
+        from vlcp.files.atomic import atomic_write_text
 
         code = report_func(args)
         runs = [str(r) for r in (args.runs or [args.run])]
@@ -513,8 +513,8 @@ def _dispatch(args) -> int:
     code = int(args.func(args) or 0)
     run = getattr(args, "run", None)
     if code == 0 and args.command in STAGES and isinstance(run, Path) and run.is_dir():
-        from vlcp.progress import is_main_process
-        from vlcp.runstate import record_time
+        from vlcp.run.progress import is_main_process
+        from vlcp.run.state import record_time
 
         if is_main_process():  # one record per stage under a multi-process launch
             record_time(run, args.command, time.monotonic() - started)
@@ -545,8 +545,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; failures end in one line and exit code 2 (see ``vlcp.failures``)."""
-    from vlcp.failures import check_writable, debug_requested, run_guarded
+    """Parse ``argv`` and run the command; failures end in one line and exit code 2 (see ``vlcp.errors.boundary``)."""
+    from vlcp.errors.boundary import check_writable, debug_requested, run_guarded
 
     quiet_third_party()
     argv, debug = debug_requested(list(sys.argv[1:] if argv is None else argv))

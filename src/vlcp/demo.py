@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from vlcp.config import check, save_config, to_dict
+from vlcp.settings.config import check, save_config, to_dict
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
     from vlcp.evaluate import EvalConfig, evaluate_folder, write_results
     from vlcp.evaluate.baselines import make_baseline
     from vlcp.evaluate.results import markdown_table
-    from vlcp.io import atomic_write_json
-    from vlcp.runstate import write_settings
+    from vlcp.files.atomic import atomic_write_json
+    from vlcp.run.state import write_settings
     from vlcp.models import load_model
     from vlcp.prototypes import PrototypesConfig, run_prototypes
     from vlcp.report import report

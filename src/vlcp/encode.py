@@ -1,9 +1,9 @@
-"""The encode stage: every training image → VAE latents, stored per class (``vlcp.latents``).
+"""The encode stage: every training image → VAE latents, stored per class (``vlcp.files.latents``).
 
 Latents are ``latent_dist.mean`` (default) or a sample drawn with a seeded generator, times
 ``vae.config.scaling_factor``, at the model's resolution. Shards of ``shard_size`` images are
 written atomically as they finish; a rerun skips the shards on disk — only when they were made
-from the same model, dataset and settings (``vlcp.resume``; ``force`` starts over). Under several processes each
+from the same model, dataset and settings (``vlcp.run.fingerprint``; ``force`` starts over). Under several processes each
 takes every world-th shard of each class, so the store equals a one-process run.
 """
 from __future__ import annotations
@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.config import check, save_config
+from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
+from vlcp.settings.config import check, save_config
 from vlcp.data import ImageDataset, class_indices
-from vlcp.latents import LatentStore
+from vlcp.files.latents import LatentStore
 from vlcp.models.generator import LatentDiffusion
-from vlcp.runstate import note_inputs
-from vlcp.shards import Shard, barrier
+from vlcp.run.state import note_inputs
+from vlcp.run.shards import Shard, barrier
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def encode_images(model: LatentDiffusion, images: torch.Tensor, sample: bool = F
 
 
 def _resume_parts(model: LatentDiffusion, dataset: ImageDataset, config: EncodeConfig) -> dict:
-    """What determines the stored latents (see ``vlcp.resume``); batch size does not."""
-    from vlcp.resume import dataset_digest, module_digest
+    """What determines the stored latents (see ``vlcp.run.fingerprint``); batch size does not."""
+    from vlcp.run.fingerprint import dataset_digest, module_digest
 
     return {"sample": config.sample, "seed": config.seed if config.sample else None, "shard_size": config.shard_size,
             "model": module_digest(model.vae), "scaling_factor": model.latent_scale,
@@ -59,7 +59,7 @@ def _resume_parts(model: LatentDiffusion, dataset: ImageDataset, config: EncodeC
 
 def _check_resume(store: LatentStore, parts: dict, force: bool, rank: int) -> None:
     """Continue only latents made from the same inputs and settings; ``force`` deletes them first."""
-    from vlcp.resume import check_resume, remove_paths
+    from vlcp.run.fingerprint import check_resume, remove_paths
 
     def clear() -> None:
         old = store.classes() if store.exists() else []

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_bytes, read_json, read_jsonl
+from vlcp.files.atomic import atomic_write_bytes, read_json, read_jsonl
 
 FORMATS = ("pt", "hf")
 
@@ -109,7 +109,7 @@ dataset's order) and prompt columns."""
 
 def add_parser(subparsers) -> None:
     """Register ``vlcp export``."""
-    from vlcp.progress import add_progress_flag
+    from vlcp.run.progress import add_progress_flag
 
     p = subparsers.add_parser("export", help="the distilled set as a tensor file (pt) or a datasets folder (hf)",
                               description=EXPORT_HELP)

@@ -10,7 +10,7 @@ empty-prompt chunks because of a longer neighbour, so batching does not change t
 Images are saved at the dataset's resolution as ``<out>/<class>/<n>.png`` with ``metadata.jsonl`` (Hugging Face imagefolder format)
 (per-process parts, appended as batches finish, live in the hidden ``<out>/.parts/``).
 ``candidates > 1`` (beyond the paper, off by default) keeps the best of several seeds per prototype
-under a classifier trained on the training split (``vlcp.selection``).
+under a classifier trained on the training split (``vlcp.samplers.selection``).
 """
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from vlcp.tensorfile import load_centres as load_file  # prototypes checked: readable, (k, C, H, W), finite
+from vlcp.files.tensors import load_centres as load_file  # prototypes checked: readable, (k, C, H, W), finite
 
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.config import check, save_config
+from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
+from vlcp.settings.config import check, save_config
 from vlcp.errors import VlcpError
-from vlcp.imageio import save_png
-from vlcp.io import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
+from vlcp.files.images import save_png
+from vlcp.files.atomic import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
 from vlcp.samplers import SAMPLERS
-from vlcp.shards import Shard, barrier
+from vlcp.run.shards import Shard, barrier
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,10 @@ def _sampler_settings(config: SynthesizeConfig) -> dict:
 
 def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
                   channels: int) -> dict:
-    """What determines the images (see ``vlcp.resume``): settings but the batch size, the prototypes'
+    """What determines the images (see ``vlcp.run.fingerprint``): settings but the batch size, the prototypes'
     files, the model's weights and schedule, the saved size."""
-    from vlcp.config import to_dict
-    from vlcp.resume import digest, file_digest, module_digest
+    from vlcp.settings.config import to_dict
+    from vlcp.run.fingerprint import digest, file_digest, module_digest
 
     settings = {k: v for k, v in to_dict(config).items() if k != "batch_size"}
     return {**settings, "image_size": res, "channels": channels,
@@ -168,7 +168,7 @@ def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: Synthesi
 
 def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
     """Continue only images made from the same prototypes, model and settings; ``force`` deletes them."""
-    from vlcp.resume import check_resume, remove_paths
+    from vlcp.run.fingerprint import check_resume, remove_paths
 
     finals = [out_dir / name for name in IMAGE_RECORDS]
 
@@ -191,13 +191,13 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
 
     Images on disk are kept only when made from the same prototypes, model and settings (else a
     ``VlcpError``; ``force`` deletes them and starts over). ``selector`` (a
-    :class:`vlcp.selection.Selector`) is needed only with ``config.candidates > 1``."""
-    from vlcp.selection import best_of_candidates
+    :class:`vlcp.samplers.selection.Selector`) is needed only with ``config.candidates > 1``."""
+    from vlcp.samplers.selection import best_of_candidates
 
     out_dir = Path(out_dir)
     if config.candidates > 1 and selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
-                        "(vlcp.selection.train_selector on the training split; the CLI builds one)")
+                        "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
     protos = load_prototypes(prototypes_dir)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
@@ -281,10 +281,10 @@ def decode_prototypes(model: LatentDiffusion, prototypes_dir: str | Path, out_di
 
 def decode_centroids(run_dir: str | Path, out_dir: str | Path) -> Path:
     """The k-means baseline of a run folder: loads the run's recorded model (else ``RUN/model`` when
-    trained there, else the embedded default) and dataset settings (``vlcp.runstate``), then
+    trained there, else the embedded default) and dataset settings (``vlcp.run.state``), then
     ``decode_prototypes``. A convenience for ``vlcp baseline --method kmeans``."""
     from vlcp.models import load_model
-    from vlcp.runstate import read_settings, recorded_data
+    from vlcp.run.state import read_settings, recorded_data
 
     run_dir = Path(run_dir)
     spec = read_settings(run_dir)["run"].get("model")

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.config import check, save_config
+from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
+from vlcp.settings.config import check, save_config
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_json
+from vlcp.files.atomic import atomic_write_json, read_json
 from vlcp.models.generator import LatentDiffusion
 from vlcp.models.text import CachedTextEncoder
 
@@ -96,7 +96,7 @@ class TrainConfig:
 def _accelerator(config: TrainConfig):
     from accelerate import Accelerator
 
-    from vlcp.shards import distributed_state, world_size
+    from vlcp.run.shards import distributed_state, world_size
 
     if world_size() > 1:  # join the launch's process group (gloo on machines without CUDA)
         distributed_state()
@@ -118,7 +118,7 @@ class _Batches:
 
 def _load_ckpt(ckpt: Path, phase: str, total: int) -> dict | None:
     """The checkpoint state of ``phase`` (None if there is none); a step past ``total`` is an error."""
-    from vlcp.checkpoint import read_state
+    from vlcp.files.checkpoint import read_state
 
     state = read_state(ckpt)
     if state is None or state["phase"] != phase:
@@ -133,8 +133,8 @@ def _load_ckpt(ckpt: Path, phase: str, total: int) -> dict | None:
 
 def _save_ckpt(ckpt: Path, acc, state: dict, modules: Mapping[str, Mapping[str, torch.Tensor]], optimizer,
                gen: torch.Generator) -> None:
-    """A resumable checkpoint of every process (``vlcp.checkpoint``)."""
-    from vlcp.checkpoint import save_checkpoint
+    """A resumable checkpoint of every process (``vlcp.files.checkpoint``)."""
+    from vlcp.files.checkpoint import save_checkpoint
 
     save_checkpoint(ckpt, state, modules, optimizer, {"train": gen}, rank=acc.process_index,
                     is_main=acc.is_main_process, wait=acc.wait_for_everyone)
@@ -143,7 +143,7 @@ def _save_ckpt(ckpt: Path, acc, state: dict, modules: Mapping[str, Mapping[str, 
 def _restore_ckpt(ckpt: Path, acc, state: dict, modules: Mapping[str, torch.nn.Module], optimizer,
                   gen: torch.Generator) -> None:
     """Load weights, optimizer and (version-2 checkpoints) every RNG of this process."""
-    from vlcp.checkpoint import load_optimizer, load_rng, load_tensors
+    from vlcp.files.checkpoint import load_optimizer, load_rng, load_tensors
 
     for name, m in modules.items():
         m.load_state_dict(load_tensors(ckpt, state, name))
@@ -238,7 +238,7 @@ def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
     vae.register_to_config(scaling_factor=_latent_scaling(vae, dataset, adapter, acc.device, config.seed))
     model.vae = vae
     if acc.is_main_process:  # the JSON first: the weights file marks the phase as finished
-        from vlcp.tensorfile import save_safetensors
+        from vlcp.files.tensors import save_safetensors
 
         atomic_write_json(ckpt / "vae_final.json", {"scaling_factor": float(vae.config.scaling_factor)})
         save_safetensors(final, {k: v.contiguous() for k, v in vae.state_dict().items()})
@@ -278,7 +278,7 @@ def predict_by_length(unet, noisy: torch.Tensor, t: torch.Tensor, contexts: list
 
 def _latent_source(model, dataset, adapter, config, acc):
     """The cache of every image's posterior (``latent_cache``), else the VAE encoding each batch."""
-    from vlcp.latent_cache import LatentCache, OnTheFlyLatents
+    from vlcp.data.latent_cache import LatentCache, OnTheFlyLatents
 
     vae = model.vae.to(acc.device).eval().requires_grad_(False)
     kwargs = dict(flip=config.random_flip, sample=config.sample_latents, device=acc.device)
@@ -335,7 +335,7 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
     if state is not None and start > 0:
         _restore_ckpt(ckpt, acc, state, {"unet": acc.unwrap_model(unet_p)}, opt, gen)
         if ema is not None and (state.get("dir") or (ckpt / "ema.safetensors").exists()):
-            from vlcp.checkpoint import load_tensors
+            from vlcp.files.checkpoint import load_tensors
 
             ema_state = load_tensors(ckpt, state, "ema")
             ema.shadow_params = [ema_state[f"{i}"] for i in range(len(ema.shadow_params))]

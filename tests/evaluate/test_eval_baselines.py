@@ -11,7 +11,7 @@ from PIL import Image
 from vlcp.data import ImageFolderDataset
 from vlcp.errors import VlcpError
 from vlcp.evaluate import baselines as B
-from vlcp.io import read_json
+from vlcp.files.atomic import read_json
 
 
 def test_herding_first_pick_is_nearest_the_mean():

@@ -8,7 +8,7 @@ from PIL import Image
 from vlcp.errors import VlcpError
 from vlcp.evaluate import baselines as B
 from vlcp.evaluate.medoid import medoid_baseline, select_medoids
-from vlcp.io import read_json
+from vlcp.files.atomic import read_json
 
 
 def _constructed():
@@ -56,7 +56,7 @@ def _run_folder(tmp_path, train, ipc: int):
     """A run with latents (downsampled pixels as stand-in latents) and a prototypes stage at ``ipc``."""
     import torch
 
-    from vlcp.latents import LatentStore
+    from vlcp.files.latents import LatentStore
     from vlcp.prototypes import PrototypesConfig, run_prototypes
 
     run = tmp_path / "run"
@@ -109,7 +109,7 @@ def test_medoid_is_a_cli_choice():
 
 def test_cli_medoid_writes_into_the_run(tmp_path, capsys):
     from vlcp.cli import main
-    from vlcp.config import save_config
+    from vlcp.settings.config import save_config
     from vlcp.data.config import DataConfig
 
     data = DataConfig(num_classes=2, per_class=40)

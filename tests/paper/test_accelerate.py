@@ -3,7 +3,7 @@
 `accelerate launch --cpu --num_processes 2` starts ONE process (accelerate's simple launcher, which
 sets only ACCELERATE_USE_CPU and leaves several CPU processes to mpirun), so the two CPU processes
 come from `accelerate launch --multi_gpu --num_processes 2` on this machine without GPUs: torchrun
-sets RANK / WORLD_SIZE / LOCAL_RANK and vlcp joins them over gloo (``vlcp.shards.distributed_state``).
+sets RANK / WORLD_SIZE / LOCAL_RANK and vlcp joins them over gloo (``vlcp.run.shards.distributed_state``).
 One launch runs `vlcp run` over caption (LLaVA), encode, prototypes (rank 0 only) and synthesize.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from vlcp.data.presets import IMAGENETTE
-from vlcp.latents import LatentStore
+from vlcp.files.latents import LatentStore
 
 STAGES = ["caption", "encode", "prototypes", "synthesize"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vlcp.config import from_dict, load_toml
 from vlcp.prototypes.config import PrototypesConfig
+from vlcp.settings.config import from_dict, load_toml
 from vlcp.train import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vlcp.config import from_dict, load_toml
+from vlcp.settings.config import from_dict, load_toml
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER = ["imagenette", "imagewoof", "imageidc", "imagenet100", "imagenet1k", "cifar10", "cifar100"]

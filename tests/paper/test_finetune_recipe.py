@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from vlcp.data import TensorDataset
-from vlcp.io import read_json
+from vlcp.files.atomic import read_json
 from vlcp.models import load_model
 from vlcp.models.hub import save_stable_diffusion
 from vlcp.train import TrainConfig, predict_by_length, train

@@ -67,7 +67,7 @@ def test_caption_stage_appends_and_resumes(tiny_llava, imagenet_root, tmp_path):
     """metadata.jsonl from the llava captioner; an interrupted run continues where it stopped."""
     from vlcp.caption import CaptionConfig, caption
     from vlcp.data.config import DataConfig
-    from vlcp.io import read_jsonl
+    from vlcp.files.atomic import read_jsonl
 
     data = DataConfig(preset="imagenette", data_dir=str(imagenet_root), num_classes=2, per_class=3).load(
         "train", resolution=32)

@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 
 from vlcp.cli import main
 from vlcp.data.presets import IMAGENETTE
-from vlcp.io import read_json, read_jsonl
-from vlcp.latents import LatentStore
+from vlcp.files.atomic import read_json, read_jsonl
+from vlcp.files.latents import LatentStore
 
 
 def write_config(path: Path, *, sd: Path, llava: Path, data_dir: Path, stages: list[str]) -> Path:

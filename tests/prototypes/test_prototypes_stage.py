@@ -9,8 +9,8 @@ from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from vlcp.errors import VlcpError
-from vlcp.io import append_jsonl
-from vlcp.latents import LatentStore
+from vlcp.files.atomic import append_jsonl
+from vlcp.files.latents import LatentStore
 from vlcp.prototypes import ARTIFACTS, PrototypesConfig, read_captions, run_prototypes
 from vlcp.prototypes.cli import add_parser
 

@@ -5,7 +5,7 @@ from typing import Protocol, Sequence
 
 import torch
 
-from vlcp.registry import Registry
+from vlcp.settings.registry import Registry
 
 PAPER_PROMPT = ("Describe the physical appearance of the {CLASSNAME} in the image. "
                 "Include details about its shape, posture, color, and any distinct features.")

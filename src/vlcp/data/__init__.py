@@ -1,4 +1,8 @@
-"""Datasets: Fashion-MNIST IDX files, ImageFolder trees, all behind ``ImageDataset``."""
+"""Datasets: Fashion-MNIST IDX files, ImageFolder trees, all behind ``ImageDataset``.
+
+``latent_cache`` is where training's UNet phase draws a dataset's latents from (encoded once, or by the VAE
+each batch).
+"""
 from __future__ import annotations
 
 from pathlib import Path

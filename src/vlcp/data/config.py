@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlcp.config import check
 from vlcp.errors import VlcpError
+from vlcp.settings.config import check
 
 
 def _preset_names() -> list[str]:
@@ -91,5 +91,5 @@ class DataConfig:
             ds = SubsetDataset(ds, classes, per_class, holdout=self.holdout_per_class, take_holdout=split == "val")
         elif classes is not None or per_class:
             ds = SubsetDataset(ds, classes, per_class)
-        ds.data_config = self  # what a stage function records as its run's [data] (vlcp.runstate.note_inputs)
+        ds.data_config = self  # what a stage function records as its run's [data] (vlcp.run.state.note_inputs)
         return ds

@@ -14,7 +14,7 @@ from PIL import Image
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import images_uint8
-from vlcp.io import atomic_write_json
+from vlcp.files.atomic import atomic_write_json
 
 
 def _png(img: np.ndarray) -> Image.Image:

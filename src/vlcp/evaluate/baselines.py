@@ -21,13 +21,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from vlcp.config import check
+from vlcp.settings.config import check
 from vlcp.data import ImageDataset
 from vlcp.data.imagefolder import IMAGE_SUFFIXES
 from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import channel_stats, images_uint8
 from vlcp.evaluate.baseline_folder import commit_folder, prepare_folder, write_baseline
-from vlcp.io import atomic_write_json, read_json
+from vlcp.files.atomic import atomic_write_json, read_json
 
 BASELINES = ("random", "herding", "kcenter", "kmeans", "medoid", "full")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from vlcp.cliutil import add_config_args, config_from_args, toml_section
-from vlcp.config import save_config
-from vlcp.devices import CHOICES, add_device_arg
 from vlcp.errors import VlcpError
-from vlcp.io import read_json
-from vlcp.progress import add_progress_flag
+from vlcp.files.atomic import read_json
+from vlcp.run.progress import add_progress_flag
+from vlcp.settings.config import save_config
+from vlcp.settings.devices import CHOICES, add_device_arg
+from vlcp.settings.options import add_config_args, config_from_args, toml_section
 
 EVALUATE_HELP = """Score distilled ImageFolders (<FOLDER>/<class>/*.png): train --repeats fresh networks on each
 under --protocol and test them on the real test split. Writes results.json / results.csv / results.md
@@ -74,10 +74,10 @@ def _data_config(data_dir, config_file, run=None):
     TOML's ``[data]``; recorded by :func:`_keep` once it has loaded); else ``--data-dir`` when given, else
     the TOML's ``[data]`` (preset, classes)."""
     from vlcp.data.config import DataConfig
-    from vlcp.config import from_dict
+    from vlcp.settings.config import from_dict
 
     if run is not None:
-        from vlcp.runstate import run_data
+        from vlcp.run.state import run_data
 
         given = toml_section(config_file, "data")
         sources = {k: f"[data] {k} in {config_file}" for k in given}
@@ -92,7 +92,7 @@ def _data_config(data_dir, config_file, run=None):
 def _keep(run, data) -> None:
     """Record ``data`` as ``run``'s dataset (after it loaded)."""
     if run is not None:
-        from vlcp.runstate import keep_data
+        from vlcp.run.state import keep_data
 
         keep_data(run, data)
 
@@ -102,7 +102,7 @@ def _run_device(args, section: dict | None = None) -> str | None:
     if args.device is not None or (section or {}).get("device") is not None:
         return args.device
     if args.run is not None:
-        from vlcp.runstate import read_settings
+        from vlcp.run.state import read_settings
 
         return read_settings(args.run)["run"].get("device")
     return None
@@ -176,7 +176,7 @@ def run_evaluate(args) -> int:
 
 
 def run_baseline(args) -> int:
-    from vlcp.devices import resolve_device
+    from vlcp.settings.devices import resolve_device
     from vlcp.evaluate.baselines import BaselineConfig, baseline_info, make_baseline
 
     config = config_from_args(BaselineConfig, args)
@@ -184,7 +184,7 @@ def run_baseline(args) -> int:
         args.run = Path("runs/latest")
     device = args.device
     if args.run is not None:
-        from vlcp.runstate import run_value
+        from vlcp.run.state import run_value
 
         device = run_value(args.run, "device", args.device, "--device", keep=False)
     device = resolve_device(device)
@@ -202,7 +202,7 @@ def run_baseline(args) -> int:
         targets = [(None, out / config.method)]
     train = _baseline_train(args, config)
     if args.run is not None and args.device:  # recorded once the inputs have loaded
-        from vlcp.runstate import keep_value
+        from vlcp.run.state import keep_value
 
         keep_value(args.run, "device", args.device)
     for ipc, folder in targets:

@@ -10,17 +10,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.config import check, to_dict
+from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
+from vlcp.settings.config import check, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
-from vlcp.devices import is_device_name
+from vlcp.settings.devices import is_device_name
 from vlcp.errors import VlcpError
 from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
 from vlcp.evaluate.protocols import PROTOCOLS
 from vlcp.evaluate.results import ResultRow
 from vlcp.evaluate.tensors import channel_stats, class_subset, images_uint8, split_tensors, tensor_stats
 from vlcp.evaluate.trainer import Rng, train_and_test
-from vlcp.io import image_records, read_json
+from vlcp.files.atomic import image_records, read_json
 
 
 
@@ -104,8 +104,8 @@ class EvalConfig:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``name`` (cpu, cuda, cuda:N, mps, auto) as a torch device, checked against this machine (``vlcp.devices``)."""
-    from vlcp.devices import resolve_device as resolve
+    """``name`` (cpu, cuda, cuda:N, mps, auto) as a torch device, checked against this machine (``vlcp.settings.devices``)."""
+    from vlcp.settings.devices import resolve_device as resolve
 
     return torch.device(resolve(name))
 
@@ -245,7 +245,7 @@ def teacher_record(teacher: torch.nn.Module, meta: dict | None, test_x: torch.Te
 
 def _folder_method(folder: Path) -> tuple[str, dict]:
     """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (it has image records,
-    ``vlcp.io.image_records``); else the folder name."""
+    ``vlcp.files.atomic.image_records``); else the folder name."""
     info = {}
     meta = folder / "baseline.json"
     if meta.exists():

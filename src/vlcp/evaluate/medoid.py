@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from vlcp.errors import VlcpError
-from vlcp.io import read_json
+from vlcp.files.atomic import read_json
 
 __all__ = ["select_medoids", "medoid_indices_from_clusters", "run_medoids", "medoid_baseline", "run_train_split"]
 
@@ -74,7 +74,7 @@ def medoid_indices_from_clusters(clusters: dict, dataset, source: str = "cluster
 
 
 def _prototype_settings(run_dir: Path) -> dict:
-    from vlcp.cliutil import toml_section
+    from vlcp.settings.options import toml_section
 
     p = run_dir / "prototypes" / "prototypes.toml"
     return toml_section(p, "prototypes") if p.exists() else {}
@@ -99,7 +99,7 @@ def run_medoids(run_dir: str | Path, dataset, ipc: int | None = None) -> np.ndar
 
 
 def _refit(run_dir: Path, dataset, ipc: int, settings: dict) -> np.ndarray:
-    from vlcp.latents import LatentStore
+    from vlcp.files.latents import LatentStore
 
     store = LatentStore(run_dir / "latents")
     if not store.exists():
@@ -119,8 +119,8 @@ def _refit(run_dir: Path, dataset, ipc: int, settings: dict) -> np.ndarray:
 
 
 def run_train_split(run_dir: str | Path):
-    """The training split a run was built from (``RUN/settings.toml``, see ``vlcp.runstate``; defaults when absent)."""
-    from vlcp.runstate import recorded_data
+    """The training split a run was built from (``RUN/settings.toml``, see ``vlcp.run.state``; defaults when absent)."""
+    from vlcp.run.state import recorded_data
 
     return recorded_data(run_dir).load("train")
 

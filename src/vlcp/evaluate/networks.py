@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vlcp.errors import VlcpError
-from vlcp.registry import Registry
+from vlcp.settings.registry import Registry
 
 NORMS = ("instance", "batch", "none")
 

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from vlcp.registry import Registry
+from vlcp.settings.registry import Registry
 
 PROTOCOLS: Registry["Protocol"] = Registry("protocol")
 

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, atomic_write_text, read_json
+from vlcp.files.atomic import atomic_write_json, atomic_write_text, read_json
 
 KEY_FIELDS = ("method", "ipc", "model", "protocol")
 CANONICAL_ORDER = ("random", "herding", "kcenter", "kmeans")

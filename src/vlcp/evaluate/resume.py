@@ -13,8 +13,8 @@ import torch
 
 from vlcp.errors import VlcpError
 from vlcp.evaluate.trainer import RunOutcome
-from vlcp.io import atomic_write_json, read_json
-from vlcp.resume import digest
+from vlcp.files.atomic import atomic_write_json, read_json
+from vlcp.run.fingerprint import digest
 
 
 def tensor_digest(*tensors: torch.Tensor) -> str:

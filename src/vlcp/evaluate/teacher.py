@@ -93,7 +93,7 @@ def train_on_full(train: ImageDataset, *, model: str = "convnet3", epochs: int =
                    device=device, progress=progress, desc=f"{model} on the full training set", compile=compile)
     if cache is not None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-        from vlcp.tensorfile import save_safetensors
+        from vlcp.files.tensors import save_safetensors
 
         save_safetensors(cache, tensors, {k: str(v) for k, v in meta.items()})  # sorted: byte-reproducible
     return net.eval(), meta
@@ -122,7 +122,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise VlcpError(f"setting 'teacher': {path}: not a regular file (a folder, device or pipe); "
                         "give the path of a weights file (.safetensors or .pt)")
     state = _read_weights(path)
-    from vlcp.tensorfile import check_finite
+    from vlcp.files.tensors import check_finite
 
     check_finite(state, f"setting 'teacher': {path}", "retrain the teacher or give other weights")
     return state
@@ -134,7 +134,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as e:
             raise VlcpError(f"setting 'teacher': {path}: not a readable safetensors file ({e})") from None
-    from vlcp.tensorfile import torch_load_weights
+    from vlcp.files.tensors import torch_load_weights
 
     obj = torch_load_weights(path, "setting 'teacher': ", "save the weights alone (torch.save(model.state_dict(), "
                              "PATH)) or as safetensors")

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vlcp.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
+from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 import vlcp.evaluate.dsa as dsa_ops
 import vlcp.evaluate.transforms as T
 from vlcp.evaluate.protocols import Protocol

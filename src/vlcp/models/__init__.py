@@ -18,7 +18,7 @@ def load_model(spec: str | Path | None = None, device: torch.device | str = "cpu
     """Build a generator from ``spec``: None / "embedded" (the committed Fashion-MNIST model), a folder
     written by ``vlcp train`` (has ``vlcp_model.json``), or a diffusers Stable Diffusion folder or hub id."""
     model = _load(spec, device, dtype)
-    model.spec = EMBEDDED if spec is None else str(spec)  # recorded as the run's model (vlcp.runstate)
+    model.spec = EMBEDDED if spec is None else str(spec)  # recorded as the run's model (vlcp.run.state)
     return model
 
 

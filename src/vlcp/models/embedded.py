@@ -14,7 +14,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_json
+from vlcp.files.atomic import atomic_write_json, read_json
 from vlcp.models.generator import LatentDiffusion
 from vlcp.models.text import TextEncoder, load_minilm
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_json
+from vlcp.files.atomic import atomic_write_json, read_json
 from vlcp.models.clip_text import CLIPTextEncoder
 from vlcp.models.generator import LatentDiffusion
 
@@ -82,7 +82,7 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
         raise VlcpError(f"{spec}: not a diffusers Stable Diffusion folder (no model_index.json or unet/)")
     info = _info(spec)
     kw = {k: v for k, v in {"revision": revision, "variant": variant}.items() if v is not None}
-    from vlcp.progress import quiet_loading
+    from vlcp.run.progress import quiet_loading
 
     try:
         with quiet_loading():  # no "An error occurred while trying to fetch" line for a .bin UNet

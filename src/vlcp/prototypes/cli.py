@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vlcp.cliutil import add_config_args, config_from_args, toml_section
-from vlcp.devices import DEVICE_HELP, add_device_arg, resolve_device
 from vlcp.errors import VlcpError
-from vlcp.progress import add_progress_flag
+from vlcp.run.progress import add_progress_flag
+from vlcp.settings.devices import DEVICE_HELP, add_device_arg, resolve_device
+from vlcp.settings.options import add_config_args, config_from_args, toml_section
 
 __all__ = ["add_parser", "main"]
 
@@ -42,7 +42,7 @@ def _resolve(args: argparse.Namespace, given: Path | None, under_run: str) -> Pa
 
 
 def main(args: argparse.Namespace) -> int:
-    from vlcp.latents import LatentStore
+    from vlcp.files.latents import LatentStore
     from vlcp.prototypes.config import PrototypesConfig
     from vlcp.prototypes.stage import read_captions, run_prototypes
 
@@ -53,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     store = LatentStore(latents)
     if not store.exists():
         raise VlcpError(f"{latents}: no latents store (index.json missing; run `vlcp encode` first)")
-    from vlcp.runstate import run_value
+    from vlcp.run.state import run_value
 
     device = resolve_device(run_value(args.run, "device", args.device, "--device", keep=False))
     result = run_prototypes(store, read_captions(captions), out, config, device=device)

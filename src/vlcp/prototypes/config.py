@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlcp.config import check
 from vlcp.prototypes.strategies import STRATEGIES
+from vlcp.settings.config import check
 
 __all__ = ["PrototypesConfig"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vlcp.io import atomic_write_json, atomic_write_text
+from vlcp.files.atomic import atomic_write_json, atomic_write_text
 
 __all__ = ["write_report", "report_markdown"]
 

@@ -22,15 +22,15 @@ from typing import Mapping
 import numpy as np
 
 from vlcp.caption import read_captions  # noqa: F401  (re-exported: the stage reads this format)
-from vlcp.config import save_config, to_dict
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json
-from vlcp.latents import LatentStore
+from vlcp.files.atomic import atomic_write_json
+from vlcp.files.latents import LatentStore
 from vlcp.prototypes.config import PrototypesConfig
 from vlcp.prototypes.image import ImagePrototypes
 from vlcp.prototypes.report import write_report
 from vlcp.prototypes.strategies import STRATEGIES, KeywordSentenceGenerator
 from vlcp.prototypes.text import TextPrototype, default_stop_words, load_stop_words, text_prototypes
+from vlcp.settings.config import save_config, to_dict
 
 __all__ = ["run_prototypes", "read_captions", "PrototypesResult", "ARTIFACTS"]
 
@@ -51,7 +51,7 @@ class PrototypesResult:
 
 
 def _save_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    from vlcp.tensorfile import save_safetensors
+    from vlcp.files.tensors import save_safetensors
 
     save_safetensors(path, tensors, metadata)  # atomic, sorted metadata, usual permissions
 

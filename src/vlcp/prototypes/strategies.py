@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from vlcp.errors import VlcpError
-from vlcp.registry import Registry
+from vlcp.settings.registry import Registry
 
 from vlcp.prototypes.text import TextPrototype
 

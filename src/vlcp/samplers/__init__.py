@@ -11,6 +11,9 @@ negative-prompt embeddings, ``generators`` one seeded ``torch.Generator`` per im
 - ``mode_guided`` (beyond the paper, MGD³, Chan-Santiago et al. 2025): from pure noise, the predicted
   clean latent pulled towards the prototype (the cluster's mode) during the first part of sampling,
   with the cluster's text prototype as the prompt; stock DDIM scheduler and UNet in a short loop.
+
+``selection`` (beyond the paper, off by default): best of N candidates per prototype, the one a classifier
+trained on the training split finds most representative of its class.
 """
 from vlcp.samplers import img2img, mode_guided  # noqa: F401  (register the built-in samplers)
 from vlcp.samplers.base import SAMPLERS, Sampler

@@ -5,7 +5,7 @@ from typing import Callable, Protocol
 
 import torch
 
-from vlcp.registry import Registry
+from vlcp.settings.registry import Registry
 
 
 class Sampler(Protocol):

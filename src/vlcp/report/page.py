@@ -7,7 +7,7 @@ stands), then sections, each skipped with a short note when its artifacts are mi
   recorded setting (``settings.toml``), package versions, git commit, time per stage;
 * results — one section for ``eval/results.json`` (and ``results.json`` rows for other cells): a table
   with methods as columns and (IPC, model, protocol) as rows (no ± for one network; the whole training set
-  filled on every line), inline SVG charts (``vlcp.report_chart``: error bars, the axis zoomed in only as far
+  filled on every line), inline SVG charts (``vlcp.report.chart``: error bars, the axis zoomed in only as far
   as the noise allows, one colour per method on the whole page, accuracy against IPC when there are several)
   and the protocol as run (epochs, and whether shortened from the protocol's default; batch, seeds, device);
 * images — per class a grid of ``distilled/<class>/<n>.png`` (click to enlarge, CSS only), then each image
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_text, image_records, read_json, read_jsonl
+from vlcp.files.atomic import atomic_write_text, image_records, read_json, read_jsonl
 
 __all__ = ["report", "add_parser"]
 
@@ -207,7 +207,7 @@ def method_order(rows: list[dict]) -> list[str]:
 def results_charts(rows: list[dict], colours: dict[str, str]) -> list[str]:
     """One bar chart per (model, protocol) with a group per IPC (the whole training set as a dashed line);
     plus accuracy against IPC (lines) when there are several IPCs."""
-    from vlcp.report_chart import svg_chart
+    from vlcp.report.chart import svg_chart
 
     rows = [r for r in rows if isinstance(r.get("mean"), (int, float))]
     out = []
@@ -272,7 +272,7 @@ def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str
     rows, notes = _result_rows(run_dir)
     if not rows:
         return _section("Results", _note(" ".join(notes) or "No results (eval/results.json or results.json)."))
-    from vlcp.report_chart import method_colours
+    from vlcp.report.chart import method_colours
 
     colours = colours or method_colours(method_order(rows))
     subset = f"<p>Test accuracy (%) on the real test images of: {_e(data_description(run_dir, rows))}.</p>"
@@ -315,8 +315,8 @@ def cluster_members(run_dir: Path, per_cluster: int = MEMBERS_SHOWN) -> tuple[di
     if not path.exists():
         return {}, ""
     try:
-        from vlcp.imageio import to_pil
-        from vlcp.runstate import recorded_data
+        from vlcp.files.images import to_pil
+        from vlcp.run.state import recorded_data
 
         clusters = read_json(path)
         wanted = {(c, k): list(m[:per_cluster]) for c, info in clusters.items()
@@ -523,7 +523,7 @@ def _stage_times(run_dir: Path) -> str:
 
 
 def _durations(run_dir: Path) -> str:
-    from vlcp.runstate import stage_times
+    from vlcp.run.state import stage_times
 
     try:
         times = stage_times(run_dir)
@@ -543,7 +543,7 @@ def _dataset_classes(rows: list[dict]) -> int | None:
 
 def data_description(run_dir: Path, rows: list[dict] | None = None) -> str:
     """The run's dataset and subset in words (``DataConfig.describe``): e.g. ``Fashion-MNIST, 3 of 10 classes``."""
-    from vlcp.runstate import recorded_data
+    from vlcp.run.state import recorded_data
 
     try:
         data = recorded_data(run_dir)
@@ -555,7 +555,7 @@ def data_description(run_dir: Path, rows: list[dict] | None = None) -> str:
 def device_used(run_dir: Path, rows: list[dict]) -> str:
     """The device the stages ran on: the evaluate stage's record (``settings.device``) next to the run's
     setting, e.g. ``cpu (setting: auto)``."""
-    from vlcp.runstate import read_settings
+    from vlcp.run.state import read_settings
 
     setting = read_settings(run_dir)["run"].get("device", "auto")
     used = sorted({str(r["settings"]["device"]) for r in rows if isinstance(r.get("settings"), dict)
@@ -568,7 +568,7 @@ def device_used(run_dir: Path, rows: list[dict]) -> str:
 
 def section_run(run_dir: Path, rows: list[dict] | None = None) -> str:
     """Dataset, subset, class count, model, device used, package versions, git commit and stage times."""
-    from vlcp.runstate import read_settings
+    from vlcp.run.state import read_settings
 
     rows = rows if rows is not None else _result_rows(run_dir)[0]
     settings = read_settings(run_dir)
@@ -694,7 +694,7 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
 def compare(run_dirs: list[Path], out: Path) -> Path:
     """One page comparing several runs: every run's results in one table (a column per method, a row per
     run and setting), a chart per setting with a group per run, then each run's Run section."""
-    from vlcp.report_chart import method_colours, svg_chart
+    from vlcp.report.chart import method_colours, svg_chart
 
     runs = [Path(r) for r in run_dirs]
     for r in runs:
@@ -739,7 +739,7 @@ def _cmd_report(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    from vlcp.progress import add_progress_flag
+    from vlcp.run.progress import add_progress_flag
 
     p = subparsers.add_parser("report", help="one self-contained HTML page of a run's results, images and settings; "
                               "several runs: a comparison page")

@@ -9,7 +9,7 @@ from vlcp.cli import main
 from vlcp.data import TensorDataset
 from vlcp.encode import EncodeConfig, encode
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_jsonl
+from vlcp.files.atomic import atomic_write_json, read_jsonl
 from vlcp.synthesize import SynthesizeConfig, synthesize
 
 

@@ -12,7 +12,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from vlcp.config import from_dict, load_toml
+from vlcp.settings.config import from_dict, load_toml
 
 _SCALARS = {"int": int, "float": float, "str": str, "Path": Path, "bool": bool}
 
@@ -63,10 +63,10 @@ def config_from_args(cls: type, args: argparse.Namespace, base: dict | None = No
 
 def toml_section(path: str | Path | None, section: str) -> dict:
     """The ``[section]`` table of a TOML file (empty when no file); the file's section and key names are
-    checked first (``vlcp.tomlcheck``)."""
+    checked first (``vlcp.settings.tomlcheck``)."""
     if path is None:
         return {}
-    from vlcp.tomlcheck import check_config_file
+    from vlcp.settings.tomlcheck import check_config_file
 
     check_config_file(path)
     table = load_toml(path).get(section, {})

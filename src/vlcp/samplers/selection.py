@@ -98,7 +98,7 @@ def best_of_candidates(generate: Callable[[list[int]], torch.Tensor], seeds: Seq
         return generate(list(seeds)), list(seeds), None
     if selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
-                        "(vlcp.selection.train_selector on the training split; the CLI builds one)")
+                        "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
     images, scores, all_seeds = [], [], []
     for j in range(n):
         s = candidate_seeds(seeds, j)

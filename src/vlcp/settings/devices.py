@@ -54,7 +54,7 @@ def resolve_device(name: str | None) -> str:
     elif name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise VlcpError("setting 'device': 'mps' requested but not available (give --device cpu or auto)")
     if name == "cuda":
-        from vlcp.shards import distributed_state, world_size
+        from vlcp.run.shards import distributed_state, world_size
 
         if world_size() > 1:
             return str(distributed_state().device)

@@ -21,7 +21,7 @@ import torch
 from safetensors.numpy import load_file
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_json
+from vlcp.files.atomic import atomic_write_json, read_json
 
 
 @dataclass
@@ -77,9 +77,9 @@ class LatentStore:
 
     def write_shard(self, class_id: str, shard: int, ids: np.ndarray, file_names: Sequence[str],
                     latents: torch.Tensor | np.ndarray) -> None:
-        from vlcp.tensorfile import save_safetensors
+        from vlcp.files.tensors import save_safetensors
 
-        from vlcp.tensorfile import check_finite
+        from vlcp.files.tensors import check_finite
 
         lat = latents.detach().cpu().float().numpy() if isinstance(latents, torch.Tensor) else latents
         check_finite({"latents": lat}, self.shard_path(class_id, shard),
@@ -114,7 +114,7 @@ def _read_shard(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise VlcpError(f"{path}: unreadable latents shard ({type(e).__name__}: {e}); delete it and rerun "
                         f"`vlcp encode` to redo it") from None
-    from vlcp.tensorfile import check_finite
+    from vlcp.files.tensors import check_finite
 
     check_finite({"latents": latents}, path, "delete it and rerun `vlcp encode` to redo it")
     return names, ids, latents

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_json
+from vlcp.files.atomic import atomic_write_json, read_json
 
 
 def digest(obj: Any) -> str:

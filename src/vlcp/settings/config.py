@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_text, read_text
+from vlcp.files.atomic import atomic_write_text, read_text
 
 C = TypeVar("C")
 

@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from vlcp.errors import VlcpError
-from vlcp.io import read_jsonl
-from vlcp.selection import (CANDIDATE_SEED_STRIDE, Selector, best_of_candidates, candidate_seeds, pick_best,
+from vlcp.files.atomic import read_jsonl
+from vlcp.samplers.selection import (CANDIDATE_SEED_STRIDE, Selector, best_of_candidates, candidate_seeds, pick_best,
                             train_selector)
 
-sys.path.insert(0, str(Path(__file__).parent / "evaluate"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
 
 
 class Brightness(torch.nn.Module):

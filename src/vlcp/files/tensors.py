@@ -2,7 +2,7 @@
 
 The safetensors library stores ``metadata`` from a hash map, so two saves of the same tensors can
 differ in the order of the metadata keys. ``safetensors_bytes`` rewrites the header with the keys
-sorted; ``save_safetensors`` writes that through ``vlcp.io.atomic_write_bytes`` (mode 0666 & ~umask).
+sorted; ``save_safetensors`` writes that through ``vlcp.files.atomic.atomic_write_bytes`` (mode 0666 & ~umask).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_bytes
+from vlcp.files.atomic import atomic_write_bytes
 
 
 def safetensors_bytes(tensors: Mapping, metadata: Mapping[str, str] | None = None) -> bytes:

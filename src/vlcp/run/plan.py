@@ -50,8 +50,8 @@ def _split(item: str) -> tuple[str, str, str]:
 
 def check_overrides(cfg: dict, overrides: list[str]) -> None:
     """Each ``--set`` value checked against its setting's type, naming the ``--set`` (not the config file)."""
-    from vlcp.config import check_type
-    from vlcp.tomlcheck import _config_classes
+    from vlcp.settings.config import check_type
+    from vlcp.settings.tomlcheck import _config_classes
 
     classes = {**_config_classes(), "baseline": lambda: _baseline_class()}
     for item in overrides:
@@ -92,8 +92,8 @@ def resolved_settings(cfg: dict, stages: list[str], source: str, device: str | N
                       dtype: str | None = None) -> dict[str, dict]:
     """``{section: settings}`` for ``[data]`` and each stage, defaults filled (raises on a bad value);
     ``device`` / ``dtype``: ``vlcp run``'s flags, which the stages take over their TOML values."""
-    from vlcp.config import from_dict
-    from vlcp.tomlcheck import _config_classes
+    from vlcp.settings.config import from_dict
+    from vlcp.settings.tomlcheck import _config_classes
 
     classes = _config_classes()
 
@@ -151,7 +151,7 @@ def check_inputs(settings: dict[str, dict], stages: list[str], run: Path, cfg: d
 
 def _check_data(values: dict) -> tuple[bool, str]:
     from vlcp.data.config import DataConfig
-    from vlcp.runstate import check_data_folder
+    from vlcp.run.state import check_data_folder
 
     data = DataConfig(**values)
     try:

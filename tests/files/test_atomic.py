@@ -3,7 +3,7 @@ import json
 import pytest
 
 from vlcp.errors import VlcpError
-from vlcp.io import append_jsonl, atomic_write_json, read_json, read_jsonl
+from vlcp.files.atomic import append_jsonl, atomic_write_json, read_json, read_jsonl
 
 
 def test_append_and_read_jsonl(tmp_path):
@@ -39,7 +39,7 @@ def test_atomic_json_roundtrip_and_missing_file(tmp_path):
 
 
 def test_image_records_prefers_metadata_and_reads_older_manifests(tmp_path):
-    from vlcp.io import image_records
+    from vlcp.files.atomic import image_records
 
     assert image_records(tmp_path) is None  # synthesis not finished: no record file
     (tmp_path / "manifest.jsonl").write_text("{}\n")

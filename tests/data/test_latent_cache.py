@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vlcp.data import TensorDataset
-from vlcp.latent_cache import LatentCache, OnTheFlyLatents
+from vlcp.data.latent_cache import LatentCache, OnTheFlyLatents
 from vlcp.models.embedded import build_vae
 from vlcp.models.generator import PixelAdapter
 

@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_text
+from vlcp.files.atomic import atomic_write_text
 
 SETTINGS = "settings.toml"
 RUN_KEYS = ("model", "device")
@@ -88,7 +88,7 @@ def run_data(run: str | Path, given: dict[str, Any], sources: dict[str, str] | N
     """The run's ``DataConfig``: recorded values plus ``given`` (checked against the record). With ``keep``
     it is recorded now; a stage that must first see the data load passes ``keep=False`` and calls
     :func:`keep_data` after, so that a first run that fails on its inputs records nothing."""
-    from vlcp.config import from_dict
+    from vlcp.settings.config import from_dict
     from vlcp.data.config import DataConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
@@ -100,14 +100,14 @@ def run_data(run: str | Path, given: dict[str, Any], sources: dict[str, str] | N
 
 def keep_data(run: str | Path, config) -> None:
     """Record ``config`` (a ``DataConfig`` whose data has loaded) as ``run``'s ``[data]``."""
-    from vlcp.config import to_dict
+    from vlcp.settings.config import to_dict
 
     record(run, "data", to_dict(config))
 
 
 def recorded_data(run: str | Path):
     """The ``DataConfig`` recorded in ``run`` (the defaults when none is), without recording anything."""
-    from vlcp.config import from_dict
+    from vlcp.settings.config import from_dict
     from vlcp.data.config import DataConfig
 
     return from_dict(DataConfig, read_settings(run)["data"], source=str(Path(run) / SETTINGS))
@@ -163,7 +163,7 @@ def note_inputs(out_dir: str | Path, folder: str, dataset=None, model=None) -> N
     run = out_dir.parent
     data = getattr(dataset, "data_config", None)
     if data is not None:
-        from vlcp.config import to_dict
+        from vlcp.settings.config import to_dict
 
         given = to_dict(data)
         keep_data(run, run_data(run, given, {k: f"the dataset's DataConfig ({k})" for k in given}, keep=False))
@@ -177,7 +177,7 @@ TIMES = "times.json"
 
 def record_time(run: str | Path, stage: str, seconds: float) -> None:
     """Add ``stage``'s wall time to ``RUN/times.json`` (``{stage: seconds}``, the last run of each stage)."""
-    from vlcp.io import atomic_write_json, read_json
+    from vlcp.files.atomic import atomic_write_json, read_json
 
     path = Path(run) / TIMES
     times = read_json(path) if path.exists() else {}
@@ -187,7 +187,7 @@ def record_time(run: str | Path, stage: str, seconds: float) -> None:
 
 def stage_times(run: str | Path) -> dict[str, float]:
     """``{stage: seconds}`` recorded in ``run`` (empty when none)."""
-    from vlcp.io import read_json
+    from vlcp.files.atomic import read_json
 
     path = Path(run) / TIMES
     return dict(read_json(path)) if path.exists() else {}

@@ -200,7 +200,7 @@ def _bar_heights(svg: str) -> list[float]:
 
 
 def test_chart_never_zooms_inside_the_noise():
-    from vlcp.report_chart import method_colours, svg_chart
+    from vlcp.report.chart import method_colours, svg_chart
 
     colours = method_colours(["vlcp", "random"])
     one_net = svg_chart(["IPC 10"], {"vlcp": {0: (93.61, 0.0)}, "random": {0: (93.58, 0.0)}}, colours)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from vlcp.errors import VlcpError
-from vlcp.io import atomic_write_json, read_json
-from vlcp.tensorfile import save_safetensors
+from vlcp.files.atomic import atomic_write_json, read_json
+from vlcp.files.tensors import save_safetensors
 
 VERSION = 2
 

@@ -1,6 +1,6 @@
 """Quiet, honest logs (issue 10, item 3): plain progress lines off a terminal, one process reporting.
 A stage's stderr without third-party chatter: tests/test_by_hand.py (synthesize in a subprocess)."""
-from vlcp.progress import LineProgress, progress_bar
+from vlcp.run.progress import LineProgress, progress_bar
 
 
 def test_line_progress_prints_plain_lines(capsys):
@@ -25,6 +25,6 @@ def test_line_progress_says_the_time_left(capsys):
 
 
 def test_durations_read_as_a_person_says_them():
-    from vlcp.progress import duration
+    from vlcp.run.progress import duration
 
     assert [duration(s) for s in (42, 185, 3900)] == ["42 s", "3 min", "1 h 05 min"]

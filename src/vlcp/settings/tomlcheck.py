@@ -74,7 +74,7 @@ def check_config(path: str | Path, tables: dict) -> None:
 
 @lru_cache(maxsize=16)
 def _checked(path: str, mtime: float) -> None:
-    from vlcp.config import load_toml
+    from vlcp.settings.config import load_toml
 
     check_config(path, load_toml(path))
 

@@ -1,0 +1,34 @@
+"""The report stage: one self-contained ``report.html`` from a run folder (``compare``: several runs).
+
+Public API::
+
+    report(run_dir, out=None) -> Path          the page of one run (default ``RUN/report.html``)
+    compare(run_dirs, out) -> Path             one page comparing several runs
+    add_parser(subparsers)                     ``vlcp report``
+
+``page`` builds the page and its sections; ``chart`` draws its inline SVG charts. Names are imported lazily.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # static analysers see the real names
+    from vlcp.report.page import add_parser, compare, report
+
+_EXPORTS = {"report": "page", "compare": "page", "add_parser": "page"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
