@@ -40,7 +40,7 @@ def _sample(train, per_class: int, seed: int = 0) -> np.ndarray:
                                    for c in range(len(train.classes))]))
 
 
-def _generate(spec: str, prompts: list[str], args) -> torch.Tensor:
+def _generate(spec: str, prompts: list[str], data, args) -> torch.Tensor:
     """One image per prompt from pure noise (seed = index), dataset space [0, 1], uint8-rounded."""
     from vlcp.models import load_model
     from vlcp.synthesize import SynthesizeConfig, make_sampler, synthesize_batch
@@ -48,7 +48,7 @@ def _generate(spec: str, prompts: list[str], args) -> torch.Tensor:
     model = load_model(spec)
     config = SynthesizeConfig(sampler="mode_guided", mode_guidance=0.0, steps=args.steps,
                               guidance_scale=args.guidance_scale, negative_prompt="")
-    sampler, adapter = make_sampler(model, "mode_guided"), model.adapter(28, 1)
+    sampler, adapter = make_sampler(model, "mode_guided"), model.adapter(data.resolution, data.channels)
     side = int(model.unet.config.sample_size)
     shape = (int(model.unet.config.in_channels), side, side)
     out = []
@@ -134,7 +134,7 @@ def main() -> None:
         captions = read_captions(Path(captions_file))
         prompts = [captions[train.file_name(int(i))] for i in picked]
         t0 = time.perf_counter()
-        images = _generate(folder, prompts, args)
+        images = _generate(folder, prompts, train, args)
         row = {"tag": tag, "model": folder, "gen_s": round(time.perf_counter() - t0, 1), **_score(images, labels, ctx)}
         step = folder.rstrip("/").rsplit("step-", 1)
         if len(step) == 2 and step[1].isdigit():

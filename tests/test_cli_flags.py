@@ -152,8 +152,8 @@ def test_baseline_suggests_the_evaluate_command_that_works(tmp_path, capsys):
 DEVICE_COMMANDS = {  # every subcommand that runs on a device, with the arguments it needs
     "caption": [], "train": [], "encode": [], "prototypes": [], "synthesize": [], "evaluate": [],
     "baseline": ["--method", "random", "--ipc", "1"], "run": ["c.toml"]}
-RUN_COMMANDS = ["caption", "train", "encode", "prototypes", "synthesize", "evaluate", "baseline", "report", "export",
-                "run", "demo"]
+RUN_COMMANDS = ["caption", "train", "encode", "prototypes", "synthesize", "evaluate", "baseline", "report", "figure",
+                "export", "run", "demo"]
 
 
 def test_every_subcommand_takes_the_same_device_values_and_run(capsys):
@@ -172,7 +172,7 @@ def test_every_subcommand_takes_the_same_device_values_and_run(capsys):
         extra = DEVICE_COMMANDS.get(cmd, [])
         args = parser.parse_args([cmd, *extra, "--run", "somewhere"])
         assert Path(getattr(args, "out" if cmd == "demo" else "run")) == Path("somewhere"), cmd
-    for cmd in ("caption", "train", "encode", "prototypes", "synthesize", "report", "export"):
+    for cmd in ("caption", "train", "encode", "prototypes", "synthesize", "report", "figure", "export"):
         assert parser.parse_args([cmd]).run == Path("runs/latest"), cmd
 
 

@@ -455,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     sub.choices["report"].set_defaults(func=_report_with_settings(sub.choices["report"].get_default("func")))
 
+    from vlcp.report.figure import add_parser as add_figure
+
+    add_figure(sub)
+
     from vlcp.export import add_parser as add_export
 
     add_export(sub)

@@ -187,13 +187,6 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
     return out_dir
 
 
-def _flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    mask = torch.rand(len(x), generator=gen) < 0.5
-    x = x.clone()
-    x[mask] = x[mask].flip(-1)
-    return x
-
-
 def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
     vae = model.vae.train().requires_grad_(True)
     opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0, foreach=True)
@@ -221,7 +214,9 @@ def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
         idx = batches.indices(step)
         x = adapter.to_model(dataset.images(idx)).to(acc.device)
         if config.random_flip:
-            x = _flip(x, gen)
+            from vlcp.data.latent_cache import random_flip
+
+            x = random_flip(x, gen)
         dist = acc.unwrap_model(vae_p).encode(x).latent_dist
         z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(acc.device)
         recon = acc.unwrap_model(vae_p).decode(z).sample

@@ -27,6 +27,14 @@ def _flip_mask(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=gen) < 0.5
 
 
+def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A copy of the batch ``x`` with each image mirrored (last axis) with probability 1/2."""
+    mask = _flip_mask(len(x), gen)
+    x = x.clone()
+    x[mask] = x[mask].flip(-1)
+    return x
+
+
 def _posterior_draw(mean: torch.Tensor, std: torch.Tensor, gen: torch.Generator, sample: bool) -> torch.Tensor:
     if not sample:
         return mean
@@ -45,9 +53,7 @@ class OnTheFlyLatents:
     def draw(self, indices: Sequence[int], gen: torch.Generator) -> torch.Tensor:
         x = self.adapter.to_model(self.dataset.images(indices)).to(self.device)
         if self.flip:
-            mask = _flip_mask(len(x), gen)
-            x = x.clone()
-            x[mask] = x[mask].flip(-1)
+            x = random_flip(x, gen)
         dist = self.vae.encode(x.to(self.vae.dtype)).latent_dist
         return _posterior_draw(dist.mean, dist.std, gen, self.sample)
 

@@ -5,8 +5,9 @@ Public API::
     report(run_dir, out=None) -> Path          the page of one run (default ``RUN/report.html``)
     compare(run_dirs, out) -> Path             one page comparing several runs
     add_parser(subparsers)                     ``vlcp report``
+    figure(run_dir, dataset, out=None) -> Path the distilled images next to real ones, one PNG (``vlcp figure``)
 
-``page`` builds the page and its sections; ``chart`` draws its inline SVG charts. Names are imported lazily.
+``page`` builds the page and its sections; ``chart`` draws its inline SVG charts; ``figure`` the PNG. Names are imported lazily.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # static analysers see the real names
+    from vlcp.report.figure import figure
     from vlcp.report.page import add_parser, compare, report
 
-_EXPORTS = {"report": "page", "compare": "page", "add_parser": "page"}
+_EXPORTS = {"report": "page", "compare": "page", "add_parser": "page", "figure": "figure"}
 
 __all__ = sorted(_EXPORTS)
 
