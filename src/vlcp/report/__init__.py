@@ -7,12 +7,14 @@ Public API::
     add_parser(subparsers)                     ``vlcp report``
     figure(run_dir, dataset, out=None) -> Path the distilled images next to real ones, one PNG (``vlcp figure``)
 
-``page`` builds the page and its sections; ``chart`` draws its inline SVG charts; ``figure`` the PNG. Names are imported lazily.
+``page`` builds the page and its sections; ``chart`` draws its inline SVG charts; ``figure`` the PNG.
+Names are imported lazily.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vlcp.settings.registry import lazy_exports
 
 if TYPE_CHECKING:  # static analysers see the real names
     from vlcp.report.figure import figure
@@ -23,14 +25,4 @@ _EXPORTS = {"report": "page", "compare": "page", "add_parser": "page", "figure":
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
