@@ -36,6 +36,12 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
     for folder in ("distilled", "baselines/kmeans_ipc3", "baselines/random_ipc3", "baselines/medoid_ipc3"):
         for cls in ("tshirt_top", "trouser"):
             assert len(list((run / folder / cls).glob("*.png"))) == 3, (folder, cls)
+    from PIL import Image
+    from vlcp.report.figure import GAP, HEADER, LABEL_WIDTH
+
+    with Image.open(run / "figure.png") as im:  # 2 class rows of 3 distilled + 3 real images, zoom 3
+        assert im.size == (LABEL_WIDTH + 2 * 3 * 28 * 3 + GAP, HEADER + 2 * 28 * 3)
+    assert f"distilled next to real images: {run / 'figure.png'}" in out
 
     results = json.loads((run / "results.json").read_text())
     assert results == rows

@@ -90,7 +90,7 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
     from vlcp.run.state import write_settings
     from vlcp.models import load_model
     from vlcp.prototypes import PrototypesConfig, run_prototypes
-    from vlcp.report import report
+    from vlcp.report import figure, report
     from vlcp.synthesize import SynthesizeConfig, decode_prototypes, synthesize
 
     run = Path(out) if out is not None else default_run_dir()
@@ -142,11 +142,13 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
     print(f"   {time.perf_counter() - t:.0f} s", flush=True)
 
     report(run)
+    picture = figure(run, train, per_class=min(config.ipc, 10), seed=config.seed)
     print("\n" + markdown_table(rows, title=title))
     if config.epochs < PROTOCOL_EPOCHS:
         print(f"\nNote: training shortened to {config.epochs} of the dc protocol's {PROTOCOL_EPOCHS} epochs "
               f"(lr ×0.1 after half) to fit the demo's time budget; `vlcp evaluate` runs the full protocol.")
-    print(f"\nRun folder: {run} (report: {run / 'report.html'}); total {time.perf_counter() - t_start:.0f} s")
+    print(f"\nRun folder: {run} (report: {run / 'report.html'}; distilled next to real images: {picture}); "
+          f"total {time.perf_counter() - t_start:.0f} s")
     return [_row(r) for r in rows]
 
 
