@@ -37,7 +37,7 @@ def test_demo_end_to_end(tiny_model_dir, tmp_path, capsys):
         for cls in ("tshirt_top", "trouser"):
             assert len(list((run / folder / cls).glob("*.png"))) == 3, (folder, cls)
     from PIL import Image
-    from vlcp.report.figure import GAP, HEADER, LABEL_WIDTH
+    from vlcp.report.contact_sheet import GAP, HEADER, LABEL_WIDTH
 
     with Image.open(run / "figure.png") as im:  # 2 class rows of 3 distilled + 3 real images, zoom 3
         assert im.size == (LABEL_WIDTH + 2 * 3 * 28 * 3 + GAP, HEADER + 2 * 28 * 3)

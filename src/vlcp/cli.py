@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     sub.choices["report"].set_defaults(func=_report_with_settings(sub.choices["report"].get_default("func")))
 
-    from vlcp.report.figure import add_parser as add_figure
+    from vlcp.report.contact_sheet import add_parser as add_figure
 
     add_figure(sub)
 

@@ -7,8 +7,8 @@ Public API::
     add_parser(subparsers)                     ``vlcp report``
     figure(run_dir, dataset, out=None) -> Path the distilled images next to real ones, one PNG (``vlcp figure``)
 
-``page`` builds the page and its sections; ``chart`` draws its inline SVG charts; ``figure`` the PNG.
-Names are imported lazily.
+``page`` builds the page and its sections; ``chart`` draws its inline SVG charts; ``contact_sheet`` the PNG of
+``figure`` (not a module named ``figure``: importing it would replace the function). Names are imported lazily.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from vlcp.settings.registry import lazy_exports
 
 if TYPE_CHECKING:  # static analysers see the real names
-    from vlcp.report.figure import figure
+    from vlcp.report.contact_sheet import figure
     from vlcp.report.page import add_parser, compare, report
 
-_EXPORTS = {"report": "page", "compare": "page", "add_parser": "page", "figure": "figure"}
+_EXPORTS = {"report": "page", "compare": "page", "add_parser": "page", "figure": "contact_sheet"}
 
 __all__ = sorted(_EXPORTS)
 

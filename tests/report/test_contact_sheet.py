@@ -11,7 +11,7 @@ from PIL import Image
 from vlcp.data.base import TensorDataset
 from vlcp.errors import VlcpError
 from vlcp.report import figure
-from vlcp.report.figure import GAP, HEADER, LABEL_WIDTH
+from vlcp.report.contact_sheet import GAP, HEADER, LABEL_WIDTH
 
 SIDE, ZOOM = 6, 2
 
