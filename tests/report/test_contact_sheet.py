@@ -63,3 +63,10 @@ def test_a_run_of_other_classes_is_one_clear_error(tmp_path):
         figure(tmp_path, _dataset())
     with pytest.raises(VlcpError, match="synthesize"):
         figure(tmp_path / "empty", _dataset())
+
+
+def test_distilled_images_come_in_natural_order(tmp_path):
+    from vlcp.report.contact_sheet import distilled_by_class
+
+    _distilled(tmp_path, {"bag": 12})
+    assert [p.name for p in distilled_by_class(tmp_path, ["bag", "boot"])[0]][:4] == ["0.png", "1.png", "2.png", "3.png"]

@@ -17,6 +17,8 @@ from vlcp.data.base import class_indices
 from vlcp.errors import VlcpError
 from vlcp.export import distilled_records
 from vlcp.files.atomic import atomic_write_bytes
+from vlcp.files.images import to_pil
+from vlcp.report.page import natural_key
 
 GAP, LABEL_WIDTH, HEADER = 16, 110, 22
 
@@ -29,15 +31,14 @@ def _open(path: Path) -> Image.Image:
 def _real_images(dataset, label: int, count: int, rng: np.random.Generator) -> list[Image.Image]:
     pool = class_indices(dataset, label)
     picked = np.sort(rng.choice(pool, size=min(count, len(pool)), replace=False))
-    pixels = dataset.images(picked).clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
-    return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p).convert("RGB") for p in pixels]
+    return [to_pil(image).convert("RGB") for image in dataset.images(picked)]
 
 
 def distilled_by_class(run: Path, classes: list[str]) -> list[list[Path]]:
-    """The distilled image files of each class id in ``classes`` (file order), from the manifest."""
+    """The distilled image files of each class id in ``classes`` (natural file order: 2 before 10)."""
     rows = distilled_records(run)
     out: list[list[Path]] = [[] for _ in classes]
-    for r in sorted(rows, key=lambda r: r["file_name"]):
+    for r in sorted(rows, key=lambda r: natural_key(r["file_name"])):
         cls = str(r.get("class", ""))
         if cls in classes:
             out[classes.index(cls)].append(Path(run) / "distilled" / r["file_name"])

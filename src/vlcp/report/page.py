@@ -124,7 +124,8 @@ def _img(path: Path, title: str, zoom: bool = False) -> str:
     return f'<span class="zoom" tabindex="0">{img}</span>' if zoom else img
 
 
-def _natural(s: str) -> list:
+def natural_key(s: str) -> list:
+    """Sort key that orders "2.png" before "10.png"."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
@@ -286,8 +287,8 @@ def _class_images(folder: Path) -> dict[str, list[Path]]:
     """``folder/<class>/<n>.png`` → {class: [paths in numeric order]} (folders without PNGs skipped)."""
     out = {}
     if folder.is_dir():
-        for d in sorted(folder.iterdir(), key=lambda p: _natural(p.name)):
-            pngs = sorted(d.glob("*.png"), key=lambda p: _natural(p.name)) if d.is_dir() else []
+        for d in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+            pngs = sorted(d.glob("*.png"), key=lambda p: natural_key(p.name)) if d.is_dir() else []
             if pngs:
                 out[d.name] = pngs
     return out
@@ -369,7 +370,7 @@ def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> 
     distilled = run_dir / "distilled"
     sets = {"distilled": _class_images(distilled)}
     if (run_dir / "baselines").is_dir():
-        for folder in sorted((run_dir / "baselines").iterdir(), key=lambda p: _natural(p.name)):
+        for folder in sorted((run_dir / "baselines").iterdir(), key=lambda p: natural_key(p.name)):
             sets[folder.name] = _class_images(folder)
     sets = {k: v for k, v in sets.items() if v}
     if not sets:
@@ -377,7 +378,7 @@ def section_images(run_dir: Path, class_names: dict[str, str] | None = None) -> 
     records, note = _manifest(distilled) if "distilled" in sets else ({}, "No distilled images.")
     order = list(dict.fromkeys(str(r.get("class")) for r in records.values() if r.get("class") is not None))
     classes = [c for c in order if any(c in v for v in sets.values())]
-    classes += sorted({c for v in sets.values() for c in v} - set(classes), key=_natural)
+    classes += sorted({c for v in sets.values() for c in v} - set(classes), key=natural_key)
     names = class_names or {}
     members, members_note = cluster_members(run_dir)
     out = [_note(note) if note else "", _note(members_note) if members_note else "",
