@@ -1,5 +1,6 @@
 """UNet training speed: the v0.2 loop (the VAE encodes every batch) against the new one (latents read
-from the cache encoded once; optionally bf16 autocast and torch.compile), in one run. Goal: ≥ 3×.
+from the cache encoded once; optionally bf16 autocast, diffusers' classic attention processor and
+torch.compile), in one run. Goal: ≥ 3×.
 
     .venv/bin/python benchmarks/train_speed.py [--images 12800] [--steps 8 32] [--rounds 1] [--out benchmarks/results/train_speed]
 
@@ -43,6 +44,9 @@ VARIANTS = {
     "latent cache": dict(latent_cache=True),
     "latent cache + bf16 autocast": dict(latent_cache=True, mixed_precision="bf16"),
     "latent cache + bf16 + compile": dict(latent_cache=True, mixed_precision="bf16", compile=True),
+    "latent cache + bf16 + classic attention": dict(latent_cache=True, mixed_precision="bf16", attention="classic"),
+    "latent cache + bf16 + classic attention + compile": dict(latent_cache=True, mixed_precision="bf16",
+                                                               attention="classic", compile=True),
 }
 
 
@@ -98,7 +102,7 @@ def _encode_seconds(images: int) -> float:
 
 
 def _markdown(result: dict, lo: int, hi: int) -> str:
-    lines = ["# UNet training speed: the v0.2 loop against the latent cache (and bf16 / compile)", "",
+    lines = ["# UNet training speed: the v0.2 loop against the latent cache (and bf16 / classic attention / compile)", "",
              f"Command: `.venv/bin/python benchmarks/train_speed.py --images {result['images']} --steps {lo} {hi} "
              f"--rounds {result['rounds']}`", "",
              f"{result['images']} Fashion-MNIST training images, batch {BASE.batch_size}, {result['threads']} threads; "
