@@ -9,13 +9,14 @@ BASELINES = {"random": "random", "herding": "herding", "k-center": "kcenter", "m
              "k-means centroids": "kmeans"}
 STRATEGIES = {"vlcp (label)": "label", "vlcp (label+keywords)": "label+keywords", "vlcp (dcs)": "dcs"}
 SELECTED = "vlcp (dcs) + selection [beyond paper]"
+MODE_GUIDED = "vlcp (dcs) + mode_guided [beyond paper]"  # MGD³'s sampler from noise, dcs prompts
 LATENT_BASELINES = ("medoid", "k-means centroids")  # prototypes in the generator's VAE latent space
-METHODS = [*BASELINES, *STRATEGIES, SELECTED]
+METHODS = [*BASELINES, *STRATEGIES, SELECTED, MODE_GUIDED]
 
 
 def has_text_prototypes(method: str) -> bool:
     """True for the vlcp rows (a text strategy or the selection): the rows whose images use text prototypes."""
-    return method in STRATEGIES or method == SELECTED
+    return method in STRATEGIES or method in (SELECTED, MODE_GUIDED)
 
 
 def variant_name(name: str, text: dict) -> str:
@@ -35,11 +36,14 @@ class Bench:
     """Shared artifacts of the grid: splits, captions, latents, model, per-IPC prototypes and sets."""
 
     def __init__(self, run: Path, model: str = "embedded", holdout: int = 500, device: str = "cpu",
-                 synthesis: dict | None = None, candidates: int = 4, text: dict | None = None) -> None:
+                 synthesis: dict | None = None, candidates: int = 4, text: dict | None = None,
+                 mode_guided: dict | None = None) -> None:
         from vlcp.data.config import DataConfig
 
         self.run, self.model_spec, self.device = Path(run), model, device
         self.synthesis, self.candidates, self.text = dict(synthesis or {}), candidates, dict(text or {})
+        # the mode_guided row's sampler settings (SynthesizeConfig's mode_guidance, guidance_stop)
+        self.mode_guided = dict(mode_guided or {"mode_guidance": 0.1, "guidance_stop": 0.5})
         self.data = DataConfig(holdout_per_class=holdout)
         self.train, self.test = self.data.load("train"), self.data.load("test")
         slug = variant_name(str(model), {}).strip("_")
@@ -99,7 +103,8 @@ class Bench:
         independent = method in BASELINES and method not in LATENT_BASELINES
         root = self.run if independent else self.model_run
         text = self.text if has_text_prototypes(method) else {}
-        folder = root / f"ipc{ipc}" / "sets" / variant_name(method, text)
+        named = {**text, **self.mode_guided} if method == MODE_GUIDED else text  # a new λ: a new folder
+        folder = root / f"ipc{ipc}" / "sets" / variant_name(method, named)
         if (folder / "baseline.json").exists() or _finished(folder):
             return folder
         res, ch = self.train.resolution, self.train.channels
@@ -110,6 +115,8 @@ class Bench:
 
             selector = train_selector(self.train, cache_dir=self.run, device=self.device, progress=False)
             self.synthesize("dcs", ipc, folder, selector=selector, candidates=self.candidates)
+        elif method == MODE_GUIDED:
+            self.synthesize("dcs", ipc, folder, sampler="mode_guided", **self.mode_guided)
         elif method == "k-means centroids":
             from vlcp.files.atomic import atomic_write_json
 

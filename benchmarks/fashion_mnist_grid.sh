@@ -9,15 +9,17 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-embedded}
 SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split
+MODE=${MODE:---mode-guidance 0.1 --guidance-stop 0.5}  # the mode_guided row's λ and stop (validation split)
 TAG=${TAG:-$( [ "$MODEL" = embedded ] && echo v0.2 || echo "$MODEL" )}  # the committed generator is v0.2
-Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag $TAG $SYNTH $*"
+Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag $TAG $SYNTH $MODE $*"
 PAPER=("random" "herding" "medoid" "k-means centroids" "vlcp (label)" "vlcp (dcs)")
+MG="vlcp (dcs) + mode_guided [beyond paper]"  # each beyond-paper sampler: its own row
 $Q --ipcs 10 --protocol dc --methods "${PAPER[@]}" "k-center" "vlcp (label+keywords)" \
-   "vlcp (dcs) + selection [beyond paper]"
+   "vlcp (dcs) + selection [beyond paper]" "$MG"
 $Q --ipcs 1 --protocol dc --beta 0.85 --methods "vlcp (dcs)"  # Algorithm 2's beta chosen at IPC 1 on validation
-$Q --ipcs 1 --protocol dc --methods "${PAPER[@]}"
-$Q --ipcs 10 --protocol rded --methods "${PAPER[@]}" "vlcp (dcs) + selection [beyond paper]"
-$Q --ipcs 50 --protocol dc --methods "${PAPER[@]}"
+$Q --ipcs 1 --protocol dc --methods "${PAPER[@]}" "$MG"
+$Q --ipcs 10 --protocol rded --methods "${PAPER[@]}" "vlcp (dcs) + selection [beyond paper]" "$MG"
+$Q --ipcs 50 --protocol dc --methods "${PAPER[@]}" "$MG"
 # GPU only (pending on the CPU): rded at IPC 50, dsa at IPC 10 and 50, 5 networks per cell
 if [ "${GPU:-0}" = 1 ]; then
   $Q --repeats 5 --ipcs 50 --protocol rded --methods "${PAPER[@]}"

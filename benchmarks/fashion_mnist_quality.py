@@ -36,7 +36,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import LATENT_BASELINES, METHODS, SELECTED, Bench, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 WHOLE = "full"  # the whole training split (55,000 images), the table's "whole training set" column
 
@@ -75,6 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--beta", type=float, default=None,
                     help="Algorithm 2's threshold for the vlcp rows (default: PrototypesConfig's 0.7; tuning.md)")
     ap.add_argument("--candidates", type=int, default=4, help="candidates per prototype of the selection method")
+    ap.add_argument("--mode-guidance", type=float, default=0.1,
+                    help=f"λ of the '{MODE_GUIDED}' row (MGD³: 0.1; chosen on the validation split, tuning.md)")
+    ap.add_argument("--guidance-stop", type=float, default=0.5,
+                    help=f"guided fraction of the steps of the '{MODE_GUIDED}' row (MGD³: 0.5)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training steps (about 1.5× on a CPU)")
     ap.add_argument("--progress", action="store_true", help="a progress line every 30 s (epochs of each network)")
@@ -90,7 +94,8 @@ def main(argv=None) -> None:
 
     bench = Bench(args.run, args.model, args.holdout, args.device,
                   {"strength": args.strength, "guidance_scale": args.guidance_scale, "steps": args.steps},
-                  args.candidates, text={"beta": args.beta} if args.beta is not None else None)
+                  args.candidates, text={"beta": args.beta} if args.beta is not None else None,
+                  mode_guided={"mode_guidance": args.mode_guidance, "guidance_stop": args.guidance_stop})
     ev = EvalConfig(model="convnet3", protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,
                     device=args.device, progress=args.progress, compile=args.compile)
     json_path, whole_path = args.out.with_suffix(".json"), whole_json(args.out)
@@ -114,6 +119,8 @@ def main(argv=None) -> None:
                                     synthesis={"strength": args.strength, "guidance_scale": args.guidance_scale,
                                                "steps": args.steps,
                                                **({"candidates": args.candidates} if method == SELECTED else {}),
+                                               **({"sampler": "mode_guided", **bench.mode_guided}
+                                                  if method == MODE_GUIDED else {}),
                                                **(bench.text if has_text_prototypes(method) else {})})
             (whole if is_whole else rows).append(row)
             done.add((method, ipc, args.protocol))
@@ -145,9 +152,10 @@ def generator_notes(rows) -> list[str]:
             pick = (f"; best of {syn['candidates']} candidates per prototype, scored by ConvNet-3 trained 3 epochs "
                     "on the training split") if "candidates" in syn else ""
             beta = f", text prototypes with beta {syn['beta']}" if "beta" in syn else ""
-            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {gen}, strength "
-                            f"{syn.get('strength')}, guidance {syn.get('guidance_scale')}, {syn.get('steps')} "
-                            f"steps{beta}{pick}", None)
+            how = (f"from noise, mode guidance λ {syn['mode_guidance']} for the first {syn['guidance_stop']} of the "
+                   "steps" if syn.get("sampler") == "mode_guided" else f"strength {syn.get('strength')}")
+            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {gen}, {how}, "
+                            f"guidance {syn.get('guidance_scale')}, {syn.get('steps')} steps{beta}{pick}", None)
         elif r.method in LATENT_BASELINES:
             seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): prototypes in generator {gen}'s VAE "
                             "latent space", None)
@@ -155,8 +163,9 @@ def generator_notes(rows) -> list[str]:
 
 
 PAPER = ["random", "herding", "k-means centroids", "medoid", "vlcp (label)", "vlcp (dcs)"]
-GRID = {("dc", ipc): PAPER for ipc in (1, 10, 50)} | {("rded", 10): PAPER}  # the issue's required cells
-GRID[("dc", 10)] = PAPER + ["k-center", "vlcp (label+keywords)", SELECTED]
+REQUIRED = PAPER + [MODE_GUIDED]  # the paper's rows and each beyond-paper sampler's own row
+GRID = {("dc", ipc): REQUIRED for ipc in (1, 10, 50)} | {("rded", 10): REQUIRED}  # the issue's required cells
+GRID[("dc", 10)] = REQUIRED + ["k-center", "vlcp (label+keywords)", SELECTED]
 GPU_GRID = {("rded", 50): PAPER, ("dsa", 10): PAPER, ("dsa", 50): PAPER}  # hours on a CPU: a lent GPU's job
 
 

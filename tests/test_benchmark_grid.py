@@ -25,15 +25,15 @@ def _row(method: str, ipc: int, protocol: str = "dc", **settings) -> ResultRow:
 
 
 def test_pending_names_exactly_the_missing_cells(quality):
-    done = [_row(m, ipc) for ipc in (1, 10, 50) for m in quality.PAPER]
+    done = [_row(m, ipc) for ipc in (1, 10, 50) for m in quality.REQUIRED]
     done += [_row("k-center", 10), _row("vlcp (label+keywords)", 10), _row(quality.SELECTED, 10)]
     done += [_row(m, 10, "rded") for m in quality.PAPER if m != "medoid"]
     lines = quality.pending(done)
-    assert lines[1] == "- rded, IPC 10: medoid"
+    assert lines[1] == f"- rded, IPC 10: medoid, {quality.MODE_GUIDED}"
     assert [ln.split(":")[0] for ln in lines[2:]] == ["- rded, IPC 50 (GPU, 5 networks per cell)",
                                                       "- dsa, IPC 10 (GPU, 5 networks per cell)",
                                                       "- dsa, IPC 50 (GPU, 5 networks per cell)"]
-    everything = done + [_row("medoid", 10, "rded")] + [_row(m, ipc, p) for (p, ipc), ms in
+    everything = done + [_row("medoid", 10, "rded"), _row(quality.MODE_GUIDED, 10, "rded")] + [_row(m, ipc, p) for (p, ipc), ms in
                                                         quality.GPU_GRID.items() for m in ms]
     assert quality.pending(everything) == []
 
@@ -74,3 +74,29 @@ def test_tuning_grid_separates_text_settings_and_types_them(monkeypatch):
     points = tuning.parse_grid(["strength=0.4", "beta=0.7,1", "top_k=30"])
     assert points == [{"strength": 0.4, "beta": 0.7, "top_k": 30}, {"strength": 0.4, "beta": 1.0, "top_k": 30}]
     assert isinstance(points[0]["top_k"], int) and set(tuning.TEXT_SETTINGS) == {"beta", "top_k"}
+
+
+def test_notes_describe_the_mode_guided_row_by_its_sampler(quality):
+    syn = {"strength": 0.4, "guidance_scale": 3.0, "steps": 50, "sampler": "mode_guided", "mode_guidance": 0.2,
+           "guidance_stop": 0.5}
+    notes = quality.generator_notes([_row(quality.MODE_GUIDED, 10, generator="v1.0", synthesis=syn)])
+    assert notes == [f"- {quality.MODE_GUIDED} (IPC 10, dc): generator v1.0, from noise, mode guidance λ 0.2 for "
+                     "the first 0.5 of the steps, guidance 3.0, 50 steps"]
+
+
+def test_mode_guided_row_has_a_folder_per_guidance_setting(quality, tmp_path, monkeypatch):
+    import bench_common
+
+    made = []
+    monkeypatch.setattr(bench_common.Bench, "synthesize", lambda self, strategy, ipc, folder, **kw: made.append(
+        (strategy, folder.name, kw)) or folder)
+    bench = bench_common.Bench.__new__(bench_common.Bench)
+    bench.run = bench.model_run = tmp_path
+    bench.text, bench.mode_guided = {}, {"mode_guidance": 0.2, "guidance_stop": 1.0}
+    bench.train = type("Train", (), {"resolution": 28, "channels": 1})()
+    bench.folder(quality.MODE_GUIDED, 10)
+    bench.mode_guided = {"mode_guidance": 0.1, "guidance_stop": 1.0}
+    bench.folder(quality.MODE_GUIDED, 10)
+    assert [m[0] for m in made] == ["dcs", "dcs"]
+    assert made[0][1] != made[1][1]
+    assert made[0][2] == {"sampler": "mode_guided", "mode_guidance": 0.2, "guidance_stop": 1.0}
