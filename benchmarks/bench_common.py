@@ -14,8 +14,17 @@ LATENT_BASELINES = ("medoid", "k-means centroids")  # prototypes in the generato
 METHODS = [*BASELINES, *STRATEGIES, SELECTED, MODE_GUIDED]
 
 
+def mode_guided_defaults() -> dict:
+    """SynthesizeConfig's own mode_guidance and guidance_stop (the mode_guided row's defaults)."""
+    from vlcp.synthesize import SynthesizeConfig
+
+    c = SynthesizeConfig()
+    return {"mode_guidance": c.mode_guidance, "guidance_stop": c.guidance_stop}
+
+
 def has_text_prototypes(method: str) -> bool:
-    """True for the vlcp rows (a text strategy or the selection): the rows whose images use text prototypes."""
+    """True for the vlcp rows (a text strategy, the selection, mode_guided): the rows whose images use text
+    prototypes."""
     return method in STRATEGIES or method in (SELECTED, MODE_GUIDED)
 
 
@@ -42,8 +51,7 @@ class Bench:
 
         self.run, self.model_spec, self.device = Path(run), model, device
         self.synthesis, self.candidates, self.text = dict(synthesis or {}), candidates, dict(text or {})
-        # the mode_guided row's sampler settings (SynthesizeConfig's mode_guidance, guidance_stop)
-        self.mode_guided = dict(mode_guided or {"mode_guidance": 0.1, "guidance_stop": 0.5})
+        self.mode_guided = dict(mode_guided or mode_guided_defaults())  # the mode_guided row's sampler settings
         self.data = DataConfig(holdout_per_class=holdout)
         self.train, self.test = self.data.load("train"), self.data.load("test")
         slug = variant_name(str(model), {}).strip("_")
