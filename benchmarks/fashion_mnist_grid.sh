@@ -11,7 +11,9 @@ MODEL=${MODEL:-embedded}
 SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split
 MODE=${MODE:---mode-guidance 0.1 --guidance-stop 0.5}  # the mode_guided row's λ and stop (validation split)
 TAG=${TAG:-$( [ "$MODEL" = embedded ] && echo v0.2 || echo "$MODEL" )}  # the committed generator is v0.2
-Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag $TAG $SYNTH $MODE $*"
+# CARRY=an earlier results .json: its random / herding / k-center cells (made without the generator) are copied
+CARRY=${CARRY:-}
+Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag $TAG $SYNTH $MODE ${CARRY:+--carry $CARRY} $*"
 PAPER=("random" "herding" "medoid" "k-means centroids" "vlcp (label)" "vlcp (dcs)")
 MG="vlcp (dcs) + mode_guided [beyond paper]"  # each beyond-paper sampler: its own row
 $Q --ipcs 10 --protocol dc --methods "${PAPER[@]}" "k-center" "vlcp (label+keywords)" \

@@ -36,7 +36,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, has_text_prototypes, mode_guided_defaults  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import BASELINES, LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, has_text_prototypes, mode_guided_defaults  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 WHOLE = "full"  # the whole training split (55,000 images), the table's "whole training set" column
 
@@ -84,7 +84,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--compile", action="store_true", help="torch.compile the training steps (about 1.5× on a CPU)")
     ap.add_argument("--progress", action="store_true", help="a progress line every 30 s (epochs of each network)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fashion_mnist"))
+    ap.add_argument("--carry", type=Path, default=None,
+                    help="an earlier results .json: its cells that do not depend on the generator (random, herding, "
+                         "k-center) are copied instead of retrained, each marked with the file it came from")
     return ap.parse_args(argv)
+
+
+def generator_free(method: str) -> bool:
+    """True for the baselines made without the generator (real images chosen without its VAE)."""
+    return method in BASELINES and method not in LATENT_BASELINES
+
+
+def carried_rows(path: Path, cells: set[tuple]) -> list:
+    """The rows of ``path`` for the wanted ``(method, ipc, protocol)`` cells that do not depend on the generator,
+    each with ``settings['carried_from']`` naming ``path``."""
+    from vlcp.evaluate.results import read_results
+
+    rows = [r for r in read_results(path) if generator_free(r.method) and (r.method, r.ipc, r.protocol) in cells]
+    for r in rows:
+        for key in ("generator", "synthesis"):  # the earlier run's generator played no part in these cells
+            r.settings.pop(key, None)
+        r.settings.setdefault("carried_from", path.name)
+    return rows
 
 
 def main(argv=None) -> None:
@@ -103,6 +124,11 @@ def main(argv=None) -> None:
     rows = read_results(json_path) if json_path.exists() else []
     whole = read_results(whole_path) if whole_path.exists() else []
     done = {(r.method, r.ipc, r.protocol) for r in rows} | {(WHOLE, ipc, r.protocol) for r in whole for ipc in args.ipcs}
+    if args.carry is not None:
+        wanted = {(m, ipc, args.protocol) for ipc in args.ipcs for m in args.methods} - done
+        rows += carried_rows(args.carry, wanted)
+        done |= {(r.method, r.ipc, r.protocol) for r in rows}
+        atomic_write_json(json_path, [r.to_dict() for r in rows])
     for ipc in args.ipcs:
         for method in args.methods:
             if (method, ipc, args.protocol) in done:
@@ -145,6 +171,9 @@ def generator_notes(rows) -> list[str]:
     """One line per (method, generator, synthesis settings) of the rows made with a generator."""
     seen = {}
     for r in rows:
+        if "carried_from" in r.settings:
+            seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): carried from {r.settings['carried_from']} "
+                            "(made without the generator, so the same code gives the same networks)", None)
         if "generator" not in r.settings:
             continue
         gen = r.settings["generator"]

@@ -100,3 +100,19 @@ def test_mode_guided_row_has_a_folder_per_guidance_setting(quality, tmp_path, mo
     assert [m[0] for m in made] == ["dcs", "dcs"]
     assert made[0][1] != made[1][1]
     assert made[0][2] == {"sampler": "mode_guided", "mode_guidance": 0.2, "guidance_stop": 1.0}
+
+
+def test_carry_copies_only_the_generator_free_cells_asked_for(quality, tmp_path):
+    from vlcp.files.atomic import atomic_write_json
+
+    earlier = [_row(m, ipc, generator="v0.2", synthesis={"strength": 0.4})
+               for m in ("random", "herding", "k-center", "medoid", "vlcp (dcs)") for ipc in (1, 10)]
+    path = tmp_path / "fashion_mnist_v0.2.json"
+    atomic_write_json(path, [r.to_dict() for r in earlier])
+    wanted = {(m, 10, "dc") for m in ("random", "herding", "medoid", "vlcp (dcs)")}
+    rows = quality.carried_rows(path, wanted)
+    assert sorted(r.method for r in rows) == ["herding", "random"]  # no IPC 1, no k-center, nothing generated
+    assert all(r.ipc == 10 and r.settings == {"carried_from": path.name} for r in rows)
+    notes = quality.generator_notes(rows)
+    assert notes == [f"- {m} (IPC 10, dc): carried from {path.name} (made without the generator, so the same code "
+                     "gives the same networks)" for m in ("random", "herding")]
