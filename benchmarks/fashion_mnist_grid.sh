@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-embedded}
-SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split
+SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split for v0.2; v1.0: to be searched
 MODE=${MODE:---mode-guidance 0.1 --guidance-stop 0.5}  # the mode_guided row's λ and stop (validation split)
-TAG=${TAG:-$( [ "$MODEL" = embedded ] && echo v0.2 || echo "$MODEL" )}  # the committed generator is v0.2
+TAG=${TAG:-$( [ "$MODEL" = embedded ] && echo v1.0 || echo "$MODEL" )}  # the committed generator is v1.0
 # CARRY=an earlier results .json: its random / herding / k-center cells (made without the generator) are copied
 CARRY=${CARRY:-}
 Q="$PY benchmarks/fashion_mnist_quality.py --run runs/bench --model $MODEL --tag $TAG $SYNTH $MODE ${CARRY:+--carry $CARRY} $*"
