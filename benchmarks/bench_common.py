@@ -22,6 +22,11 @@ def mode_guided_defaults() -> dict:
     return {"mode_guidance": c.mode_guidance, "guidance_stop": c.guidance_stop}
 
 
+def generator_free(method: str) -> bool:
+    """True for the baselines made without the generator (real images chosen without its VAE)."""
+    return method in BASELINES and method not in LATENT_BASELINES
+
+
 def has_text_prototypes(method: str) -> bool:
     """True for the vlcp rows (a text strategy, the selection, mode_guided): the rows whose images use text
     prototypes."""
@@ -108,8 +113,7 @@ class Bench:
         from vlcp.evaluate.baselines import make_baseline
         from vlcp.synthesize import decode_prototypes
 
-        independent = method in BASELINES and method not in LATENT_BASELINES
-        root = self.run if independent else self.model_run
+        root = self.run if generator_free(method) else self.model_run
         text = self.text if has_text_prototypes(method) else {}
         named = {**text, **self.mode_guided} if method == MODE_GUIDED else text  # a new λ: a new folder
         folder = root / f"ipc{ipc}" / "sets" / variant_name(method, named)

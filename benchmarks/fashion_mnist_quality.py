@@ -36,7 +36,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import BASELINES, LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, has_text_prototypes, mode_guided_defaults  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, generator_free, has_text_prototypes, mode_guided_defaults  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 WHOLE = "full"  # the whole training split (55,000 images), the table's "whole training set" column
 
@@ -88,11 +88,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="an earlier results .json: its cells that do not depend on the generator (random, herding, "
                          "k-center) are copied instead of retrained, each marked with the file it came from")
     return ap.parse_args(argv)
-
-
-def generator_free(method: str) -> bool:
-    """True for the baselines made without the generator (real images chosen without its VAE)."""
-    return method in BASELINES and method not in LATENT_BASELINES
 
 
 def carried_rows(path: Path, cells: set[tuple]) -> list:
