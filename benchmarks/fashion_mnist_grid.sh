@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-embedded}
-SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split for v0.2; v1.0: to be searched
-MODE=${MODE:---mode-guidance 0.1 --guidance-stop 0.5}  # the mode_guided row's λ and stop (validation split)
+SYNTH=${SYNTH:---strength 0.4 --guidance-scale 3 --steps 50}  # chosen on the validation split (v0.2 and v1.0)
+MODE=${MODE:---mode-guidance 0.2 --guidance-stop 1}  # the mode_guided row's λ and stop, chosen on validation for v1.0
 TAG=${TAG:-$( [ "$MODEL" = embedded ] && echo v1.0 || echo "$MODEL" )}  # the committed generator is v1.0
 # CARRY=an earlier results .json: its random / herding / k-center cells (made without the generator) are copied
 CARRY=${CARRY:-}
