@@ -14,11 +14,21 @@ LATENT_BASELINES = ("medoid", "k-means centroids")  # prototypes in the generato
 METHODS = [*BASELINES, *STRATEGIES, SELECTED, MODE_GUIDED]
 
 
-def mode_guided_defaults() -> dict:
-    """SynthesizeConfig's own mode_guidance and guidance_stop (the mode_guided row's defaults)."""
+CHOSEN_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist.toml"
+
+
+def chosen_synthesis(config: Path = CHOSEN_CONFIG):
+    """The synthesis settings chosen on the validation split (``configs/fashion_mnist.toml [synthesize]``, the
+    one place they are written): the benchmarks' defaults."""
+    from vlcp.settings.config import from_dict, load_toml
     from vlcp.synthesize import SynthesizeConfig
 
-    c = SynthesizeConfig()
+    return from_dict(SynthesizeConfig, load_toml(config).get("synthesize", {}), source=f"{config} [synthesize]")
+
+
+def mode_guided_defaults() -> dict:
+    """The mode_guided row's λ and stop, as chosen on the validation split (:func:`chosen_synthesis`)."""
+    c = chosen_synthesis()
     return {"mode_guidance": c.mode_guidance, "guidance_stop": c.guidance_stop}
 
 

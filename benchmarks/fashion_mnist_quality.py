@@ -36,7 +36,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, generator_free, has_text_prototypes, mode_guided_defaults  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, chosen_synthesis, generator_free, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 WHOLE = "full"  # the whole training split (55,000 images), the table's "whole training set" column
 
@@ -69,17 +69,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"'{WHOLE}': every image of the training split (its row is independent of IPC)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="default: the protocol's")
-    ap.add_argument("--strength", type=float, default=0.4, help="chosen on the validation split (tuning.md)")
-    ap.add_argument("--guidance-scale", type=float, default=3.0)
-    ap.add_argument("--steps", type=int, default=50)
+    chosen = chosen_synthesis()  # the defaults: configs/fashion_mnist.toml [synthesize], chosen on validation
+    ap.add_argument("--strength", type=float, default=chosen.strength, help="default: chosen on the validation split "
+                    "(configs/fashion_mnist.toml [synthesize], benchmarks/results/fashion_mnist_tuning.md)")
+    ap.add_argument("--guidance-scale", type=float, default=chosen.guidance_scale)
+    ap.add_argument("--steps", type=int, default=chosen.steps)
     ap.add_argument("--beta", type=float, default=None,
                     help="Algorithm 2's threshold for the vlcp rows (default: PrototypesConfig's 0.7; tuning.md)")
     ap.add_argument("--candidates", type=int, default=4, help="candidates per prototype of the selection method")
-    mode = mode_guided_defaults()
-    ap.add_argument("--mode-guidance", type=float, default=mode["mode_guidance"],
-                    help=f"λ of the '{MODE_GUIDED}' row (MGD³: 0.1; chosen on the validation split, tuning.md)")
-    ap.add_argument("--guidance-stop", type=float, default=mode["guidance_stop"],
-                    help=f"guided fraction of the steps of the '{MODE_GUIDED}' row (MGD³: 0.5)")
+    ap.add_argument("--mode-guidance", type=float, default=chosen.mode_guidance,
+                    help=f"λ of the '{MODE_GUIDED}' row (MGD³: 0.1; default: chosen on the validation split)")
+    ap.add_argument("--guidance-stop", type=float, default=chosen.guidance_stop,
+                    help=f"guided fraction of the steps of the '{MODE_GUIDED}' row (MGD³: 0.5; default: chosen)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training steps (about 1.5× on a CPU)")
     ap.add_argument("--progress", action="store_true", help="a progress line every 30 s (epochs of each network)")

@@ -61,8 +61,9 @@ def main(argv=None) -> None:
     ap.add_argument("--grid", nargs="+", default=["strength=0.5,0.7", "guidance_scale=3"])
     ap.add_argument("--references", nargs="*", default=["medoid", "k-means centroids", "random"],
                     help="methods scored next to the grid (vlcp strategies use --reference-synthesis)")
-    ap.add_argument("--reference-synthesis", nargs="*", default=["strength=0.4", "guidance_scale=3", "steps=50"],
-                    help="synthesis settings of vlcp reference rows (default: those chosen at IPC 10)")
+    ap.add_argument("--reference-synthesis", nargs="*", default=None,
+                    help="synthesis settings of vlcp reference rows (default: those chosen on validation, "
+                         "configs/fashion_mnist.toml [synthesize])")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--protocol", default="dc", choices=["dc", "rded"],
                     help="rded: soft labels from a teacher trained on the training split (cached in --run)")
@@ -71,11 +72,15 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fashion_mnist_tuning"))
     args = ap.parse_args(argv)
 
-    from bench_common import LATENT_BASELINES, Bench, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+    from bench_common import LATENT_BASELINES, Bench, chosen_synthesis, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.files.atomic import atomic_write_json, atomic_write_text
 
-    ref_synthesis = parse_grid(args.reference_synthesis)[0] if args.reference_synthesis else {}
+    if args.reference_synthesis is None:
+        chosen = chosen_synthesis()
+        ref_synthesis = {"strength": chosen.strength, "guidance_scale": chosen.guidance_scale, "steps": chosen.steps}
+    else:
+        ref_synthesis = parse_grid(args.reference_synthesis)[0] if args.reference_synthesis else {}
     bench = Bench(args.run, args.model, args.holdout, synthesis=ref_synthesis)
     val = bench.data.load("val")
     ev = EvalConfig(model="convnet3", protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,

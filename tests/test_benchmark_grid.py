@@ -116,3 +116,21 @@ def test_carry_copies_only_the_generator_free_cells_asked_for(quality, tmp_path)
     notes = quality.generator_notes(rows)
     assert notes == [f"- {m} (IPC 10, dc): carried from {path.name} (made without the generator, so the same code "
                      "gives the same networks)" for m in ("random", "herding")]
+
+
+def test_benchmark_defaults_are_the_settings_chosen_in_the_config(quality, tmp_path):
+    import tomllib
+
+    import bench_common
+
+    chosen = tomllib.loads(bench_common.CHOSEN_CONFIG.read_text("utf-8"))["synthesize"]
+    args = quality.parse_args([])
+    assert (args.strength, args.guidance_scale, args.steps) == (chosen["strength"], chosen["guidance_scale"],
+                                                                 chosen["steps"])
+    assert (args.mode_guidance, args.guidance_stop) == (chosen["mode_guidance"], chosen["guidance_stop"])
+    bad = tmp_path / "c.toml"
+    bad.write_text('[synthesize]\nstrength = "high"\n')
+    from vlcp.errors import VlcpError
+
+    with pytest.raises(VlcpError, match="c.toml \\[synthesize\\].*strength"):
+        bench_common.chosen_synthesis(bad)
