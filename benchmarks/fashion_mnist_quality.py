@@ -91,17 +91,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def carried_rows(path: Path, cells: set[tuple]) -> list:
+def carried_rows(path: Path, cells: set[tuple], teacher_digest: str | None = None) -> list:
     """The rows of ``path`` for the wanted ``(method, ipc, protocol)`` cells that do not depend on the generator,
-    each with ``settings['carried_from']`` naming ``path``."""
+    each with ``settings['carried_from']`` naming ``path``. A soft-label row (one scored with a teacher) is carried
+    only when its teacher's weights digest is ``teacher_digest``, the teacher this run scores with: rows with
+    different teachers are not comparable."""
     from vlcp.evaluate.results import read_results
 
-    rows = [r for r in read_results(path) if generator_free(r.method) and (r.method, r.ipc, r.protocol) in cells]
+    rows = [r for r in read_results(path) if generator_free(r.method) and (r.method, r.ipc, r.protocol) in cells
+            and (r.teacher is None or r.teacher.get("digest") == teacher_digest)]
     for r in rows:
         for key in ("generator", "synthesis"):  # the earlier run's generator played no part in these cells
             r.settings.pop(key, None)
         r.settings.setdefault("carried_from", path.name)
     return rows
+
+
+def cached_teacher_digest(run: Path, model: str = "convnet3") -> str | None:
+    """The weights digest of the soft-label teacher cached in ``run`` (None when none is cached yet: the grid
+    trains one, and no soft-label row is carried)."""
+    from safetensors.torch import load_file
+
+    from vlcp.evaluate.teacher import weights_digest
+
+    path = run / f"teacher_{model}.safetensors"
+    return weights_digest(load_file(str(path))) if path.exists() else None
 
 
 def main(argv=None) -> None:
@@ -122,7 +136,7 @@ def main(argv=None) -> None:
     done = {(r.method, r.ipc, r.protocol) for r in rows} | {(WHOLE, ipc, r.protocol) for r in whole for ipc in args.ipcs}
     if args.carry is not None:
         wanted = {(m, ipc, args.protocol) for ipc in args.ipcs for m in args.methods} - done
-        rows += carried_rows(args.carry, wanted)
+        rows += carried_rows(args.carry, wanted, cached_teacher_digest(args.run))
         done |= {(r.method, r.ipc, r.protocol) for r in rows}
         atomic_write_json(json_path, [r.to_dict() for r in rows])
     for ipc in args.ipcs:

@@ -134,3 +134,16 @@ def test_benchmark_defaults_are_the_settings_chosen_in_the_config(quality, tmp_p
 
     with pytest.raises(VlcpError, match="c.toml \\[synthesize\\].*strength"):
         bench_common.chosen_synthesis(bad)
+
+
+def test_carry_keeps_soft_label_rows_only_with_the_same_teacher(quality, tmp_path):
+    from vlcp.files.atomic import atomic_write_json
+
+    teacher = {"description": "convnet3 trained by vlcp", "digest": "aaaa", "accuracy": 89.9}
+    earlier = [_row("random", 10, "rded", teacher=teacher), _row("herding", 10, "dc")]
+    path = tmp_path / "earlier.json"
+    atomic_write_json(path, [r.to_dict() for r in earlier])
+    wanted = {("random", 10, "rded"), ("herding", 10, "dc")}
+    assert sorted(r.method for r in quality.carried_rows(path, wanted, "aaaa")) == ["herding", "random"]
+    assert [r.method for r in quality.carried_rows(path, wanted, "bbbb")] == ["herding"]  # another teacher
+    assert [r.method for r in quality.carried_rows(path, wanted, None)] == ["herding"]  # none cached yet
