@@ -117,3 +117,25 @@ def other_encodings(text: str) -> dict[str, bytes]:
         except UnicodeDecodeError:
             out[enc] = data
     return out
+
+
+def fifo_named_image(folder: Path, name: str = "z.png") -> Path:
+    """A named pipe with an image suffix in ``folder`` (opening it for reading blocks until a writer comes)."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def odd_size_tree(root: Path, side: int = 28, n: int = 4, odd: tuple[int, int] = (1, 1)) -> Path:
+    """A train split of two classes of ``side``-px images where the first file of the first class
+    (``a/0.png``, which sorts first) is ``odd`` in size."""
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / "train" / c).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            size = odd if (c, i) == ("a", 0) else (side, side)
+            Image.fromarray(rng.integers(0, 255, size[::-1], dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
+    return root

@@ -221,3 +221,30 @@ def test_config_in_another_encoding_stops(tmp_path, capsys, data_dir):
         err = refused(capsys, ["caption", "--run", str(tmp_path / enc), "--config", str(path)], path.name)
         assert "not UTF-8 text" in err
         assert not (tmp_path / enc / "captions").exists()
+
+
+# ---- files that are not images, images far off the folder's size --------------------------------------------
+def test_a_fifo_named_png_is_not_an_image(tmp_path, capsys):
+    root = hostile.odd_size_tree(tmp_path / "ds", odd=(28, 28))
+    fifo = hostile.fifo_named_image(root / "train" / "a")
+    ds = ImageFolderDataset(root / "train")
+    assert fifo not in ds.paths and len(ds) == 8
+    run = tmp_path / "run"
+    assert main(["caption", "--run", str(run), "--data-dir", str(root), "--no-progress"]) == 0, capsys.readouterr().err
+    names = [json.loads(line)["file_name"] for line in (run / "captions" / "metadata.jsonl").read_text().splitlines()]
+    assert len(names) == 8 and not any(n.endswith("z.png") for n in names)
+
+
+def test_one_tiny_image_that_sorts_first_does_not_set_the_resolution(tmp_path, capsys):
+    root = hostile.odd_size_tree(tmp_path / "ds", odd=(1, 1))
+    ds = ImageFolderDataset(root / "train")
+    assert ds.resolution == 28 and ds.images([1]).shape == (1, 1, 28, 28)
+    run = tmp_path / "run"
+    refused(capsys, ["caption", "--run", str(run), "--data-dir", str(root), "--no-progress"], "0.png")
+    assert not (run / "captions" / "metadata.jsonl").exists()
+
+
+def test_images_of_a_nearby_size_still_read(tmp_path):
+    root = hostile.odd_size_tree(tmp_path / "ds", odd=(20, 24))
+    ds = ImageFolderDataset(root / "train")
+    assert ds.resolution == 28 and ds.images([0]).shape == (1, 1, 28, 28)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -11,7 +12,15 @@ from PIL import Image
 
 from vlcp.errors import VlcpError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".jpeg", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+SIZE_SAMPLE = 32  # images whose headers set the default resolution and channels
+FAR_OFF = 4  # an image whose short side is this many times below the typical one is refused
+
+
+def is_image_file(path: Path) -> bool:
+    """An image is a regular file (after resolving symlinks) with an image suffix: a FIFO, socket or
+    device named ``*.png`` is not opened (opening a FIFO blocks forever)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
@@ -100,8 +109,10 @@ def to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.Tensor:
 class ImageFolderDataset:
     """Images read lazily from ``<root>/<class>/*``; labels follow the sorted class folders.
 
-    ``resolution`` (default: the first image's short side) and ``channels`` (default: 1 if the
-    first image is greyscale, else 3) fix the tensor shape. ``class_names`` (prompt names) default
+    ``resolution`` (default: the most common short side among up to ``SIZE_SAMPLE`` images spread
+    over the tree) and ``channels`` (default: 1 if most of them are greyscale, else 3) fix the tensor
+    shape. Only regular files with an image suffix are images (``is_image_file``); an image whose
+    short side is ``FAR_OFF`` times below the typical one stops with one line naming it. ``class_names`` (prompt names) default
     to the folder names with '_' as spaces.
     """
 
@@ -123,7 +134,7 @@ class ImageFolderDataset:
         self.paths: list[Path] = []
         labels = []
         for label, c in enumerate(self.classes):
-            files = sorted(p for p in (self.root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in (self.root / c).iterdir() if is_image_file(p))
             _check_names(self.root / c, [p.name for p in files], "image file")
             if not files:
                 raise VlcpError(f"{self.root / c}: class folder has no images (add images or remove the folder)")
@@ -132,14 +143,35 @@ class ImageFolderDataset:
         if not self.paths:
             raise VlcpError(f"{self.root}: no images found")
         self.labels = np.asarray(labels, dtype=np.int64)
-        try:
-            with Image.open(self.paths[0]) as first:
-                self.resolution = int(resolution or min(first.size))
-                self.channels = int(channels or (1 if first.mode in GREY_MODES else 3))
-        except Image.DecompressionBombError as e:
-            raise VlcpError(f"{self.paths[0]}: image too large to decode safely ({e}); shrink or remove it") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise VlcpError(f"{self.paths[0]}: cannot read image ({_first_line(e)}); replace or remove it") from None
+        sides, grey = self._sample_headers()
+        self.typical_side_ = Counter(sides).most_common(1)[0][0]
+        self.resolution = int(resolution or self.typical_side_)
+        self.channels = int(channels or (1 if sum(grey) * 2 > len(grey) else 3))
+
+    def _sample_headers(self) -> tuple[list[int], list[bool]]:
+        """Short sides and greyscale flags of up to ``SIZE_SAMPLE`` images spread over the tree (headers
+        only): the default resolution is the most common one, so one odd image cannot set it."""
+        picks = sorted({int(i) for i in np.linspace(0, len(self.paths) - 1, min(SIZE_SAMPLE, len(self.paths)))})
+        sides, grey = [], []
+        for i in picks:
+            path = self.paths[i]
+            try:
+                with Image.open(path) as img:
+                    sides.append(min(img.size))
+                    grey.append(img.mode in GREY_MODES)
+            except Image.DecompressionBombError as e:
+                raise VlcpError(f"{path}: image too large to decode safely ({e}); shrink or remove it") from None
+            except (OSError, ValueError, SyntaxError) as e:
+                raise VlcpError(f"{path}: cannot read image ({_first_line(e)}); replace or remove it") from None
+        return sides, grey
+
+    def _check_size(self, path: Path, img: Image.Image) -> Image.Image:
+        """Refuse an image far smaller than the tree's typical one (a 1x1 among 28-px images)."""
+        side = min(img.size)
+        if side * FAR_OFF < self.typical_side_:
+            raise VlcpError(f"{path}: image is {img.size[0]}x{img.size[1]}, far below the folder's typical "
+                            f"short side {self.typical_side_} px; remove or replace it")
+        return img
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -148,8 +180,7 @@ class ImageFolderDataset:
         return self.paths[index].relative_to(self.root.parent).as_posix()
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:
-        out = [to_tensor(open_image(self.paths[int(i)], self.channels), self.resolution, self.channels)
-               for i in indices]
+        out = [to_tensor(self._open(int(i)), self.resolution, self.channels) for i in indices]
         return torch.stack(out) if out else torch.empty(0, self.channels, self.resolution, self.resolution)
 
 
@@ -169,7 +200,11 @@ class ImageFolderDataset:
 
     def source_images(self, indices: Sequence[int]) -> list[Image.Image]:
         """The image files as read (RGB, or greyscale for one channel): their own size, no resize or crop."""
-        return [open_image(self.paths[int(i)], self.channels) for i in indices]
+        return [self._open(int(i)) for i in indices]
+
+    def _open(self, index: int) -> Image.Image:
+        path = self.paths[index]
+        return self._check_size(path, open_image(path, self.channels))
 
 
 def find_split(root: Path, split: str) -> Path:

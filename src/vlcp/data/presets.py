@@ -145,12 +145,12 @@ def load_preset(name: str, data_dir: str | Path | None, split: str = "train", re
 
 
 def _load_folders(root: Path, preset: Preset, split: str, resolution: int):
-    from vlcp.data.imagefolder import IMAGE_SUFFIXES, ImageFolderDataset, find_split
+    from vlcp.data.imagefolder import ImageFolderDataset, find_split, is_image_file
 
     folder = find_split(root, split)
     missing = [c for c in preset.classes if not (folder / c).is_dir()]
     if missing:
-        flat = any(p.suffix.lower() in IMAGE_SUFFIXES for p in list(folder.iterdir())[:100])
+        flat = any(is_image_file(p) for p in list(folder.iterdir())[:100])
         hint = (" — the val images must be sorted into class folders val/<wnid>/ (e.g. with ImageNet's valprep.sh)"
                 if flat else "")
         raise VlcpError(f"{folder}: {len(missing)} of the {len(preset.classes)} class folders of preset "

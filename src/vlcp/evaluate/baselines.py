@@ -23,7 +23,7 @@ import torch
 
 from vlcp.settings.config import check
 from vlcp.data import ImageDataset
-from vlcp.data.imagefolder import IMAGE_SUFFIXES
+from vlcp.data.imagefolder import is_image_file
 from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import channel_stats, images_uint8
 from vlcp.evaluate.baseline_folder import commit_folder, prepare_folder, write_baseline
@@ -195,7 +195,7 @@ def kmeans_baseline(run_dir: str | Path, out_dir: str | Path) -> Path:
     tmp = prepare_folder(out)
     try:
         written = Path(decode_centroids(run_dir, tmp))
-        counts = {d.name: sum(1 for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        counts = {d.name: sum(1 for f in d.iterdir() if is_image_file(f))
                   for d in sorted(written.iterdir()) if d.is_dir()}
         if not counts or not any(counts.values()):
             raise VlcpError(f"{run_dir}: decoding the centroids wrote no images")
