@@ -248,3 +248,21 @@ def test_images_of_a_nearby_size_still_read(tmp_path):
     root = hostile.odd_size_tree(tmp_path / "ds", odd=(20, 24))
     ds = ImageFolderDataset(root / "train")
     assert ds.resolution == 28 and ds.images([0]).shape == (1, 1, 28, 28)
+
+
+# ---- text prototypes that leave a class out, or hold a non-string prompt ------------------------------------
+@pytest.mark.parametrize("fault", ["missing_class", "number_text"])
+def test_hostile_text_prototypes_stop_synthesize_naming_the_class(tmp_path, capsys, data_dir, fault):
+    run = tmp_path / "run"
+    good = np.zeros((1, 4, 16, 16), np.float32)
+    _prototypes(run / "prototypes", {"bag": good, "trouser": good.copy()})
+    path = run / "prototypes" / "text_prototypes.json"
+    record = json.loads(path.read_text())
+    if fault == "missing_class":
+        del record["classes"]["trouser"]
+    else:
+        record["classes"]["trouser"][0]["text"] = 5
+    path.write_text(json.dumps(record))
+    err = refused(capsys, ["synthesize", "--run", str(run), "--data-dir", str(data_dir), "--no-progress"], path)
+    assert "trouser" in err
+    assert not (run / "distilled").exists()

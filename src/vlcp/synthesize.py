@@ -93,6 +93,10 @@ def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
             raise VlcpError(f"{d / name}: not found (run `vlcp prototypes` first)")
     centres = load_file(str(d / "prototypes.safetensors"))
     texts = read_json(d / "text_prototypes.json")["classes"]
+    missing = [c for c in centres if c not in texts]
+    if missing:
+        raise VlcpError(f"{d / 'text_prototypes.json'}: no prompts for class(es) {', '.join(map(repr, missing[:5]))} "
+                        "that prototypes.safetensors holds; rerun `vlcp prototypes --force`")
     out = []
     for class_id, prompts in texts.items():
         if class_id not in centres:
@@ -101,6 +105,9 @@ def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
         if len(prompts) != len(lat):
             raise VlcpError(f"{d}: class {class_id!r} has {len(lat)} centres but {len(prompts)} prompts")
         for p in prompts:
+            if not isinstance(p.get("text"), str):
+                raise VlcpError(f"{d / 'text_prototypes.json'}: class {class_id!r} cluster {p.get('cluster')}: "
+                                f"'text' must be a string, got {type(p.get('text')).__name__}")
             out.append(Prototype(len(out), class_id, int(p["cluster"]), lat[int(p["cluster"])].float(), p["text"]))
     return out
 
