@@ -64,3 +64,14 @@ def test_export_hf_loads(run, capsys):
 def test_export_without_distilled_names_the_file(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--format", "pt"]) == 2
     assert "metadata.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit", [{"label": 0}, {"class": "tshirt_top"}, {"label": "1"}])
+def test_export_refuses_a_metadata_line_that_disagrees_with_its_folder(run, capsys, edit):
+    rows = _rows(run)
+    rows[3].update(edit)  # trouser/1.png
+    (run / "distilled" / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["export", str(run), "--format", "pt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "line 4" in err and "trouser/1.png" in err and "unexpected" not in err, err
+    assert not (run / "export" / "distilled.pt").exists()

@@ -31,7 +31,27 @@ def distilled_records(run: Path) -> list[dict]:
     rows = list(read_jsonl(path))
     if not rows or any("label" not in r for r in rows):
         raise VlcpError(f"{path}: no rows with a 'label' (written by an older vlcp; rerun `vlcp synthesize`)")
+    check_labels_follow_folders(path, rows)
     return rows
+
+
+def check_labels_follow_folders(path: Path, rows: list[dict]) -> None:
+    """The folder an image sits in is its class: a row whose ``class`` differs from its folder, or whose
+    ``label`` differs from another row of the same folder (or equals another folder's), stops naming its line."""
+    by_folder: dict[str, int] = {}
+    by_label: dict[int, str] = {}
+    for line, r in enumerate(rows, 1):
+        folder = Path(str(r.get("file_name", ""))).parent.as_posix()
+        label = r["label"]
+        where = f"{path} line {line} ({r.get('file_name')!r})"
+        if not isinstance(label, int) or isinstance(label, bool) or label < 0:
+            raise VlcpError(f"{where}: 'label' must be an integer >= 0, got {label!r}")
+        if "class" in r and str(r["class"]) != folder:
+            raise VlcpError(f"{where}: 'class' {r['class']!r} disagrees with the folder {folder!r} the image sits in; "
+                            "the folder is the label: fix the line or rerun `vlcp synthesize`")
+        if by_folder.setdefault(folder, label) != label or by_label.setdefault(label, folder) != folder:
+            raise VlcpError(f"{where}: label {label} disagrees with the other rows of folder {folder!r} or of label "
+                            f"{label}; the folder is the label: fix the line or rerun `vlcp synthesize`")
 
 
 def class_list(run: Path, rows: list[dict]) -> tuple[list[str], list[str]]:
