@@ -266,3 +266,14 @@ def test_hostile_text_prototypes_stop_synthesize_naming_the_class(tmp_path, caps
     err = refused(capsys, ["synthesize", "--run", str(run), "--data-dir", str(data_dir), "--no-progress"], path)
     assert "trouser" in err
     assert not (run / "distilled").exists()
+
+
+# ---- a run folder whose record was emptied while its outputs remain ----------------------------------------
+@pytest.mark.parametrize("content", ["", "[run]\nmodel = 'x'\n"])
+def test_an_emptied_run_record_stops_instead_of_falling_back_to_the_default_dataset(tmp_path, capsys, content):
+    root = hostile.odd_size_tree(tmp_path / "ds", odd=(28, 28))
+    run = tmp_path / "run"
+    assert main(["caption", "--run", str(run), "--data-dir", str(root), "--no-progress"]) == 0
+    capsys.readouterr()
+    (run / "settings.toml").write_text(content)
+    refused(capsys, ["caption", "--run", str(run), "--no-progress"], run / "settings.toml")

@@ -28,15 +28,28 @@ def _tables(run: Path) -> dict[str, dict]:
     path = run / SETTINGS
     if path.exists():
         try:
-            return {k: dict(v) for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, dict)}
+            tables = {k: dict(v) for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, dict)}
         except tomllib.TOMLDecodeError as e:
             raise VlcpError(f"{path}: not valid TOML ({e})") from None
+        if not tables.get("data") and _data_outputs(run):
+            raise VlcpError(f"{path}: the run's record is empty or has no [data] table, but {_data_outputs(run)[0]} "
+                            "exists; restore settings.toml (or rerun from `vlcp caption` in a new --run) so that "
+                            "no stage falls back to the default dataset")
+        return tables
     out: dict[str, dict] = {}
     if (run / "data.toml").exists():  # runs written before settings.toml
         out["data"] = dict(tomllib.loads((run / "data.toml").read_text("utf-8")).get("data", {}))
     if (run / "model.json").exists():
         out["run"] = {"model": json.loads((run / "model.json").read_text("utf-8")).get("model")}
     return out
+
+
+DATA_OUTPUTS = ("captions/metadata.jsonl", "latents/index.json")  # stage outputs made from a recorded dataset
+
+
+def _data_outputs(run: Path) -> list[Path]:
+    """The stage outputs in ``run`` that were made from the dataset its record names."""
+    return [run / rel for rel in DATA_OUTPUTS if (run / rel).exists()]
 
 
 def read_settings(run: str | Path) -> dict[str, dict]:
