@@ -27,7 +27,10 @@ def test_cache_draws_the_on_the_fly_batches(setup, flip, sample):
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     for idx in ([0, 5, 7, 21, 39], [2, 3, 4], list(range(10, 30))):
         a, b = cache.draw(idx, g1), live.draw(idx, g2)
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        # the cache encodes batches of 16, the live path the drawn batch: convolution kernels chosen per batch
+        # shape round differently (up to ~3e-4 on these unit-scale latents); a wrong index, flip or noise
+        # draw differs by O(1)
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
         # the generators stayed in step: the next draw of each uses the same random numbers
         assert torch.equal(g1.get_state(), g2.get_state())
 
