@@ -26,7 +26,7 @@ class DataConfig:
     num_classes: int = field(default=0, metadata={"help": "use only the first N classes (0: all)"})
     per_class: int = field(default=0, metadata={"help": "use only the first N training images of each class (0: all)"})
     resolution: int = field(default=0, metadata={
-        "help": "image side for ImageFolder data (0: the preset's, else the first image's)"})
+        "help": "image side for ImageFolder data (0: the preset's, else the images' most common short side)"})
     holdout_per_class: int = field(default=0, metadata={
         "help": "hold out the last N training images of each class as a validation split ('val'): "
                 "excluded from 'train' (captions, generator, prototypes, baselines), used to tune (0: none)"})

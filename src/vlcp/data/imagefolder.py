@@ -112,8 +112,8 @@ class ImageFolderDataset:
     ``resolution`` (default: the most common short side among up to ``SIZE_SAMPLE`` images spread
     over the tree) and ``channels`` (default: 1 if most of them are greyscale, else 3) fix the tensor
     shape. Only regular files with an image suffix are images (``is_image_file``); an image whose
-    short side is ``FAR_OFF`` times below the typical one stops with one line naming it. ``class_names`` (prompt names) default
-    to the folder names with '_' as spaces.
+    short side is ``FAR_OFF`` times below the typical one stops with one line naming it.
+    ``class_names`` (prompt names) default to the folder names with '_' as spaces.
     """
 
     def __init__(self, root: str | Path, resolution: int | None = None, channels: int | None = None,
