@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -61,16 +62,23 @@ def standard_mode(img: Image.Image, channels: int, path: str | Path = "image") -
         raise VlcpError(f"{path}: image mode {mode} cannot be read ({e}); save it as RGB or greyscale PNG") from None
 
 
-def open_image(path: Path, channels: int) -> Image.Image:
-    """The image file at ``path`` as 8-bit L or RGB (``standard_mode``); unreadable files stop with one line."""
+@contextmanager
+def reading_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)`` whose decoding faults (too large, corrupt, truncated) stop with one line naming it."""
     try:
         with Image.open(path) as img:
-            out = standard_mode(img, channels, path)
-            return img.copy() if out is img else out  # a copy outlives the closed file
+            yield img
     except Image.DecompressionBombError as e:
         raise VlcpError(f"{path}: image too large to decode safely ({e}); shrink or remove it") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise VlcpError(f"{path}: cannot read image ({_first_line(e)}); replace or remove it") from None
+
+
+def open_image(path: Path, channels: int) -> Image.Image:
+    """The image file at ``path`` as 8-bit L or RGB (``standard_mode``); unreadable files stop with one line."""
+    with reading_image(path) as img:
+        out = standard_mode(img, channels, path)
+        return img.copy() if out is img else out  # a copy outlives the closed file
 
 
 def _check_names(folder: Path, names: Sequence[str], what: str) -> None:
@@ -154,15 +162,9 @@ class ImageFolderDataset:
         picks = sorted({int(i) for i in np.linspace(0, len(self.paths) - 1, min(SIZE_SAMPLE, len(self.paths)))})
         sides, grey = [], []
         for i in picks:
-            path = self.paths[i]
-            try:
-                with Image.open(path) as img:
-                    sides.append(min(img.size))
-                    grey.append(img.mode in GREY_MODES)
-            except Image.DecompressionBombError as e:
-                raise VlcpError(f"{path}: image too large to decode safely ({e}); shrink or remove it") from None
-            except (OSError, ValueError, SyntaxError) as e:
-                raise VlcpError(f"{path}: cannot read image ({_first_line(e)}); replace or remove it") from None
+            with reading_image(self.paths[i]) as img:
+                sides.append(min(img.size))
+                grey.append(img.mode in GREY_MODES)
         return sides, grey
 
     def _check_size(self, path: Path, img: Image.Image) -> Image.Image:

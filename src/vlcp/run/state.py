@@ -31,8 +31,9 @@ def _tables(run: Path) -> dict[str, dict]:
             tables = {k: dict(v) for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, dict)}
         except tomllib.TOMLDecodeError as e:
             raise VlcpError(f"{path}: not valid TOML ({e})") from None
-        if not tables.get("data") and _data_outputs(run):
-            raise VlcpError(f"{path}: the run's record is empty or has no [data] table, but {_data_outputs(run)[0]} "
+        made = _data_outputs(run) if not tables.get("data") else []
+        if made:
+            raise VlcpError(f"{path}: the run's record is empty or has no [data] table, but {made[0]} "
                             "exists; restore settings.toml (or rerun from `vlcp caption` in a new --run) so that "
                             "no stage falls back to the default dataset")
         return tables
