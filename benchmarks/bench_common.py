@@ -17,13 +17,15 @@ METHODS = [*BASELINES, *STRATEGIES, SELECTED, MODE_GUIDED]
 CHOSEN_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist.toml"
 
 
-def chosen_synthesis(config: Path = CHOSEN_CONFIG):
+def chosen_synthesis(config: Path = CHOSEN_CONFIG, ipc: int | None = None, protocol: str | None = None):
     """The synthesis settings chosen on the validation split (``configs/fashion_mnist.toml [synthesize]``, the
-    one place they are written): the benchmarks' defaults."""
+    one place they are written; ``ipc`` / ``protocol`` apply its keyed tables): the benchmarks' defaults."""
     from vlcp.settings.config import from_dict, load_toml
+    from vlcp.settings.keyed import resolve_keyed
     from vlcp.synthesize import SynthesizeConfig
 
-    return from_dict(SynthesizeConfig, load_toml(config).get("synthesize", {}), source=f"{config} [synthesize]")
+    table = resolve_keyed(load_toml(config).get("synthesize", {}), ipc, protocol)[0]
+    return from_dict(SynthesizeConfig, table, source=f"{config} [synthesize]")
 
 
 def mode_guided_defaults() -> dict:
@@ -100,7 +102,7 @@ class Bench:
 
         text = self.text if text is None else text
         pdir = self.model_run / f"ipc{ipc}" / variant_name(strategy, text)
-        if not (pdir / "prototypes" / "prototypes.safetensors").exists():
+        if not (pdir / "prototypes" / "medoids.safetensors").exists():  # (prototypes of vlcp 0.x lack the medoids)
             config = PrototypesConfig(ipc=ipc, strategy=strategy, **text)
             run_prototypes(self.store, self.captions, pdir / "prototypes", config)
         return pdir

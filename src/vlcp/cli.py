@@ -256,13 +256,35 @@ def _cmd_encode(args) -> int:
 
 
 # ---- synthesize ----------------------------------------------------------------------------------
+def _synthesize_table(args, ipc: int | None | str = "prototypes"):
+    """``[synthesize]`` of ``--config`` with its ``[synthesize.protocol.P]`` / ``[synthesize.ipc.N]`` tables applied
+    for the prototypes' IPC (``ipc=None``: the plain and protocol keys only) and the config's ``[evaluate]
+    protocol`` (``vlcp.settings.keyed``)."""
+    from vlcp.settings.keyed import KEYED, resolve_keyed
+    from vlcp.settings.options import Section
+    from vlcp.synthesize import prototypes_ipc
+
+    table = toml_section(args.config, "synthesize")
+    if not any(k in table for k in KEYED):
+        return table
+    if ipc == "prototypes":
+        ipc = prototypes_ipc(args.prototypes or args.run / "prototypes")
+    protocol = toml_section(args.config, "evaluate").get("protocol", "dc")
+    values, applied = resolve_keyed(table, ipc, protocol)
+    if applied and ipc is not None:
+        print(f"synthesize: ipc {ipc}, protocol {protocol}: applied "
+              + ", ".join(f"[synthesize.{a}]" for a in applied), flush=True)
+    return Section(values, source=table.source)
+
+
 def _cmd_synthesize(args) -> int:
     from vlcp.run.shards import current_shard
     from vlcp.synthesize import SynthesizeConfig, load_prototypes, synthesize
 
-    config = config_from_args(SynthesizeConfig, args, toml_section(args.config, "synthesize"))
+    config_from_args(SynthesizeConfig, args, _synthesize_table(args, ipc=None))  # settings checked first
     data = _train_split(args, _data(args))
     load_prototypes(args.prototypes or args.run / "prototypes")  # checked before the model loads
+    config = config_from_args(SynthesizeConfig, args, _synthesize_table(args))  # with the prototypes' IPC tables
     selector = None
     if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
         from vlcp.samplers.selection import train_selector

@@ -29,12 +29,18 @@ from vlcp.files.images import save_png
 from vlcp.files.atomic import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
 from vlcp.samplers import SAMPLERS
+from vlcp.samplers.base import sampler_field, sampler_setting_names, settings_of
+from vlcp.samplers.img2img import Img2ImgSettings
+from vlcp.samplers.mode_guided import ModeGuidedSettings
 from vlcp.run.shards import Shard, barrier
+
+
+STARTS = ("centre", "medoid", "mix")  # where a prototype's sampling starts (SynthesizeConfig.start)
 
 
 @dataclass(frozen=True)
 class SynthesizeConfig:
-    strength: float = field(default=0.7, metadata={"help": "noise level of the prototype latents (0..1]"})
+    strength: float = sampler_field(Img2ImgSettings, "strength")
     guidance_scale: float = field(default=10.0, metadata={"help": "classifier-free guidance scale (paper: 10)"})
     steps: int = field(default=50, metadata={"help": "DDIM steps over the full schedule"})
     negative_prompt: str = field(default="cartoon, anime, painting", metadata={"help": "negative prompt"})
@@ -49,22 +55,24 @@ class SynthesizeConfig:
         "help": "how a prototype becomes an image: img2img (the paper: noised to strength, denoised) or "
                 "mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype)",
         "choices": SAMPLERS.names()})
-    mode_guidance: float = field(default=0.1, metadata={
-        "help": "mode_guided: weight λ of the pull towards the prototype (MGD³: 0.1)"})
-    guidance_stop: float = field(default=0.5, metadata={
-        "help": "mode_guided: fraction of the steps that are guided, from the start (MGD³: half)"})
+    mode_guidance: float = sampler_field(ModeGuidedSettings, "mode_guidance")
+    guidance_stop: float = sampler_field(ModeGuidedSettings, "guidance_stop")
+    start: str = field(default="centre", metadata={
+        "help": "the latent each prototype starts from: centre (the paper: the k-means centre), medoid (beyond the "
+                "paper: the latent of the real image nearest the centre) or mix (start_mix × medoid + "
+                "(1 − start_mix) × centre)", "choices": list(STARTS)})
+    start_mix: float = field(default=0.5, metadata={"help": "start = mix: the medoid's weight, in [0, 1]"})
 
     def __post_init__(self) -> None:
-        check(0 < self.strength <= 1, "strength", "must be in (0, 1]")
+        check(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS.names())}")
+        for name in SAMPLERS.names():  # each sampler checks its own settings
+            SAMPLERS.get(name).Settings.from_config(self)
         check(math.isfinite(self.guidance_scale) and self.guidance_scale >= 0, "guidance_scale",
               "must be a finite number >= 0")
         check(self.steps >= 1, "steps", "must be >= 1")
-        check(self.sampler != "img2img" or int(self.steps * self.strength) >= 1, "strength",
-              f"strength × steps = {self.strength} × {self.steps} gives no denoising step; raise strength or steps")
-        check(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS.names())}")
-        check(math.isfinite(self.mode_guidance) and self.mode_guidance >= 0, "mode_guidance",
-              "must be a finite number >= 0")
-        check(0 <= self.guidance_stop <= 1, "guidance_stop", "must be in [0, 1]")
+        settings_of(self).check_steps(self.steps)
+        check(self.start in STARTS, "start", f"must be one of {', '.join(STARTS)}")
+        check(0 <= self.start_mix <= 1, "start_mix", "must be in [0, 1]")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.image_size >= 0, "image_size", "must be >= 0")
         check(self.candidates >= 1, "candidates", "must be >= 1")
@@ -85,13 +93,35 @@ class Prototype:
 METADATA = IMAGE_RECORDS[0]  # Hugging Face imagefolder's metadata file name
 
 
-def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
-    """Read ``prototypes.safetensors`` + ``text_prototypes.json`` into a list in class/cluster order."""
+def start_latents(prototypes_dir: str | Path, start: str = "centre", start_mix: float = 0.5) -> dict:
+    """Per class the (k, C, h, w) latents sampling starts from: the k-means centres (``centre``, the paper),
+    the latents of the real images nearest them (``medoid``, ``medoids.safetensors``) or
+    ``start_mix × medoid + (1 − start_mix) × centre`` (``mix``)."""
+    d = Path(prototypes_dir)
+    centres = load_file(str(d / "prototypes.safetensors"))
+    if start == "centre":
+        return centres
+    path = d / "medoids.safetensors"
+    if not path.exists():
+        raise VlcpError(f"{path}: not found (made by vlcp 0.x before setting 'start'); rerun "
+                        "`vlcp prototypes --force` to add it, or use start = \"centre\"")
+    medoids = load_file(str(path), fix="rerun `vlcp prototypes --force` to remake it")
+    if {c: tuple(v.shape) for c, v in medoids.items()} != {c: tuple(v.shape) for c, v in centres.items()}:
+        raise VlcpError(f"{path}: does not match {d / 'prototypes.safetensors'} (classes or shapes differ); "
+                        "rerun `vlcp prototypes --force`")
+    if start == "medoid":
+        return medoids
+    return {c: start_mix * medoids[c].float() + (1 - start_mix) * centres[c].float() for c in centres}
+
+
+def load_prototypes(prototypes_dir: str | Path, start: str = "centre", start_mix: float = 0.5) -> list[Prototype]:
+    """Read ``prototypes.safetensors`` + ``text_prototypes.json`` into a list in class/cluster order; each
+    latent is the start ``start`` (:func:`start_latents`)."""
     d = Path(prototypes_dir)
     for name in ("prototypes.safetensors", "text_prototypes.json"):
         if not (d / name).exists():
             raise VlcpError(f"{d / name}: not found (run `vlcp prototypes` first)")
-    centres = load_file(str(d / "prototypes.safetensors"))
+    centres = start_latents(d, start, start_mix)
     texts = read_json(d / "text_prototypes.json")["classes"]
     missing = [c for c in centres if c not in texts]
     if missing:
@@ -110,6 +140,18 @@ def load_prototypes(prototypes_dir: str | Path) -> list[Prototype]:
                                 f"'text' must be a string, got {type(p.get('text')).__name__}")
             out.append(Prototype(len(out), class_id, int(p["cluster"]), lat[int(p["cluster"])].float(), p["text"]))
     return out
+
+
+def prototypes_ipc(prototypes_dir: str | Path) -> int:
+    """The IPC the prototypes were built for: ``prototypes.toml``'s ``ipc``, else the most prototypes of a class."""
+    d = Path(prototypes_dir)
+    if (d / "prototypes.toml").exists():
+        from vlcp.settings.config import load_toml
+
+        ipc = load_toml(d / "prototypes.toml").get("prototypes", {}).get("ipc")
+        if isinstance(ipc, int):
+            return ipc
+    return max(len(v) for v in read_json(d / "text_prototypes.json")["classes"].values())
 
 
 def context_length(encoder, prompt: str, negative: str) -> int:
@@ -149,31 +191,56 @@ def synthesize_batch(sampler, model: LatentDiffusion, latents: torch.Tensor, pro
     return sampler(latents.to(param.device, param.dtype), cond, uncond, gens, config)
 
 
+def _start_settings(config: SynthesizeConfig) -> dict:
+    """The start as a row and the fingerprint record it: nothing for the paper's centre."""
+    if config.start == "centre":
+        return {}
+    return {"start": config.start, **({"start_mix": config.start_mix} if config.start == "mix" else {})}
+
+
 def _sampler_settings(config: SynthesizeConfig) -> dict:
-    """The settings a row records for its sampler (img2img: strength; mode_guided: λ and the stop)."""
-    if config.sampler == "img2img":
-        return {"strength": config.strength}
-    return {"mode_guidance": config.mode_guidance, "guidance_stop": config.guidance_stop}
+    """The settings a row records for its sampler (the active sampler's own, ``settings_of``) and its start."""
+    return {**settings_of(config).record(), **_start_settings(config)}
+
+
+def _settings_parts(config: SynthesizeConfig) -> dict:
+    """The settings that determine the images: the shared ones but the batch size, the active sampler's own,
+    the start when not the paper's."""
+    from vlcp.settings.config import to_dict
+
+    owned = sampler_setting_names() | {"batch_size", "start", "start_mix"}
+    return {**{k: v for k, v in to_dict(config).items() if k not in owned}, **_sampler_settings(config)}
+
+
+def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
+    """The settings part as vlcp 0.x wrote it (every sampler's settings, no start), so its runs still resume;
+    only for the paper's start, which those runs used."""
+    from vlcp.settings.config import to_dict
+
+    if config.start != "centre":
+        return []
+    return [{k: v for k, v in to_dict(config).items() if k not in ("batch_size", "start", "start_mix")}]
 
 
 def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
-                  channels: int) -> dict:
-    """What determines the images (see ``vlcp.run.fingerprint``): settings but the batch size, the prototypes'
-    files, the model's weights and schedule, the saved size."""
-    from vlcp.settings.config import to_dict
+                  channels: int, settings: dict | None = None) -> dict:
+    """What determines the images (see ``vlcp.run.fingerprint``): the settings (``_settings_parts``, or
+    ``settings``), the prototypes' files (the medoids' too when the start uses them), the model's weights and
+    schedule, the saved size."""
     from vlcp.run.fingerprint import digest, file_digest, module_digest
 
-    settings = {k: v for k, v in to_dict(config).items() if k != "batch_size"}
+    settings = _settings_parts(config) if settings is None else settings
+    starts = [prototypes_dir / "medoids.safetensors"] if config.start != "centre" else []
     return {**settings, "image_size": res, "channels": channels,
             "prototypes": file_digest(prototypes_dir / "prototypes.safetensors",
-                                      prototypes_dir / "text_prototypes.json"),
+                                      prototypes_dir / "text_prototypes.json", *starts),
             "model": module_digest(model.unet, model.vae, model.text_encoder),
             "text_encoder": {k: getattr(model.text_encoder, k, None) for k in ("name", "max_length", "max_chunks")},
             "scheduler": digest({k: v for k, v in dict(model.scheduler.config).items()
                                  if not k.startswith("_")})}  # ("_use_default_values": a set, per-process order)
 
 
-def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
+def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int, accept: list[dict] = ()) -> None:
     """Continue only images made from the same prototypes, model and settings; ``force`` deletes them."""
     from vlcp.run.fingerprint import check_resume, remove_paths
 
@@ -188,7 +255,7 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int) -> None:
                 d.rmdir()
 
     has = any(f.exists() for f in finals) or any((out_dir / ".parts").glob("manifest-*.jsonl"))
-    check_resume(out_dir, "synthesize", parts, has, force=force, clear=clear, write=rank == 0)
+    check_resume(out_dir, "synthesize", parts, has, force=force, clear=clear, write=rank == 0, accept=accept)
 
 
 def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str | Path, config: SynthesizeConfig,
@@ -205,11 +272,14 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     if config.candidates > 1 and selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
                         "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
-    protos = load_prototypes(prototypes_dir)
+    protos = load_prototypes(prototypes_dir, config.start, config.start_mix)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
-    _check_resume(out_dir, _resume_parts(model, Path(prototypes_dir), config, res, data_channels), force, shard.rank)
+    legacy = [_resume_parts(model, Path(prototypes_dir), config, res, data_channels, s)
+              for s in _legacy_settings_parts(config)]
+    _check_resume(out_dir, _resume_parts(model, Path(prototypes_dir), config, res, data_channels), force, shard.rank,
+                  accept=legacy)
     barrier()
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()

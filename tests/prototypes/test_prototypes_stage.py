@@ -251,3 +251,25 @@ def test_identical_latents_give_an_empty_cluster_with_the_class_name(tmp_path):
     empty = next(e for e in texts if e["size"] == 0)
     assert empty["text"] == "tabby cat" and empty["caption"] is None
     assert "| 0 |" in (tmp_path / "p" / "prototype_report.md").read_text()
+
+
+def test_medoids_are_each_clusters_nearest_real_latent(tmp_path):
+    store = make_run(tmp_path)
+    caps = read_captions(tmp_path / "captions" / "metadata.jsonl")
+    out = tmp_path / "prototypes"
+    run_prototypes(store, caps, out, PrototypesConfig(**CFG))
+    centres, medoids = load_file(str(out / "prototypes.safetensors")), load_file(str(out / "medoids.safetensors"))
+    clusters = json.loads((out / "clusters.json").read_text())
+    assert sorted(medoids) == CLASSES
+    for cid in CLASSES:
+        cl = store.read_class(cid)
+        X = cl.flat()
+        for i, members in enumerate(clusters[cid]["members"]):
+            m = medoids[cid][i].reshape(-1)
+            # the medoid is a real latent of the class ...
+            row = int(np.flatnonzero((X == m).all(axis=1))[0])
+            assert cl.file_names[row] == members[0]
+            # ... the member of its cluster nearest the centre, and not the centre itself
+            c = centres[cid][i].reshape(-1)
+            d = [np.linalg.norm(X[cl.file_names.index(f)] - c) for f in members]
+            assert np.linalg.norm(m - c) == pytest.approx(min(d)) and not np.array_equal(m, c)

@@ -4,6 +4,9 @@ Reads the latents store one class at a time. Writes into ``out_dir``:
 
 * ``prototypes.safetensors`` — one float32 tensor per class id, shape (k, C, H, W): the k-means
   centres in latent space (metadata: ``shape`` [C, H, W] as JSON);
+* ``medoids.safetensors`` — the same layout: per cluster the latent of its nearest member (the real image
+  nearest the centre, ``clusters.json``'s first member; the centre itself for an empty cluster), the start of
+  ``SynthesizeConfig.start = "medoid"`` / ``"mix"``;
 * ``clusters.json`` — ``{class_id: {"k", "members": [[file_name, ...] per cluster, nearest
   first], "outliers": [file_name, ...], "n", "n_inliers"}}``;
 * ``text_prototypes.json`` — ``{"strategy", "classes": {class_id: [{"cluster", "text"
@@ -36,7 +39,7 @@ __all__ = ["run_prototypes", "read_captions", "PrototypesResult", "ARTIFACTS"]
 
 log = logging.getLogger(__name__)
 
-ARTIFACTS = {"prototypes": "prototypes.safetensors", "clusters": "clusters.json",
+ARTIFACTS = {"prototypes": "prototypes.safetensors", "medoids": "medoids.safetensors", "clusters": "clusters.json",
              "text_prototypes": "text_prototypes.json", "report_json": "prototype_report.json",
              "report_md": "prototype_report.md", "config": "prototypes.toml"}
 
@@ -96,6 +99,7 @@ def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str
     stop = default_stop_words() if config.stop_words is None else _stop_words(config.stop_words)
 
     centres: dict[str, np.ndarray] = {}
+    medoids: dict[str, np.ndarray] = {}
     clusters: dict[str, dict] = {}
     texts: dict[str, list[dict]] = {}
     report_classes: dict[str, dict] = {}
@@ -113,6 +117,7 @@ def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str
                               n_neighbors=config.n_neighbors, n_init=config.n_init,
                               random_state=config.seed, allow_fewer=config.allow_fewer)
         est.fit(X, ids=np.arange(len(X)), name=cid)
+        medoids[cid] = cluster_medoids(X, est).reshape((est.k_, *shape))
         del X
         if est.k_ < config.ipc:
             log.warning("class %r: %d inliers, using k = %d instead of ipc = %d", cid, est.n_inliers_, est.k_, config.ipc)
@@ -155,13 +160,23 @@ def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str
         del cl, est
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    _save_safetensors(result.paths["prototypes"], centres,
-                      {"shape": json.dumps(list(shape)), "classes": json.dumps(classes)})
+    for key, tensors in (("prototypes", centres), ("medoids", medoids)):
+        _save_safetensors(result.paths[key], tensors, {"shape": json.dumps(list(shape)), "classes": json.dumps(classes)})
     atomic_write_json(result.paths["clusters"], clusters)
     atomic_write_json(result.paths["text_prototypes"], {"strategy": config.strategy, "classes": texts})
     write_report({"strategy": config.strategy, "config": to_dict(config), "classes": report_classes}, out_dir)
     save_config(config, result.paths["config"], section="prototypes")
     return result
+
+
+def cluster_medoids(X: np.ndarray, est: ImagePrototypes) -> np.ndarray:
+    """(k, d) float32: per cluster of the fitted ``est`` (ids = rows of ``X``) the row of its nearest member;
+    an empty cluster (duplicate latents) keeps its centre."""
+    out = est.centers_.astype(np.float32, copy=True)
+    for c, members in enumerate(est.members_):
+        if len(members):
+            out[c] = X[int(members[0])]
+    return out
 
 
 def _stop_words(path: Path) -> frozenset[str]:

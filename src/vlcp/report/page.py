@@ -621,11 +621,31 @@ def summary(run_dir: Path, rows: list[dict]) -> str:
                      f"latents into image prototypes; each cluster's text prototype (strategy "
                      f"{proto.get('strategy', 'dcs')}) is the caption written under its image below.")
     if syn:
-        parts.append(f"Each prototype latent was noised (strength {syn.get('strength', '?')}) and denoised with its "
-                     f"text prototype as the prompt ({syn.get('steps', '?')} steps, guidance "
-                     f"{syn.get('guidance_scale', '?')}).")
+        parts.append(f"Each distilled image: its prototype latent {_sampler_sentence(syn)}, with its text prototype "
+                     f"as the prompt ({syn.get('steps', '?')} steps, guidance {syn.get('guidance_scale', '?')}).")
     parts.append(_standing(rows))
     return f'<p class="summary">{_e(" ".join(p for p in parts if p))}</p>'
+
+
+def _sampler_sentence(syn: dict) -> str:
+    """How the run's sampler made each image, in the sampler's own words (``SamplerSettings.describe``)."""
+    import dataclasses
+
+    from vlcp.errors import VlcpError
+    from vlcp.samplers import SAMPLERS
+
+    name = syn.get("sampler", "img2img")
+    try:
+        cls = SAMPLERS.get(name).Settings
+        how = cls(**{f.name: syn[f.name] for f in dataclasses.fields(cls) if f.name in syn}).describe()
+    except (VlcpError, TypeError):
+        how = f"went through sampler {name!r}"
+    start = syn.get("start", "centre")
+    if start == "medoid":
+        how += ", starting from the real latent nearest the centre (medoid)"
+    elif start == "mix":
+        how += f", starting from {syn.get('start_mix', '?')} × medoid + the rest × centre"
+    return how
 
 
 def _standing(rows: list[dict]) -> str:

@@ -90,8 +90,12 @@ def _describe(key: str, old: Any, new: Any) -> str:
 
 
 def check_resume(out_dir: str | Path, stage: str, parts: Mapping[str, Any], has_outputs: bool,
-                 force: bool = False, clear: Callable[[], None] | None = None, write: bool = True) -> None:
+                 force: bool = False, clear: Callable[[], None] | None = None, write: bool = True,
+                 accept: Iterable[Mapping[str, Any]] = ()) -> None:
     """Continue ``stage``'s outputs in ``out_dir`` only if they were made from the same ``parts``.
+
+    ``accept``: older spellings of the same parts (what an earlier vlcp wrote for these settings); a stored
+    fingerprint equal to one of them matches too and is rewritten in the current form.
 
     Stops with a ``VlcpError`` naming what changed when the stored fingerprint differs (or outputs
     exist without one); with ``force`` calls ``clear()`` to delete them instead. Writes the new
@@ -99,7 +103,8 @@ def check_resume(out_dir: str | Path, stage: str, parts: Mapping[str, Any], has_
     path = fingerprint_path(out_dir, stage)
     parts = json.loads(json.dumps(dict(parts), default=str))
     old = read_json(path) if path.exists() else None
-    stale = (old is not None and old != parts) or (old is None and has_outputs)
+    same = [parts] + [json.loads(json.dumps(dict(a), default=str)) for a in accept]
+    stale = (old is not None and old not in same) or (old is None and has_outputs)
     if stale and not force:
         if old is None:
             what = "outputs without a fingerprint (made by an older vlcp or another tool)"

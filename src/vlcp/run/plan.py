@@ -16,6 +16,7 @@ from typing import Any
 import tomli_w
 
 from vlcp.errors import VlcpError
+from vlcp.settings.keyed import resolve_keyed
 
 DEFAULT_BASELINES = ("random", "kmeans")
 _TOML_OPENERS = ('[', '{', '"', "'")
@@ -98,7 +99,14 @@ def resolved_settings(cfg: dict, stages: list[str], source: str, device: str | N
     classes = _config_classes()
 
     def build(section: str) -> dict:
-        return _full(from_dict(classes[section](), dict(cfg.get(section, {})), source=f"{source} [{section}]"))
+        table = dict(cfg.get(section, {}))
+        if section == "synthesize":  # the run's IPC and protocol pick its keyed tables (vlcp.settings.keyed)
+            table = resolve_keyed(table, cfg.get("prototypes", {}).get("ipc", _default("prototypes", "ipc")),
+                                  cfg.get("evaluate", {}).get("protocol", _default("evaluate", "protocol")))[0]
+        return _full(from_dict(classes[section](), table, source=f"{source} [{section}]"))
+
+    def _default(section: str, name: str):
+        return {f.name: f.default for f in dataclasses.fields(classes[section]())}[name]
 
     out = {"data": build("data")}
     for stage in stages:

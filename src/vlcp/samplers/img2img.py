@@ -1,9 +1,12 @@
 """The paper's sampler: img2img from the prototype latent with the stock diffusers pipeline."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from vlcp.samplers.base import SAMPLERS
+from vlcp.samplers.base import SAMPLERS, SamplerSettings
+from vlcp.settings.config import check
 
 
 def ddim_scheduler(model, **overrides):
@@ -25,11 +28,28 @@ def make_pipeline(model):
     return pipe
 
 
+@dataclass(frozen=True)
+class Img2ImgSettings(SamplerSettings):
+    """img2img's own setting: how far the prototype latent is noised before denoising."""
+
+    strength: float = field(default=0.7, metadata={"help": "noise level of the prototype latents (0..1]"})
+    describe_as = "was noised to strength {strength} and denoised (img2img, the paper)"
+
+    def __post_init__(self) -> None:
+        check(0 < self.strength <= 1, "strength", "must be in (0, 1]")
+
+    def check_steps(self, steps: int) -> None:
+        """At least one denoising step: ``int(steps × strength) >= 1``."""
+        check(int(steps * self.strength) >= 1, "strength",
+              f"strength × steps = {self.strength} × {steps} gives no denoising step; raise strength or steps")
+
+
 @SAMPLERS.register("img2img")
 class Img2Img:
     """Noise each prototype latent to ``strength`` of the schedule, denoise with guidance (the paper)."""
 
     name = "img2img"
+    Settings = Img2ImgSettings
 
     def __init__(self, model) -> None:
         self.pipe = make_pipeline(model)

@@ -8,11 +8,32 @@ The loop calls the stock ``DDIMScheduler.step`` and the UNet; v-prediction model
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from vlcp.samplers.base import SAMPLERS
+from vlcp.samplers.base import SAMPLERS, SamplerSettings
 from vlcp.samplers.img2img import ddim_scheduler
+from vlcp.settings.config import check
+
+
+@dataclass(frozen=True)
+class ModeGuidedSettings(SamplerSettings):
+    """mode_guided's own settings: the pull's weight and the guided fraction of the steps."""
+
+    mode_guidance: float = field(default=0.1, metadata={
+        "help": "mode_guided: weight λ of the pull towards the prototype (MGD³: 0.1)"})
+    guidance_stop: float = field(default=0.5, metadata={
+        "help": "mode_guided: fraction of the steps that are guided, from the start (MGD³: half)"})
+    describe_as = ("was the mode that sampling from pure noise was pulled towards, with weight {mode_guidance} "
+                   "over the first {guidance_stop} of the steps (mode_guided, MGD³)")
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.mode_guidance) and self.mode_guidance >= 0, "mode_guidance",
+              "must be a finite number >= 0")
+        check(0 <= self.guidance_stop <= 1, "guidance_stop", "must be in [0, 1]")
 
 
 @SAMPLERS.register("mode_guided")
@@ -20,6 +41,7 @@ class ModeGuided:
     """``config.mode_guidance`` is λ, ``config.guidance_stop`` the guided fraction of the steps."""
 
     name = "mode_guided"
+    Settings = ModeGuidedSettings
 
     def __init__(self, model) -> None:
         self.model = model

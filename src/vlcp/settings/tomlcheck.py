@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from vlcp.errors import VlcpError
+from vlcp.settings.keyed import KEYED, check_keyed
 
 # sections whose keys are read directly (no config dataclass)
 PLAIN_SECTIONS = {
@@ -30,6 +31,13 @@ def _config_classes() -> dict[str, Callable[[], type]]:
             "prototypes": lazy("vlcp.prototypes.config", "PrototypesConfig"),
             "synthesize": lazy("vlcp.synthesize", "SynthesizeConfig"),
             "evaluate": lazy("vlcp.evaluate.evaluation", "EvalConfig"), "demo": lazy("vlcp.demo", "DemoConfig")}
+
+
+KEYED_SECTIONS = ("synthesize",)  # sections that may hold settings keyed by IPC or protocol
+
+
+def _protocol_names() -> list[str]:
+    return getattr(__import__("vlcp.evaluate.protocols", fromlist=["PROTOCOLS"]), "PROTOCOLS").names()
 
 
 def known_sections() -> list[str]:
@@ -69,7 +77,11 @@ def check_config(path: str | Path, tables: dict) -> None:
             name = tables.get("caption", {}).get("captioner", "attributes")
             _unknown(path, f"[captioner] (captioner {name!r})", table, captioner_options(name))
         else:
-            _unknown(path, f"[{section}]", table, [f.name for f in dataclasses.fields(classes[section]())])
+            fields = [f.name for f in dataclasses.fields(classes[section]())]
+            if section in KEYED_SECTIONS:  # [synthesize.ipc.N] / [synthesize.protocol.P] (vlcp.settings.keyed)
+                check_keyed(table, f"{path} [{section}]", fields, _protocol_names())
+                fields = [*fields, *KEYED]
+            _unknown(path, f"[{section}]", table, fields)
 
 
 @lru_cache(maxsize=16)
