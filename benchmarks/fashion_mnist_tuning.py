@@ -152,10 +152,13 @@ LEVERS = [
     "± 0.02 (0.85: 81.01, 1.0: 80.72, 0.55: 80.90, 0.4: 80.76), mix 0.55 81.06; +0.37 over the best centre start "
     "(80.91), below random (81.81): kept as the IPC 50 setting of the config ([synthesize.ipc.50]); the method "
     "still loses there.",
-    "2. Medoid start at IPC 10 rded: medoid + strength 0.7 76.28 ± 1.68, +0.7 over the centre (75.59 ± 1.99), "
-    "within one std; below random (78.47): kept as the rded setting ([synthesize.protocol.rded]), still a loss.",
-    "3.–6. (repulsion, influence guidance, soft-label choice, a bigger generator) and the LOF contamination search: "
-    "not tried yet.",
+    "2. Medoid start at IPC 10 rded: medoid + strength 0.7 76.28 ± 1.68 (0.85: 76.16, 0.55: 75.38), +0.7 over the "
+    "centre (75.59 ± 1.99), within one std; below random (78.47): kept as the rded setting "
+    "([synthesize.protocol.rded]), still a loss.",
+    "5. (first step) Best of 4 candidates under rded, kept by the lowest cross-entropy of a ConvNet-3 trained on "
+    "the training split (RDED's realism score; the existing `candidates` selection), medoid start 0.7: 75.79 ± 0.25, "
+    "below 1 candidate (76.28): lost; the diversity term (staying apart from kept candidates) is not built yet.",
+    "3., 4., 6. (repulsion, influence guidance, a bigger generator) and the LOF contamination search: not tried yet.",
 ]
 
 
