@@ -17,14 +17,15 @@ METHODS = [*BASELINES, *STRATEGIES, SELECTED, MODE_GUIDED]
 CHOSEN_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist.toml"
 
 
-def chosen_synthesis(config: Path = CHOSEN_CONFIG, ipc: int | None = None, protocol: str | None = None):
+def chosen_synthesis(config: Path = CHOSEN_CONFIG):
     """The synthesis settings chosen on the validation split (``configs/fashion_mnist.toml [synthesize]``, the
-    one place they are written; ``ipc`` / ``protocol`` apply its keyed tables): the benchmarks' defaults."""
+    one place they are written; its plain keys, the IPC 10 ``dc`` choice, without the keyed tables): the
+    benchmarks' defaults."""
     from vlcp.settings.config import from_dict, load_toml
     from vlcp.settings.keyed import resolve_keyed
     from vlcp.synthesize import SynthesizeConfig
 
-    table = resolve_keyed(load_toml(config).get("synthesize", {}), ipc, protocol)[0]
+    table = resolve_keyed(load_toml(config).get("synthesize", {}))[0]
     return from_dict(SynthesizeConfig, table, source=f"{config} [synthesize]")
 
 

@@ -256,20 +256,18 @@ def _cmd_encode(args) -> int:
 
 
 # ---- synthesize ----------------------------------------------------------------------------------
-def _synthesize_table(args, ipc: int | None | str = "prototypes"):
+def _synthesize_table(args, ipc: int | None):
     """``[synthesize]`` of ``--config`` with its ``[synthesize.protocol.P]`` / ``[synthesize.ipc.N]`` tables applied
-    for the prototypes' IPC (``ipc=None``: the plain and protocol keys only) and the config's ``[evaluate]
-    protocol`` (``vlcp.settings.keyed``)."""
+    for ``ipc`` (None: the plain and protocol keys only) and the config's ``[evaluate] protocol``
+    (``vlcp.settings.keyed``)."""
+    from vlcp.evaluate.evaluation import EvalConfig
     from vlcp.settings.keyed import KEYED, resolve_keyed
     from vlcp.settings.options import Section
-    from vlcp.synthesize import prototypes_ipc
 
     table = toml_section(args.config, "synthesize")
     if not any(k in table for k in KEYED):
         return table
-    if ipc == "prototypes":
-        ipc = prototypes_ipc(args.prototypes or args.run / "prototypes")
-    protocol = toml_section(args.config, "evaluate").get("protocol", "dc")
+    protocol = toml_section(args.config, "evaluate").get("protocol", EvalConfig.protocol)
     values, applied = resolve_keyed(table, ipc, protocol)
     if applied and ipc is not None:
         print(f"synthesize: ipc {ipc}, protocol {protocol}: applied "
@@ -279,12 +277,13 @@ def _synthesize_table(args, ipc: int | None | str = "prototypes"):
 
 def _cmd_synthesize(args) -> int:
     from vlcp.run.shards import current_shard
-    from vlcp.synthesize import SynthesizeConfig, load_prototypes, synthesize
+    from vlcp.synthesize import SynthesizeConfig, load_prototypes, prototypes_ipc, synthesize
 
     config_from_args(SynthesizeConfig, args, _synthesize_table(args, ipc=None))  # settings checked first
     data = _train_split(args, _data(args))
-    load_prototypes(args.prototypes or args.run / "prototypes")  # checked before the model loads
-    config = config_from_args(SynthesizeConfig, args, _synthesize_table(args))  # with the prototypes' IPC tables
+    prototypes = args.prototypes or args.run / "prototypes"
+    load_prototypes(prototypes)  # checked before the model loads
+    config = config_from_args(SynthesizeConfig, args, _synthesize_table(args, prototypes_ipc(prototypes)))
     selector = None
     if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
         from vlcp.samplers.selection import train_selector

@@ -222,16 +222,14 @@ def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
     return [{k: v for k, v in to_dict(config).items() if k not in ("batch_size", "start", "start_mix")}]
 
 
-def _resume_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
-                  channels: int, settings: dict | None = None) -> dict:
-    """What determines the images (see ``vlcp.run.fingerprint``): the settings (``_settings_parts``, or
-    ``settings``), the prototypes' files (the medoids' too when the start uses them), the model's weights and
-    schedule, the saved size."""
+def _input_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
+                 channels: int) -> dict:
+    """What besides the settings determines the images (see ``vlcp.run.fingerprint``): the prototypes' files
+    (the medoids' too when the start uses them), the model's weights and schedule, the saved size."""
     from vlcp.run.fingerprint import digest, file_digest, module_digest
 
-    settings = _settings_parts(config) if settings is None else settings
     starts = [prototypes_dir / "medoids.safetensors"] if config.start != "centre" else []
-    return {**settings, "image_size": res, "channels": channels,
+    return {"image_size": res, "channels": channels,
             "prototypes": file_digest(prototypes_dir / "prototypes.safetensors",
                                       prototypes_dir / "text_prototypes.json", *starts),
             "model": module_digest(model.unet, model.vae, model.text_encoder),
@@ -276,10 +274,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
-    legacy = [_resume_parts(model, Path(prototypes_dir), config, res, data_channels, s)
-              for s in _legacy_settings_parts(config)]
-    _check_resume(out_dir, _resume_parts(model, Path(prototypes_dir), config, res, data_channels), force, shard.rank,
-                  accept=legacy)
+    inputs = _input_parts(model, Path(prototypes_dir), config, res, data_channels)  # (the settings' image_size: res)
+    _check_resume(out_dir, {**_settings_parts(config), **inputs}, force, shard.rank,
+                  accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
     barrier()
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()

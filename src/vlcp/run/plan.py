@@ -101,12 +101,9 @@ def resolved_settings(cfg: dict, stages: list[str], source: str, device: str | N
     def build(section: str) -> dict:
         table = dict(cfg.get(section, {}))
         if section == "synthesize":  # the run's IPC and protocol pick its keyed tables (vlcp.settings.keyed)
-            table = resolve_keyed(table, cfg.get("prototypes", {}).get("ipc", _default("prototypes", "ipc")),
-                                  cfg.get("evaluate", {}).get("protocol", _default("evaluate", "protocol")))[0]
+            table = resolve_keyed(table, cfg.get("prototypes", {}).get("ipc", classes["prototypes"]().ipc),
+                                  cfg.get("evaluate", {}).get("protocol", classes["evaluate"]().protocol))[0]
         return _full(from_dict(classes[section](), table, source=f"{source} [{section}]"))
-
-    def _default(section: str, name: str):
-        return {f.name: f.default for f in dataclasses.fields(classes[section]())}[name]
 
     out = {"data": build("data")}
     for stage in stages:

@@ -36,10 +36,10 @@ class SamplerSettings:
 
 
 def sampler_field(settings: type[SamplerSettings], name: str) -> Any:
-    """A config field that mirrors the sampler setting ``name`` of ``settings`` (same default and help,
-    the help prefixed by the sampler that owns it): the rule is declared once, in the sampler."""
+    """A config field that mirrors the sampler setting ``name`` of ``settings`` (same default and metadata):
+    the rule is declared once, in the sampler."""
     f = {f.name: f for f in dataclasses.fields(settings)}[name]
-    return dataclasses.field(default=f.default, metadata={**f.metadata, "owner": settings})
+    return dataclasses.field(default=f.default, metadata=f.metadata)
 
 
 class Sampler(Protocol):
