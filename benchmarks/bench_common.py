@@ -29,6 +29,18 @@ def chosen_synthesis(config: Path = CHOSEN_CONFIG):
     return from_dict(SynthesizeConfig, table, source=f"{config} [synthesize]")
 
 
+def chosen_overrides(ipc: int, protocol: str, config: Path = CHOSEN_CONFIG) -> dict:
+    """The synthesis settings ``configs/fashion_mnist.toml`` sets for ``ipc`` and ``protocol`` beyond its plain keys
+    (its ``[synthesize.ipc.N]`` / ``[synthesize.protocol.P]`` tables, chosen on validation for that cell): only the
+    values that differ from the plain ones, so {} for IPC 10 ``dc``."""
+    from vlcp.settings.config import load_toml
+    from vlcp.settings.keyed import resolve_keyed
+
+    table = load_toml(config).get("synthesize", {})
+    plain, keyed = resolve_keyed(table)[0], resolve_keyed(table, ipc, protocol)[0]
+    return {k: v for k, v in keyed.items() if plain.get(k) != v}
+
+
 def mode_guided_defaults() -> dict:
     """The mode_guided row's λ and stop, as chosen on the validation split (:func:`chosen_synthesis`)."""
     c = chosen_synthesis()
@@ -121,25 +133,28 @@ class Bench:
                        self.train.resolution, self.train.channels, progress=False, **extra)
         return folder
 
-    def folder(self, method: str, ipc: int) -> Path:
-        """Build (once) and return the image folder of ``method`` at ``ipc``."""
+    def folder(self, method: str, ipc: int, overrides: dict | None = None) -> Path:
+        """Build (once) and return the image folder of ``method`` at ``ipc``; ``overrides``: synthesis settings
+        of the img2img rows (the vlcp strategies and the selection) beyond this bench's ``synthesis``, named in the
+        folder (ignored by the other rows)."""
         from vlcp.evaluate.baselines import make_baseline
         from vlcp.synthesize import decode_prototypes
 
         root = self.run if generator_free(method) else self.model_run
         text = self.text if has_text_prototypes(method) else {}
-        named = {**text, **self.mode_guided} if method == MODE_GUIDED else text  # a new λ: a new folder
+        overrides = dict(overrides or {}) if method in STRATEGIES or method == SELECTED else {}
+        named = {**text, **self.mode_guided} if method == MODE_GUIDED else {**text, **overrides}  # new settings: new folder
         folder = root / f"ipc{ipc}" / "sets" / variant_name(method, named)
         if (folder / "baseline.json").exists() or _finished(folder):
             return folder
         res, ch = self.train.resolution, self.train.channels
         if method in STRATEGIES:
-            self.synthesize(STRATEGIES[method], ipc, folder)
+            self.synthesize(STRATEGIES[method], ipc, folder, **overrides)
         elif method == SELECTED:
             from vlcp.samplers.selection import train_selector
 
             selector = train_selector(self.train, cache_dir=self.run, device=self.device, progress=False)
-            self.synthesize("dcs", ipc, folder, selector=selector, candidates=self.candidates)
+            self.synthesize("dcs", ipc, folder, selector=selector, candidates=self.candidates, **overrides)
         elif method == MODE_GUIDED:
             self.synthesize("dcs", ipc, folder, sampler="mode_guided", **self.mode_guided)
         elif method == "k-means centroids":

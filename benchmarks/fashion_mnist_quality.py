@@ -36,7 +36,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, chosen_synthesis, generator_free, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, STRATEGIES, Bench, chosen_overrides, chosen_synthesis, generator_free, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 WHOLE = "full"  # the whole training split (55,000 images), the table's "whole training set" column
 
@@ -69,17 +69,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"'{WHOLE}': every image of the training split (its row is independent of IPC)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="default: the protocol's")
-    chosen = chosen_synthesis()  # the defaults: configs/fashion_mnist.toml [synthesize], chosen on validation
-    ap.add_argument("--strength", type=float, default=chosen.strength, help="default: chosen on the validation split "
+    ap.add_argument("--network", default="convnet3", help="the network trained on each set (the evaluate "
+                    "registry: convnet3, convnet6, resnet_ap10, resnet18, ...)")
+    # synthesis settings: default None = chosen on the validation split (configs/fashion_mnist.toml [synthesize],
+    # with its [synthesize.ipc.N] / [synthesize.protocol.P] tables for the img2img rows of that IPC and protocol)
+    ap.add_argument("--strength", type=float, default=None, help="default: chosen on the validation split "
                     "(configs/fashion_mnist.toml [synthesize], benchmarks/results/fashion_mnist_tuning.md)")
-    ap.add_argument("--guidance-scale", type=float, default=chosen.guidance_scale)
-    ap.add_argument("--steps", type=int, default=chosen.steps)
+    ap.add_argument("--guidance-scale", type=float, default=None)
+    ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--beta", type=float, default=None,
                     help="Algorithm 2's threshold for the vlcp rows (default: PrototypesConfig's 0.7; tuning.md)")
     ap.add_argument("--candidates", type=int, default=4, help="candidates per prototype of the selection method")
-    ap.add_argument("--mode-guidance", type=float, default=chosen.mode_guidance,
+    ap.add_argument("--mode-guidance", type=float, default=None,
                     help=f"λ of the '{MODE_GUIDED}' row (MGD³: 0.1; default: chosen on the validation split)")
-    ap.add_argument("--guidance-stop", type=float, default=chosen.guidance_stop,
+    ap.add_argument("--guidance-stop", type=float, default=None,
                     help=f"guided fraction of the steps of the '{MODE_GUIDED}' row (MGD³: 0.5; default: chosen)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training steps (about 1.5× on a CPU)")
@@ -92,13 +95,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def carried_rows(path: Path, cells: set[tuple], teacher_digest: str | None = None) -> list:
-    """The rows of ``path`` for the wanted ``(method, ipc, protocol)`` cells that do not depend on the generator,
+    """The rows of ``path`` for the wanted ``(method, ipc, network, protocol)`` cells that do not depend on the generator,
     each with ``settings['carried_from']`` naming ``path``. A soft-label row (one scored with a teacher) is carried
     only when its teacher's weights digest is ``teacher_digest``, the teacher this run scores with: rows with
     different teachers are not comparable."""
     from vlcp.evaluate.results import read_results
 
-    rows = [r for r in read_results(path) if generator_free(r.method) and (r.method, r.ipc, r.protocol) in cells
+    rows = [r for r in read_results(path) if generator_free(r.method) and r.key in cells
             and (r.teacher is None or r.teacher.get("digest") == teacher_digest)]
     for r in rows:
         for key in ("generator", "synthesis"):  # the earlier run's generator played no part in these cells
@@ -118,34 +121,54 @@ def cached_teacher_digest(run: Path, model: str = "convnet3") -> str | None:
     return weights_digest(load_file(str(path))) if path.exists() else None
 
 
+SYNTHESIS_FLAGS = ("strength", "guidance_scale", "steps")  # the img2img rows' settings given by flags
+MODE_GUIDED_FLAGS = ("mode_guidance", "guidance_stop")
+
+
+def synthesis_settings(args) -> tuple[dict, dict]:
+    """(the img2img rows' plain settings, the mode_guided row's λ and stop): each flag given, else the value
+    chosen on the validation split (the config's plain keys)."""
+    chosen = chosen_synthesis()
+    pick = {k: getattr(chosen, k) if getattr(args, k) is None else getattr(args, k)
+            for k in (*SYNTHESIS_FLAGS, *MODE_GUIDED_FLAGS)}
+    return {k: pick[k] for k in SYNTHESIS_FLAGS}, {k: pick[k] for k in MODE_GUIDED_FLAGS}
+
+
+def cell_overrides(args, ipc: int) -> dict:
+    """The img2img rows' settings chosen for this IPC and protocol (the config's keyed tables) beyond the plain
+    ones, less those a flag fixes."""
+    return {k: v for k, v in chosen_overrides(ipc, args.protocol).items()
+            if k not in SYNTHESIS_FLAGS or getattr(args, k) is None}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.evaluate.results import read_results
     from vlcp.files.atomic import atomic_write_json
 
-    bench = Bench(args.run, args.model, args.holdout, args.device,
-                  {"strength": args.strength, "guidance_scale": args.guidance_scale, "steps": args.steps},
-                  args.candidates, text={"beta": args.beta} if args.beta is not None else None,
-                  mode_guided={"mode_guidance": args.mode_guidance, "guidance_stop": args.guidance_stop})
-    ev = EvalConfig(model="convnet3", protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,
+    synthesis, mode_guided = synthesis_settings(args)
+    bench = Bench(args.run, args.model, args.holdout, args.device, synthesis, args.candidates,
+                  text={"beta": args.beta} if args.beta is not None else None, mode_guided=mode_guided)
+    ev = EvalConfig(model=args.network, protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,
                     device=args.device, progress=args.progress, compile=args.compile)
     json_path, whole_path = args.out.with_suffix(".json"), whole_json(args.out)
     rows = read_results(json_path) if json_path.exists() else []
     whole = read_results(whole_path) if whole_path.exists() else []
-    done = {(r.method, r.ipc, r.protocol) for r in rows} | {(WHOLE, ipc, r.protocol) for r in whole for ipc in args.ipcs}
+    done = {r.key for r in rows} | {(WHOLE, ipc, r.model, r.protocol) for r in whole for ipc in args.ipcs}
     if args.carry is not None:
-        wanted = {(m, ipc, args.protocol) for ipc in args.ipcs for m in args.methods} - done
+        wanted = {(m, ipc, args.network, args.protocol) for ipc in args.ipcs for m in args.methods} - done
         rows += carried_rows(args.carry, wanted, cached_teacher_digest(args.run))
-        done |= {(r.method, r.ipc, r.protocol) for r in rows}
+        done |= {r.key for r in rows}
         atomic_write_json(json_path, [r.to_dict() for r in rows])
     for ipc in args.ipcs:
+        overrides = cell_overrides(args, ipc)
         for method in args.methods:
-            if (method, ipc, args.protocol) in done:
+            if (method, ipc, args.network, args.protocol) in done:
                 continue
             t = time.perf_counter()
             is_whole = method == WHOLE
-            folder = whole_set_folder(bench) if is_whole else bench.folder(method, ipc)
+            folder = whole_set_folder(bench) if is_whole else bench.folder(method, ipc, overrides)
             row = evaluate_folder(folder, bench.test, ev, method=method, ipc=None if is_whole else ipc,
                                   train=bench.train, cache_dir=args.run)
             row.settings.update(seconds=round(time.perf_counter() - t, 1),
@@ -153,17 +176,17 @@ def main(argv=None) -> None:
                                             f"({len(bench.train)} images)")
             if not is_whole:
                 row.settings.update(generator=args.tag or args.model,
-                                    synthesis={"strength": args.strength, "guidance_scale": args.guidance_scale,
-                                               "steps": args.steps,
+                                    synthesis={**synthesis,
+                                               **(overrides if method in STRATEGIES or method == SELECTED else {}),
                                                **({"candidates": args.candidates} if method == SELECTED else {}),
                                                **({"sampler": "mode_guided", **bench.mode_guided}
                                                   if method == MODE_GUIDED else {}),
                                                **(bench.text if has_text_prototypes(method) else {})})
             (whole if is_whole else rows).append(row)
-            done.add((method, ipc, args.protocol))
+            done.add((method, ipc, args.network, args.protocol))
             atomic_write_json(whole_path if is_whole else json_path, [r.to_dict() for r in (whole if is_whole else rows)])
             write_tables(args.out, rows, whole)
-            print(f"{method} ipc {ipc} {args.protocol}: {row.mean:.2f} ± {row.std:.2f} "
+            print(f"{method} ipc {ipc} {args.network} {args.protocol}: {row.mean:.2f} ± {row.std:.2f} "
                   f"({time.perf_counter() - t:.0f} s)", flush=True)
 
 
@@ -172,7 +195,7 @@ def write_tables(out: Path, rows, whole) -> None:
     from vlcp.evaluate.results import markdown_table, to_csv
     from vlcp.files.atomic import atomic_write_text
 
-    table = markdown_table(rows + whole, title="Fashion-MNIST, ConvNet-3, test accuracy (%)")
+    table = markdown_table(rows + whole, title="Fashion-MNIST, test accuracy (%)")
     atomic_write_text(out.with_suffix(".csv"), to_csv(rows + whole))
     atomic_write_text(out.with_suffix(".md"), markdown(rows, table))
 
@@ -193,7 +216,8 @@ def generator_notes(rows) -> list[str]:
                     "on the training split") if "candidates" in syn else ""
             beta = f", text prototypes with beta {syn['beta']}" if "beta" in syn else ""
             how = (f"from noise, mode guidance λ {syn['mode_guidance']} for the first {syn['guidance_stop']} of the "
-                   "steps" if syn.get("sampler") == "mode_guided" else f"strength {syn.get('strength')}")
+                   "steps" if syn.get("sampler") == "mode_guided" else f"strength {syn.get('strength')}"
+                   + (f", starting from the {syn['start']}" if syn.get("start", "centre") != "centre" else ""))
             seen.setdefault(f"- {r.method} (IPC {r.ipc}, {r.protocol}): generator {gen}, {how}, "
                             f"guidance {syn.get('guidance_scale')}, {syn.get('steps')} steps{beta}{pick}", None)
         elif r.method in LATENT_BASELINES:
@@ -204,20 +228,26 @@ def generator_notes(rows) -> list[str]:
 
 PAPER = ["random", "herding", "k-means centroids", "medoid", "vlcp (label)", "vlcp (dcs)"]
 REQUIRED = PAPER + [MODE_GUIDED]  # the paper's rows and each beyond-paper sampler's own row
-GRID = {("dc", ipc): REQUIRED for ipc in (1, 10, 50)} | {("rded", 10): REQUIRED}  # the issue's required cells
-GRID[("dc", 10)] = REQUIRED + ["k-center", "vlcp (label+keywords)", SELECTED]
-GPU_GRID = {("rded", 50): PAPER, ("dsa", 10): PAPER, ("dsa", 50): PAPER}  # hours on a CPU: a lent GPU's job
+NETWORK_ROWS = ["random", "herding", "medoid", "vlcp (dcs)"]  # the paper's networks, IPC 10 dc (issue 29)
+PAPER_NETWORKS = ("convnet6", "resnet_ap10", "resnet18")
+# the required cells: (protocol, IPC, network) -> methods
+GRID = {("dc", ipc, "convnet3"): REQUIRED for ipc in (1, 10, 50)} | {("rded", 10, "convnet3"): REQUIRED}
+GRID[("dc", 10, "convnet3")] = REQUIRED + ["k-center", "vlcp (label+keywords)", SELECTED]
+GRID[("dsa", 10, "convnet3")] = PAPER
+GRID |= {("dc", 10, net): NETWORK_ROWS for net in PAPER_NETWORKS}
+GPU_GRID = {("rded", 50, "convnet3"): PAPER, ("dsa", 50, "convnet3"): PAPER}  # hours on a CPU: a lent GPU's job
 
 
 def pending(rows) -> list[str]:
-    """One line per (protocol, IPC) block of the grid with cells not yet measured."""
-    have = {(r.method, r.ipc, r.protocol) for r in rows}
+    """One line per (protocol, IPC, network) block of the grid with cells not yet measured."""
+    have = {(r.method, r.ipc, r.model, r.protocol) for r in rows}
     lines = []
     for grid, where in ((GRID, ""), (GPU_GRID, " (GPU, 5 networks per cell)")):
-        for (protocol, ipc), methods in grid.items():
-            missing = [m for m in methods if (m, ipc, protocol) not in have]
+        for (protocol, ipc, net), methods in grid.items():
+            missing = [m for m in methods if (m, ipc, net, protocol) not in have]
             if missing:
-                lines.append(f"- {protocol}, IPC {ipc}{where}: {', '.join(missing)}")
+                lines.append(f"- {protocol}, IPC {ipc}{'' if net == 'convnet3' else ', ' + net}{where}: "
+                             f"{', '.join(missing)}")
     return ["Pending cells (not yet measured):", *lines] if lines else []
 
 

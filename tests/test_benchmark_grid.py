@@ -20,22 +20,26 @@ def quality(monkeypatch):
     sys.modules.pop("fashion_mnist_quality", None)
 
 
-def _row(method: str, ipc: int, protocol: str = "dc", **settings) -> ResultRow:
-    return ResultRow(method, ipc, "convnet3", protocol, 70.0, 0.1, 3, [70.0] * 3, settings)
+def _row(method: str, ipc: int, protocol: str = "dc", network: str = "convnet3", **settings) -> ResultRow:
+    return ResultRow(method, ipc, network, protocol, 70.0, 0.1, 3, [70.0] * 3, settings)
 
 
 def test_pending_names_exactly_the_missing_cells(quality):
     done = [_row(m, ipc) for ipc in (1, 10, 50) for m in quality.REQUIRED]
     done += [_row("k-center", 10), _row("vlcp (label+keywords)", 10), _row(quality.SELECTED, 10)]
     done += [_row(m, 10, "rded") for m in quality.PAPER if m != "medoid"]
+    done += [_row(m, 10, "dsa") for m in quality.PAPER]
+    done += [_row(m, 10, "dc", net) for net in ("convnet6", "resnet_ap10") for m in quality.NETWORK_ROWS]
+    done += [_row(m, 10, "dc", "resnet18") for m in quality.NETWORK_ROWS if m != "herding"]
     lines = quality.pending(done)
-    assert lines[1] == f"- rded, IPC 10: medoid, {quality.MODE_GUIDED}"
-    assert [ln.split(":")[0] for ln in lines[2:]] == ["- rded, IPC 50 (GPU, 5 networks per cell)",
-                                                      "- dsa, IPC 10 (GPU, 5 networks per cell)",
+    assert lines[1:3] == [f"- rded, IPC 10: medoid, {quality.MODE_GUIDED}", "- dc, IPC 10, resnet18: herding"]
+    assert [ln.split(":")[0] for ln in lines[3:]] == ["- rded, IPC 50 (GPU, 5 networks per cell)",
                                                       "- dsa, IPC 50 (GPU, 5 networks per cell)"]
-    everything = done + [_row("medoid", 10, "rded"), _row(quality.MODE_GUIDED, 10, "rded")] + [_row(m, ipc, p) for (p, ipc), ms in
-                                                        quality.GPU_GRID.items() for m in ms]
+    everything = done + [_row("medoid", 10, "rded"), _row(quality.MODE_GUIDED, 10, "rded"),
+                         _row("herding", 10, "dc", "resnet18")]
+    everything += [_row(m, ipc, p, net) for (p, ipc, net), ms in quality.GPU_GRID.items() for m in ms]
     assert quality.pending(everything) == []
+    assert quality.pending([_row(m, 10, "dc", "resnet18") for m in quality.NETWORK_ROWS])[1].startswith("- dc, IPC 1:")
 
 
 def test_notes_name_the_generator_of_generator_dependent_rows(quality):
@@ -109,7 +113,7 @@ def test_carry_copies_only_the_generator_free_cells_asked_for(quality, tmp_path)
                for m in ("random", "herding", "k-center", "medoid", "vlcp (dcs)") for ipc in (1, 10)]
     path = tmp_path / "fashion_mnist_v0.2.json"
     atomic_write_json(path, [r.to_dict() for r in earlier])
-    wanted = {(m, 10, "dc") for m in ("random", "herding", "medoid", "vlcp (dcs)")}
+    wanted = {(m, 10, "convnet3", "dc") for m in ("random", "herding", "medoid", "vlcp (dcs)")}
     rows = quality.carried_rows(path, wanted)
     assert sorted(r.method for r in rows) == ["herding", "random"]  # no IPC 1, no k-center, nothing generated
     assert all(r.ipc == 10 and r.settings == {"carried_from": path.name} for r in rows)
@@ -124,10 +128,10 @@ def test_benchmark_defaults_are_the_settings_chosen_in_the_config(quality, tmp_p
     import bench_common
 
     chosen = tomllib.loads(bench_common.CHOSEN_CONFIG.read_text("utf-8"))["synthesize"]
-    args = quality.parse_args([])
-    assert (args.strength, args.guidance_scale, args.steps) == (chosen["strength"], chosen["guidance_scale"],
-                                                                 chosen["steps"])
-    assert (args.mode_guidance, args.guidance_stop) == (chosen["mode_guidance"], chosen["guidance_stop"])
+    synthesis, mode_guided = quality.synthesis_settings(quality.parse_args([]))
+    assert synthesis == {k: chosen[k] for k in ("strength", "guidance_scale", "steps")}
+    assert mode_guided == {k: chosen[k] for k in ("mode_guidance", "guidance_stop")}
+    assert quality.synthesis_settings(quality.parse_args(["--strength", "0.9"]))[0]["strength"] == 0.9
     bad = tmp_path / "c.toml"
     bad.write_text('[synthesize]\nstrength = "high"\n')
     from vlcp.errors import VlcpError
@@ -143,7 +147,41 @@ def test_carry_keeps_soft_label_rows_only_with_the_same_teacher(quality, tmp_pat
     earlier = [_row("random", 10, "rded", teacher=teacher), _row("herding", 10, "dc")]
     path = tmp_path / "earlier.json"
     atomic_write_json(path, [r.to_dict() for r in earlier])
-    wanted = {("random", 10, "rded"), ("herding", 10, "dc")}
+    wanted = {("random", 10, "convnet3", "rded"), ("herding", 10, "convnet3", "dc")}
     assert sorted(r.method for r in quality.carried_rows(path, wanted, "aaaa")) == ["herding", "random"]
     assert [r.method for r in quality.carried_rows(path, wanted, "bbbb")] == ["herding"]  # another teacher
     assert [r.method for r in quality.carried_rows(path, wanted, None)] == ["herding"]  # none cached yet
+
+
+def test_cells_take_the_settings_keyed_for_their_ipc_and_protocol(quality, tmp_path, monkeypatch):
+    import bench_common
+
+    config = tmp_path / "c.toml"
+    config.write_text('[synthesize]\nstrength = 0.4\nsteps = 50\n[synthesize.ipc.50]\nstart = "medoid"\n'
+                      'strength = 0.7\nsteps = 50\n[synthesize.protocol.rded]\nstrength = 0.6\n')
+    assert bench_common.chosen_overrides(10, "dc", config) == {}
+    assert bench_common.chosen_overrides(50, "dc", config) == {"start": "medoid", "strength": 0.7}
+    assert bench_common.chosen_overrides(10, "rded", config) == {"strength": 0.6}
+    monkeypatch.setattr(quality, "chosen_overrides", lambda ipc, protocol: bench_common.chosen_overrides(
+        ipc, protocol, config))
+    assert quality.cell_overrides(quality.parse_args(["--strength", "0.5"]), 50) == {"start": "medoid"}  # flag wins
+    made = []
+    monkeypatch.setattr(bench_common.Bench, "synthesize", lambda self, strategy, ipc, folder, **kw: made.append(
+        (folder.name, kw)) or folder)
+    bench = bench_common.Bench.__new__(bench_common.Bench)
+    bench.run = bench.model_run = tmp_path
+    bench.text, bench.mode_guided = {}, {"mode_guidance": 0.2, "guidance_stop": 1.0}
+    bench.train = type("Train", (), {"resolution": 28, "channels": 1})()
+    bench.folder("vlcp (dcs)", 50, {"start": "medoid", "strength": 0.7})
+    bench.folder("vlcp (dcs)", 50)
+    bench.folder(quality.MODE_GUIDED, 50, {"start": "medoid"})  # the mode_guided row keeps its own settings
+    assert made[0] == ("vlcp__dcs__startmedoid_strength0.7", {"start": "medoid", "strength": 0.7})
+    assert made[1] == ("vlcp__dcs_", {})  # the plain settings keep the folder earlier runs made
+    assert "start" not in made[2][1] and "medoid" not in made[2][0]
+
+
+def test_notes_name_a_medoid_start(quality):
+    syn = {"strength": 0.7, "guidance_scale": 3.0, "steps": 50, "start": "medoid"}
+    notes = quality.generator_notes([_row("vlcp (dcs)", 50, generator="v1.0", synthesis=syn)])
+    assert notes == ["- vlcp (dcs) (IPC 50, dc): generator v1.0, strength 0.7, starting from the medoid, "
+                     "guidance 3.0, 50 steps"]
