@@ -110,7 +110,8 @@ class Bench:
 
     def prototypes(self, ipc: int, strategy: str, text: dict | None = None) -> Path:
         """The run folder of the ``strategy`` prototypes at ``ipc``; ``text``: PrototypesConfig fields of the
-        text prototypes (``beta``, ``top_k``; None: this bench's ``text``; {}: the config's defaults)."""
+        text prototypes or the LOF filter (``beta``, ``top_k``, ``contamination``; None: this bench's ``text``; {}:
+        the config's defaults)."""
         from vlcp.prototypes import PrototypesConfig, run_prototypes
 
         text = self.text if text is None else text

@@ -3,7 +3,8 @@
 The validation split is the last ``--holdout`` (500) training images of each class: the generator
 never trained on them and no prototype or baseline is built from them. Every setting in the grid
 synthesizes the IPC-``--ipc`` set from the same image prototypes (dcs text prototypes; the axes ``beta`` and
-``top_k`` rebuild the text prototypes, Algorithm 2's threshold and keyword count; ``candidates`` > 1 turns on
+``top_k`` rebuild the text prototypes, Algorithm 2's threshold and keyword count, ``contamination`` and
+``n_neighbors`` the LOF filter before k-means; ``candidates`` > 1 turns on
 the beyond-paper selection), trains ``--repeats`` ConvNet-3 under a shortened ``--protocol`` (``dc``, or
 ``rded``'s soft labels from the teacher cached in ``--run``; ``--epochs``) and scores them on the validation
 split. Reference rows (medoid, k-means centroids, random, or a vlcp strategy) are scored the same way.
@@ -25,7 +26,9 @@ import time
 from pathlib import Path
 
 
-TEXT_SETTINGS = ("beta", "top_k")  # grid axes that belong to the text prototypes (PrototypesConfig), not synthesis
+# grid axes that belong to the prototypes stage (PrototypesConfig: Algorithm 2's text prototypes, the LOF filter),
+# not to synthesis: each value rebuilds the prototypes in their own folder
+PROTOTYPE_SETTINGS = ("beta", "top_k", "contamination", "n_neighbors")
 
 
 @functools.cache
@@ -42,7 +45,7 @@ def _grid_value(key: str, text: str):
     medoid, mix), else a float."""
     if key in ("sampler", "start"):
         return text
-    return int(text) if key in ("steps", "candidates", "top_k") else float(text)
+    return int(text) if key in ("steps", "candidates", "top_k", "n_neighbors") else float(text)
 
 
 def parse_grid(items: list[str]) -> list[dict]:
@@ -114,7 +117,7 @@ def main(argv=None) -> None:
         if json.dumps(settings, sort_keys=True) in done:
             continue
         name = "_".join(f"{k}{v}" for k, v in point.items())
-        text = {k: point.pop(k) for k in TEXT_SETTINGS if k in point}
+        text = {k: point.pop(k) for k in PROTOTYPE_SETTINGS if k in point}
         folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, text=text,
                                   selector=selector(bench) if point.get("candidates", 1) > 1 else None, **point)
         record(settings, folder)

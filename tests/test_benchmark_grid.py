@@ -77,7 +77,8 @@ def test_tuning_grid_separates_text_settings_and_types_them(monkeypatch):
 
     points = tuning.parse_grid(["strength=0.4", "beta=0.7,1", "top_k=30"])
     assert points == [{"strength": 0.4, "beta": 0.7, "top_k": 30}, {"strength": 0.4, "beta": 1.0, "top_k": 30}]
-    assert isinstance(points[0]["top_k"], int) and set(tuning.TEXT_SETTINGS) == {"beta", "top_k"}
+    assert isinstance(points[0]["top_k"], int) and set(tuning.PROTOTYPE_SETTINGS) == {"beta", "top_k", "contamination", "n_neighbors"}
+    assert tuning.parse_grid(["contamination=0,0.05", "n_neighbors=20"])[0] == {"contamination": 0.0, "n_neighbors": 20}
 
 
 def test_notes_describe_the_mode_guided_row_by_its_sampler(quality):
