@@ -57,6 +57,7 @@ class SynthesizeConfig:
         "choices": SAMPLERS.names()})
     mode_guidance: float = sampler_field(ModeGuidedSettings, "mode_guidance")
     guidance_stop: float = sampler_field(ModeGuidedSettings, "guidance_stop")
+    repulsion: float = sampler_field(ModeGuidedSettings, "repulsion")
     start: str = field(default="centre", metadata={
         "help": "the latent each prototype starts from: centre (the paper: the k-means centre), medoid (beyond the "
                 "paper: the latent of the real image nearest the centre) or mix (start_mix × medoid + "
@@ -81,13 +82,26 @@ class SynthesizeConfig:
 
 @dataclass(frozen=True)
 class Prototype:
-    """One image to synthesize: ``number`` (global order), class id, cluster, latent (C, h, w), prompt."""
+    """One image to synthesize: ``number`` (global order), class id, cluster, latent (C, h, w), prompt, and
+    ``sibling``: the latent of the nearest other prototype of its class (its own latent when it is alone)."""
 
     number: int
     class_id: str
     cluster: int
     latent: torch.Tensor
     prompt: str
+    sibling: torch.Tensor | None = None
+
+
+def nearest_siblings(latents: torch.Tensor) -> torch.Tensor:
+    """(k, C, h, w) latents of one class → (k, C, h, w): for each, the nearest other one (Euclidean; the
+    first on ties; itself when k = 1)."""
+    if len(latents) == 1:
+        return latents.clone()
+    flat = latents.flatten(1).double()
+    dist = torch.cdist(flat, flat)
+    dist.fill_diagonal_(float("inf"))
+    return latents[dist.argmin(dim=1)]
 
 
 METADATA = IMAGE_RECORDS[0]  # Hugging Face imagefolder's metadata file name
@@ -131,14 +145,16 @@ def load_prototypes(prototypes_dir: str | Path, start: str = "centre", start_mix
     for class_id, prompts in texts.items():
         if class_id not in centres:
             raise VlcpError(f"{d / 'prototypes.safetensors'}: no centres for class {class_id!r}")
-        lat = centres[class_id]
+        lat = centres[class_id].float()
         if len(prompts) != len(lat):
             raise VlcpError(f"{d}: class {class_id!r} has {len(lat)} centres but {len(prompts)} prompts")
+        siblings = nearest_siblings(lat)
         for p in prompts:
             if not isinstance(p.get("text"), str):
                 raise VlcpError(f"{d / 'text_prototypes.json'}: class {class_id!r} cluster {p.get('cluster')}: "
                                 f"'text' must be a string, got {type(p.get('text')).__name__}")
-            out.append(Prototype(len(out), class_id, int(p["cluster"]), lat[int(p["cluster"])].float(), p["text"]))
+            k = int(p["cluster"])
+            out.append(Prototype(len(out), class_id, k, lat[k], p["text"], siblings[k]))
     return out
 
 
@@ -176,9 +192,9 @@ def make_sampler(model: LatentDiffusion, name: str = "img2img"):
 
 @torch.no_grad()
 def synthesize_batch(sampler, model: LatentDiffusion, latents: torch.Tensor, prompts: list[str], seeds: list[int],
-                     config: SynthesizeConfig) -> torch.Tensor:
+                     config: SynthesizeConfig, siblings: torch.Tensor | None = None) -> torch.Tensor:
     """A batch of prototype latents (b, 4, h, w) through ``sampler`` (``make_sampler``) with their prompts;
-    returns model-space images in [-1, 1]."""
+    returns model-space images in [-1, 1]. ``siblings`` (b, 4, h, w) go to a sampler that ``uses_siblings``."""
     from vlcp.models.text import encode_pair
 
     if sampler.name != config.sampler:
@@ -188,7 +204,10 @@ def synthesize_batch(sampler, model: LatentDiffusion, latents: torch.Tensor, pro
     cond, uncond = encode_pair(model.text_encoder, prompts, [config.negative_prompt] * len(prompts))
     cond, uncond = cond.to(param.device, param.dtype), uncond.to(param.device, param.dtype)
     gens = [torch.Generator(device=param.device).manual_seed(s) for s in seeds]
-    return sampler(latents.to(param.device, param.dtype), cond, uncond, gens, config)
+    extra = {}
+    if getattr(sampler, "uses_siblings", False):
+        extra["siblings"] = None if siblings is None else siblings.to(param.device, param.dtype)
+    return sampler(latents.to(param.device, param.dtype), cond, uncond, gens, config, **extra)
 
 
 def _start_settings(config: SynthesizeConfig) -> dict:
@@ -217,9 +236,9 @@ def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
     only for the paper's start, which those runs used."""
     from vlcp.settings.config import to_dict
 
-    if config.start != "centre":
+    if config.start != "centre" or config.repulsion:
         return []
-    return [{k: v for k, v in to_dict(config).items() if k not in ("batch_size", "start", "start_mix")}]
+    return [{k: v for k, v in to_dict(config).items() if k not in ("batch_size", "start", "start_mix", "repulsion")}]
 
 
 def _input_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
@@ -291,8 +310,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     bar = tqdm(total=sum(map(len, todo)), desc="synthesize", unit="image", disable=not progress)
     for batch in todo:
         latents, prompts = torch.stack([p.latent for p in batch]), [p.prompt for p in batch]
+        siblings = torch.stack([p.sibling for p in batch])
         images, seeds, scores = best_of_candidates(
-            lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config)),
+            lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config, siblings)),
             [config.seed + p.number for p in batch], [p.class_id for p in batch], config.candidates, selector)
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):

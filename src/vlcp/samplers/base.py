@@ -43,6 +43,9 @@ def sampler_field(settings: type[SamplerSettings], name: str) -> Any:
 
 
 class Sampler(Protocol):
+    """``uses_siblings = True``: the sampler is also called with ``siblings=`` (b, C, h, w), per image the start
+    latent of the nearest other prototype of its class (``vlcp.synthesize.Prototype.sibling``)."""
+
     name: str
     Settings: type[SamplerSettings]
 

@@ -5,6 +5,12 @@ image prototype ``m`` (the cluster's mode): ε̂ = ε − √(1−ᾱ_t)·λ·(m
 predicted from ε, during the first ``guidance_stop`` of the steps; afterwards sampling is unguided.
 With λ = 0 this is text-to-image sampling, the stock ``StableDiffusionPipeline`` with the same noise.
 The loop calls the stock ``DDIMScheduler.step`` and the UNet; v-prediction models are read as ε.
+
+``repulsion`` w > 0 (beyond MGD³: the diversity term of IGD, ICLR 2025, in its simplest form) adds, over the
+same guided steps, a push of x̂₀ away from the image's *sibling* s, the start latent of the nearest other
+prototype of its class: ε̂ = ε − √(1−ᾱ_t)·(λ·(m − x̂₀) − w·(s − x̂₀)). Siblings are fixed by the prototypes
+(``vlcp.synthesize.load_prototypes``), not by which images share a batch, so the images do not depend on the
+batch size, shards or resuming. With w = 0 the loop is the one above, bit for bit.
 """
 from __future__ import annotations
 
@@ -27,6 +33,9 @@ class ModeGuidedSettings(SamplerSettings):
         "help": "mode_guided: weight λ of the pull towards the prototype (MGD³: 0.1)"})
     guidance_stop: float = field(default=0.5, metadata={
         "help": "mode_guided: fraction of the steps that are guided, from the start (MGD³: half)"})
+    repulsion: float = field(default=0.0, metadata={
+        "help": "mode_guided: weight w of the push away from the nearest other prototype of the image's class "
+                "over the guided steps (beyond the paper, IGD's diversity term; 0: off)"})
     describe_as = ("was the mode that sampling from pure noise was pulled towards, with weight {mode_guidance} "
                    "over the first {guidance_stop} of the steps (mode_guided, MGD³)")
 
@@ -34,6 +43,19 @@ class ModeGuidedSettings(SamplerSettings):
         check(math.isfinite(self.mode_guidance) and self.mode_guidance >= 0, "mode_guidance",
               "must be a finite number >= 0")
         check(0 <= self.guidance_stop <= 1, "guidance_stop", "must be in [0, 1]")
+        check(math.isfinite(self.repulsion) and self.repulsion >= 0, "repulsion", "must be a finite number >= 0")
+
+    def record(self) -> dict:
+        """The settings, ``repulsion`` only when on (so runs made before it existed keep their rows)."""
+        out = super().record()
+        if not self.repulsion:
+            out.pop("repulsion")
+        return out
+
+    def describe(self) -> str:
+        extra = (f", pushed away from the nearest other prototype of its class with weight {self.repulsion}"
+                 if self.repulsion else "")
+        return super().describe() + extra
 
 
 @SAMPLERS.register("mode_guided")
@@ -42,6 +64,7 @@ class ModeGuided:
 
     name = "mode_guided"
     Settings = ModeGuidedSettings
+    uses_siblings = True  # called with siblings= (see vlcp.samplers.base.Sampler)
 
     def __init__(self, model) -> None:
         self.model = model
@@ -61,8 +84,11 @@ class ModeGuided:
         return out
 
     @torch.no_grad()
-    def sample_latents(self, modes: torch.Tensor, cond, uncond, generators, c) -> torch.Tensor:
-        """Scaled latents after sampling towards ``modes`` (b, C, h, w) with the settings ``c``."""
+    def sample_latents(self, modes: torch.Tensor, cond, uncond, generators, c, siblings=None) -> torch.Tensor:
+        """Scaled latents after sampling towards ``modes`` (b, C, h, w) with the settings ``c``; ``siblings``
+        (b, C, h, w): what ``c.repulsion`` pushes away from (needed only when it is on)."""
+        if c.repulsion and siblings is None:
+            raise ValueError("mode_guided: repulsion > 0 needs the siblings of the batch's prototypes")
         sched = self.scheduler
         sched.set_timesteps(c.steps, device=modes.device)
         x = randn_tensor(modes.shape, generator=generators, device=modes.device, dtype=modes.dtype)  # as the pipelines
@@ -70,15 +96,18 @@ class ModeGuided:
         guided = round(c.guidance_stop * len(sched.timesteps))
         for i, t in enumerate(sched.timesteps):
             eps = self._epsilon(sched.scale_model_input(x, t), t, cond, uncond, c.guidance_scale)
-            if c.mode_guidance and i < guided:
+            if (c.mode_guidance or c.repulsion) and i < guided:
                 a = sched.alphas_cumprod[t].to(x.device, x.dtype)
                 x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
-                eps = eps - (1 - a).sqrt() * c.mode_guidance * (modes - x0)
+                if c.repulsion:
+                    eps = eps - (1 - a).sqrt() * (c.mode_guidance * (modes - x0) - c.repulsion * (siblings - x0))
+                else:  # MGD³'s expression exactly as before repulsion existed (same rounding)
+                    eps = eps - (1 - a).sqrt() * c.mode_guidance * (modes - x0)
             x = sched.step(eps, t, x, return_dict=False)[0]
         return x
 
     @torch.no_grad()
-    def __call__(self, latents, cond, uncond, generators, c):
-        z = self.sample_latents(latents, cond, uncond, generators, c)
+    def __call__(self, latents, cond, uncond, generators, c, siblings=None):
+        z = self.sample_latents(latents, cond, uncond, generators, c, siblings)
         vae = self.model.vae
         return vae.decode(z / vae.config.scaling_factor).sample.float().clamp(-1, 1)
