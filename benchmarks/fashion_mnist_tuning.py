@@ -32,18 +32,23 @@ PROTOTYPE_SETTINGS = ("beta", "top_k", "contamination", "n_neighbors")
 
 
 @functools.cache
-def selector(bench):
-    """The beyond-paper candidate selector (``candidates`` axis): ConvNet-3 trained on the training split, once
-    per bench."""
-    from vlcp.samplers.selection import train_selector
+def selector(bench, kind: str = "classifier"):
+    """The beyond-paper candidate selector (``candidates`` axis), once per bench: ConvNet-3 trained 3 epochs on the
+    training split (``classifier``) or rded's soft-label teacher, the network that labels the images
+    (``selector=teacher``; the teacher cached in ``--run``)."""
+    from vlcp.samplers.selection import teacher_selector, train_selector
 
+    if kind == "teacher":
+        from vlcp.evaluate import EvalConfig
+
+        return teacher_selector(bench.train, EvalConfig(protocol="rded", device=bench.device), cache_dir=bench.run)
     return train_selector(bench.train, cache_dir=bench.run, device=bench.device, progress=False)
 
 
 def _grid_value(key: str, text: str):
     """An axis value: an int for counts, a name for ``sampler`` (img2img, mode_guided) and ``start`` (centre,
     medoid, mix), else a float."""
-    if key in ("sampler", "start"):
+    if key in ("sampler", "start", "selector"):
         return text
     return int(text) if key in ("steps", "candidates", "top_k", "n_neighbors") else float(text)
 
@@ -119,7 +124,8 @@ def main(argv=None) -> None:
         name = "_".join(f"{k}{v}" for k, v in point.items())
         text = {k: point.pop(k) for k in PROTOTYPE_SETTINGS if k in point}
         folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, text=text,
-                                  selector=selector(bench) if point.get("candidates", 1) > 1 else None, **point)
+                                  selector=selector(bench, point.get("selector", "classifier"))
+                                  if point.get("candidates", 1) > 1 else None, **point)
         record(settings, folder)
 
 

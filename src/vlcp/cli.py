@@ -275,6 +275,23 @@ def _synthesize_table(args, ipc: int | None):
     return Section(values, source=table.source)
 
 
+def _selector(args, config, data):
+    """Beyond the paper (candidates > 1): who picks the best candidate, a ConvNet trained on the training split
+    or the run's soft-label teacher (``[evaluate]``'s, the same cache file as ``vlcp evaluate``)."""
+    from vlcp.samplers.selection import teacher_selector, train_selector
+
+    if config.selector == "teacher":
+        from vlcp.evaluate import EvalConfig
+        from vlcp.settings.config import from_dict
+
+        section = toml_section(args.config, "evaluate")
+        eval_config = from_dict(EvalConfig, {**section, "device": str(_run_device(args))},
+                                source=getattr(section, "source", "[evaluate]"))
+        return teacher_selector(data, eval_config, cache_dir=args.run)
+    return train_selector(data, epochs=config.selector_epochs, seed=config.seed, device=_run_device(args),
+                          cache_dir=args.run, progress=args.progress)
+
+
 def _cmd_synthesize(args) -> int:
     from vlcp.run.shards import current_shard
     from vlcp.synthesize import SynthesizeConfig, load_prototypes, prototypes_ipc, synthesize
@@ -284,12 +301,7 @@ def _cmd_synthesize(args) -> int:
     prototypes = args.prototypes or args.run / "prototypes"
     load_prototypes(prototypes)  # checked before the model loads
     config = config_from_args(SynthesizeConfig, args, _synthesize_table(args, prototypes_ipc(prototypes)))
-    selector = None
-    if config.candidates > 1:  # beyond the paper: a ConvNet trained on the training split picks the best candidate
-        from vlcp.samplers.selection import train_selector
-
-        selector = train_selector(data, epochs=config.selector_epochs, seed=config.seed, device=_run_device(args),
-                                  cache_dir=args.run, progress=args.progress)
+    selector = _selector(args, config, data) if config.candidates > 1 else None
     out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
                      config, data.resolution, data.channels, shard=current_shard(), progress=args.progress,
                      force=args.force, selector=selector)

@@ -36,6 +36,9 @@ from vlcp.run.shards import Shard, barrier
 
 
 STARTS = ("centre", "medoid", "mix")  # where a prototype's sampling starts (SynthesizeConfig.start)
+SELECTORS = ("classifier", "teacher")  # who scores the candidates (SynthesizeConfig.selector)
+# settings added after runs were fingerprinted: at these values they stay out of rows and fingerprints
+QUIET_DEFAULTS = {"selector": "classifier"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class SynthesizeConfig:
         "help": "images generated per prototype (different seeds); >1 keeps the one a ConvNet trained on the "
                 "training split finds most representative of its class (beyond the paper; 1: the paper's method)"})
     selector_epochs: int = field(default=3, metadata={"help": "candidates > 1: training epochs of that ConvNet"})
+    selector: str = field(default="classifier", metadata={
+        "help": "candidates > 1: who picks the candidate: classifier (that ConvNet) or teacher (the soft-label "
+                "teacher of [evaluate], under rded: the lowest teacher cross-entropy, RDED's realism score)",
+        "choices": list(SELECTORS)})
     sampler: str = field(default="img2img", metadata={
         "help": "how a prototype becomes an image: img2img (the paper: noised to strength, denoised) or "
                 "mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype)",
@@ -78,6 +85,7 @@ class SynthesizeConfig:
         check(self.image_size >= 0, "image_size", "must be >= 0")
         check(self.candidates >= 1, "candidates", "must be >= 1")
         check(self.selector_epochs >= 1, "selector_epochs", "must be >= 1")
+        check(self.selector in SELECTORS, "selector", f"must be one of {', '.join(SELECTORS)}")
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,8 @@ def _settings_parts(config: SynthesizeConfig) -> dict:
     from vlcp.settings.config import to_dict
 
     owned = sampler_setting_names() | {"batch_size", "start", "start_mix"}
-    return {**{k: v for k, v in to_dict(config).items() if k not in owned}, **_sampler_settings(config)}
+    shared = {k: v for k, v in to_dict(config).items() if k not in owned and QUIET_DEFAULTS.get(k, ...) != v}
+    return {**shared, **_sampler_settings(config)}
 
 
 def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
@@ -236,9 +245,10 @@ def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
     only for the paper's start, which those runs used."""
     from vlcp.settings.config import to_dict
 
-    if config.start != "centre" or config.repulsion:
+    if config.start != "centre" or config.repulsion or any(getattr(config, k) != v for k, v in QUIET_DEFAULTS.items()):
         return []
-    return [{k: v for k, v in to_dict(config).items() if k not in ("batch_size", "start", "start_mix", "repulsion")}]
+    new = ("batch_size", "start", "start_mix", "repulsion", *QUIET_DEFAULTS)
+    return [{k: v for k, v in to_dict(config).items() if k not in new}]
 
 
 def _input_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
@@ -324,7 +334,8 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
                             "guidance_scale": config.guidance_scale, "steps": config.steps,
                             "negative_prompt": config.negative_prompt})
             if scores is not None:
-                records[-1].update(candidates=config.candidates, selector_score=round(scores[k], 6))
+                records[-1].update(candidates=config.candidates, selector_score=round(scores[k], 6),
+                                   **({"selector": config.selector} if config.selector != "classifier" else {}))
         append_jsonl(part, records)
         bar.update(len(batch))
     bar.close()

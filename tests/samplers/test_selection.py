@@ -135,3 +135,45 @@ def test_candidates_without_a_selector_stop_before_any_image(tiny_model, tmp_pat
     assert not list(tmp_path.glob("d/**/*.png"))
     with pytest.raises(VlcpError, match="candidates"):
         SynthesizeConfig(candidates=0)
+
+
+def test_teacher_selection_keeps_the_candidate_with_the_lowest_teacher_loss(tmp_path):
+    """Under a soft-label protocol the candidates can be scored by the teacher that labels them (RDED's
+    realism score): the kept one has the lowest teacher cross-entropy, seen as evaluate sees it."""
+    import torch.nn.functional as F
+    from evalhelpers import pattern_images
+    from safetensors.torch import save_file
+
+    from vlcp.evaluate import EvalConfig
+    from vlcp.evaluate.evaluation import soft_label_teacher
+    from vlcp.evaluate.networks import build_network
+    from vlcp.samplers.selection import teacher_selector
+
+    train = pattern_images(20, seed=1)
+    net = build_network("convnet3", train.channels, len(train.classes), train.resolution, seed=5)
+    path = tmp_path / "teacher.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    config = EvalConfig(protocol="rded", teacher=str(path))
+    sel = teacher_selector(train, config)
+    teacher, mean, std = soft_label_teacher(config, train)
+    side = train.resolution
+
+    def generate(seeds):  # noise images, one per seed
+        return torch.stack([torch.rand(train.channels, side, side, generator=torch.Generator().manual_seed(s))
+                            for s in seeds])
+
+    def loss(img, c):
+        x = img.clamp(0, 1).mul(255).round().div(255)[None]  # the saved PNG
+        x = (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+        with torch.no_grad():
+            return F.cross_entropy(teacher(x), torch.tensor([train.classes.index(c)])).item()
+
+    seeds, classes = [3, 4, 5], [train.classes[0], train.classes[1], train.classes[0]]
+    images, kept, _ = best_of_candidates(generate, seeds, classes, 6, sel)
+    for i in range(3):
+        cands = [candidate_seeds(seeds, j)[i] for j in range(6)]
+        losses = [loss(generate([c])[0], classes[i]) for c in cands]
+        assert kept[i] == cands[int(np.argmin(losses))]
+    assert kept != seeds  # the teacher moved at least one choice off the paper's seed
+    with pytest.raises(VlcpError, match="no teacher"):
+        teacher_selector(train, EvalConfig(protocol="dc"))

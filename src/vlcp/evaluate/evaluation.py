@@ -367,6 +367,20 @@ def _teacher(config: EvalConfig, train: ImageDataset | None, channels: int, num_
                  **{k: v for k, v in meta.items() if k in ("epochs", "seed", "cached")}}
 
 
+def soft_label_teacher(config: EvalConfig, train: ImageDataset, cache_dir: str | Path | None = None):
+    """(teacher, mean, std): the network ``evaluate_folder`` labels images with under the soft-label protocol
+    ``config.protocol`` (``config.teacher``'s weights, else trained on ``train`` and cached in ``cache_dir``, the
+    same file), with the normalisation it sees those images under."""
+    protocol = PROTOCOLS.get(config.protocol)
+    if protocol.loss != "kd_cutmix":
+        raise VlcpError(f"protocol {config.protocol!r} has no teacher (hard labels); a teacher needs a soft-label "
+                        "protocol such as rded")
+    mean, std, _ = _normalisation(config, protocol, train.channels, train, None)
+    side = config.resolution or train.resolution
+    teacher, _ = _teacher(config, train, train.channels, len(train.classes), side, mean, std, cache_dir)
+    return teacher, mean, std
+
+
 def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, *, method: str | None = None,
                     ipc: int | None = None, train: ImageDataset | None = None, mean=None, std=None,
                     cache_dir: str | Path | None = None, side: int | None = None) -> ResultRow:

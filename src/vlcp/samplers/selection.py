@@ -6,10 +6,13 @@ With ``SynthesizeConfig.candidates = N > 1`` the synthesize stage generates each
 image) and keeps the candidate with the highest softmax probability of the prototype's class under a
 :class:`Selector`. ``N = 1`` is the paper's method and never touches a selector.
 
-The selector is a ConvNet trained a few epochs on the *training* split only (never the validation or
-test split) with the recipe of the herding/k-center feature extractor (``vlcp.evaluate.teacher``),
-cached as safetensors (``RUN/selector_<model>.safetensors``). It is built by :func:`train_selector`
-and passed into the stage; compute functions never load checkpoints themselves.
+The selector (``SynthesizeConfig.selector``) is ``classifier``: a ConvNet trained a few epochs on the
+*training* split only (never the validation or test split) with the recipe of the herding/k-center feature
+extractor (``vlcp.evaluate.teacher``), cached as safetensors (``RUN/selector_<model>.safetensors``), built by
+:func:`train_selector`; or ``teacher`` (for soft-label protocols): the very network that labels the images
+under ``rded`` (:func:`teacher_selector`), so the kept candidate is the one with the lowest teacher
+cross-entropy, RDED's realism score. Either is passed into the stage; compute functions never load
+checkpoints themselves. The highest class probability is the lowest cross-entropy: one rule for both.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import torch.nn.functional as F
 
 from vlcp.errors import VlcpError
 
-__all__ = ["Selector", "train_selector", "candidate_seeds", "pick_best", "best_of_candidates",
+__all__ = ["Selector", "train_selector", "teacher_selector", "candidate_seeds", "pick_best", "best_of_candidates",
            "CANDIDATE_SEED_STRIDE"]
 
 CANDIDATE_SEED_STRIDE = 1_000_003  # candidate j of image i: seed + i + j * stride (j = 0: the paper's seed)
@@ -73,6 +76,17 @@ def train_selector(train, *, model: str = "convnet3", epochs: int = 3, seed: int
     net, _ = train_on_full(train, model=model, epochs=epochs, seed=seed, device=device, mean=mean, std=std,
                            cache=cache, progress=progress)
     return Selector(net, mean, std, list(train.classes), int(train.resolution), device)
+
+
+def teacher_selector(train, eval_config, *, cache_dir: str | Path | None = None) -> Selector:
+    """A :class:`Selector` around the soft-label teacher of ``eval_config`` (an ``EvalConfig`` with a soft-label
+    protocol): its weights when given, else the network ``vlcp evaluate`` trains on ``train`` (the same cache file
+    in ``cache_dir``), seen with the same normalisation."""
+    from vlcp.evaluate.evaluation import soft_label_teacher
+
+    net, mean, std = soft_label_teacher(eval_config, train, cache_dir)
+    return Selector(net, mean, std, list(train.classes), int(eval_config.resolution or train.resolution),
+                    eval_config.resolved_device())
 
 
 def candidate_seeds(seeds: Sequence[int], j: int) -> list[int]:
