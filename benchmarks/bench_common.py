@@ -122,14 +122,14 @@ class Bench:
         return pdir
 
     def synthesize(self, strategy: str, ipc: int, folder: Path, selector=None, text: dict | None = None,
-                   **settings) -> Path:
+                   guide=None, **settings) -> Path:
         """Img2img of the ``strategy`` prototypes at ``ipc`` into ``folder`` (settings: SynthesizeConfig fields,
         default this bench's ``synthesis``; ``text``: see ``prototypes``); an existing finished folder is kept."""
         from vlcp.synthesize import SynthesizeConfig, synthesize
 
         if not _finished(folder):
             config = SynthesizeConfig(**{"negative_prompt": "", **self.synthesis, **settings})
-            extra = {"selector": selector} if selector is not None else {}
+            extra = {k: v for k, v in (("selector", selector), ("guide", guide)) if v is not None}
             synthesize(self.model, self.prototypes(ipc, strategy, text) / "prototypes", folder, config,
                        self.train.resolution, self.train.channels, progress=False, **extra)
         return folder

@@ -45,6 +45,16 @@ def selector(bench, kind: str = "classifier"):
     return train_selector(bench.train, cache_dir=bench.run, device=bench.device, progress=False)
 
 
+@functools.cache
+def guide(bench):
+    """The influence guide of the ``influence_guided`` rows: surrogate checkpoints after 1 and 3 epochs on the
+    training split (cached in ``--run``) and their class gradients, once per bench."""
+    from vlcp.samplers.influence import influence_guide, train_surrogates
+
+    nets = train_surrogates(bench.train, device=bench.device, cache_dir=bench.run, progress=False)
+    return influence_guide(bench.train, nets, bench.model.adapter(bench.train.resolution, bench.train.channels))
+
+
 def _grid_value(key: str, text: str):
     """An axis value: an int for counts, a name for ``sampler`` (img2img, mode_guided) and ``start`` (centre,
     medoid, mix), else a float."""
@@ -125,7 +135,8 @@ def main(argv=None) -> None:
         text = {k: point.pop(k) for k in PROTOTYPE_SETTINGS if k in point}
         folder = bench.synthesize("dcs", args.ipc, bench.model_run / f"ipc{args.ipc}" / "tune" / name, text=text,
                                   selector=selector(bench, point.get("selector", "classifier"))
-                                  if point.get("candidates", 1) > 1 else None, **point)
+                                  if point.get("candidates", 1) > 1 else None,
+                                  guide=guide(bench) if point.get("sampler") == "influence_guided" else None, **point)
         record(settings, folder)
 
 

@@ -292,6 +292,20 @@ def _selector(args, config, data):
                           cache_dir=args.run, progress=args.progress)
 
 
+def _influence_guide(args, config, data, model):
+    """Beyond the paper (influence_guided with influence > 0): surrogate checkpoints trained on the training
+    split (cached in the run folder) and their class gradients; else None."""
+    from vlcp.samplers import SAMPLERS
+
+    if not (getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0):
+        return None
+    from vlcp.samplers.influence import influence_guide, train_surrogates
+
+    nets = train_surrogates(data, seed=config.seed, device=_run_device(args), cache_dir=args.run,
+                            progress=args.progress)
+    return influence_guide(data, nets, model.adapter(data.resolution, data.channels), seed=config.seed)  # as trained
+
+
 def _cmd_synthesize(args) -> int:
     from vlcp.run.shards import current_shard
     from vlcp.synthesize import SynthesizeConfig, load_prototypes, prototypes_ipc, synthesize
@@ -302,9 +316,11 @@ def _cmd_synthesize(args) -> int:
     load_prototypes(prototypes)  # checked before the model loads
     config = config_from_args(SynthesizeConfig, args, _synthesize_table(args, prototypes_ipc(prototypes)))
     selector = _selector(args, config, data) if config.candidates > 1 else None
-    out = synthesize(_load_model(args), args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
+    model = _load_model(args)
+    guide = _influence_guide(args, config, data, model)
+    out = synthesize(model, args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
                      config, data.resolution, data.channels, shard=current_shard(), progress=args.progress,
-                     force=args.force, selector=selector)
+                     force=args.force, selector=selector, guide=guide)
     print(f"distilled images: {out}")
     return 0
 

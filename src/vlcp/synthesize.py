@@ -31,6 +31,7 @@ from vlcp.models.generator import LatentDiffusion, PixelAdapter
 from vlcp.samplers import SAMPLERS
 from vlcp.samplers.base import sampler_field, sampler_setting_names, settings_of
 from vlcp.samplers.img2img import Img2ImgSettings
+from vlcp.samplers.influence import InfluenceGuidedSettings
 from vlcp.samplers.mode_guided import ModeGuidedSettings
 from vlcp.run.shards import Shard, barrier
 
@@ -65,6 +66,9 @@ class SynthesizeConfig:
     mode_guidance: float = sampler_field(ModeGuidedSettings, "mode_guidance")
     guidance_stop: float = sampler_field(ModeGuidedSettings, "guidance_stop")
     repulsion: float = sampler_field(ModeGuidedSettings, "repulsion")
+    influence: float = sampler_field(InfluenceGuidedSettings, "influence")
+    influence_from: float = sampler_field(InfluenceGuidedSettings, "influence_from")
+    influence_until: float = sampler_field(InfluenceGuidedSettings, "influence_until")
     start: str = field(default="centre", metadata={
         "help": "the latent each prototype starts from: centre (the paper: the k-means centre), medoid (beyond the "
                 "paper: the latent of the real image nearest the centre) or mix (start_mix × medoid + "
@@ -193,16 +197,20 @@ def batch_groups(protos: list[Prototype], batch_size: int, key) -> list[list[Pro
     return [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
 
 
-def make_sampler(model: LatentDiffusion, name: str = "img2img"):
-    """The sampler ``name`` (``vlcp.samplers``; a ``SynthesizeConfig.sampler``) around the model's modules."""
-    return SAMPLERS.get(name)(model)
+def make_sampler(model: LatentDiffusion, name: str = "img2img", guide=None):
+    """The sampler ``name`` (``vlcp.samplers``; a ``SynthesizeConfig.sampler``) around the model's modules;
+    ``guide``: the built guide model of a sampler that ``needs_guide`` (influence_guided)."""
+    cls = SAMPLERS.get(name)
+    return cls(model, guide=guide) if getattr(cls, "needs_guide", False) else cls(model)
 
 
 @torch.no_grad()
 def synthesize_batch(sampler, model: LatentDiffusion, latents: torch.Tensor, prompts: list[str], seeds: list[int],
-                     config: SynthesizeConfig, siblings: torch.Tensor | None = None) -> torch.Tensor:
+                     config: SynthesizeConfig, siblings: torch.Tensor | None = None,
+                     class_ids: list[str] | None = None) -> torch.Tensor:
     """A batch of prototype latents (b, 4, h, w) through ``sampler`` (``make_sampler``) with their prompts;
-    returns model-space images in [-1, 1]. ``siblings`` (b, 4, h, w) go to a sampler that ``uses_siblings``."""
+    returns model-space images in [-1, 1]. ``siblings`` (b, 4, h, w) and ``class_ids`` go to a sampler that
+    ``uses_context``."""
     from vlcp.models.text import encode_pair
 
     if sampler.name != config.sampler:
@@ -213,8 +221,9 @@ def synthesize_batch(sampler, model: LatentDiffusion, latents: torch.Tensor, pro
     cond, uncond = cond.to(param.device, param.dtype), uncond.to(param.device, param.dtype)
     gens = [torch.Generator(device=param.device).manual_seed(s) for s in seeds]
     extra = {}
-    if getattr(sampler, "uses_siblings", False):
+    if getattr(sampler, "uses_context", False):
         extra["siblings"] = None if siblings is None else siblings.to(param.device, param.dtype)
+        extra["class_ids"] = class_ids
     return sampler(latents.to(param.device, param.dtype), cond, uncond, gens, config, **extra)
 
 
@@ -247,7 +256,8 @@ def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
 
     if config.start != "centre" or config.repulsion or any(getattr(config, k) != v for k, v in QUIET_DEFAULTS.items()):
         return []
-    new = ("batch_size", "start", "start_mix", "repulsion", *QUIET_DEFAULTS)
+    new = ("batch_size", "start", "start_mix", "repulsion", "influence", "influence_from", "influence_until",
+           *QUIET_DEFAULTS)
     return [{k: v for k, v in to_dict(config).items() if k not in new}]
 
 
@@ -287,23 +297,31 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int, accept: li
 
 def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str | Path, config: SynthesizeConfig,
                data_resolution: int, data_channels: int, shard: Shard = Shard(), progress: bool = True,
-               force: bool = False, selector=None) -> Path:
+               force: bool = False, selector=None, guide=None) -> Path:
     """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``.
 
     Images on disk are kept only when made from the same prototypes, model and settings (else a
     ``VlcpError``; ``force`` deletes them and starts over). ``selector`` (a
-    :class:`vlcp.samplers.selection.Selector`) is needed only with ``config.candidates > 1``."""
+    :class:`vlcp.samplers.selection.Selector`) is needed only with ``config.candidates > 1``; ``guide`` (a
+    :class:`vlcp.samplers.influence.InfluenceGuide`) only with ``influence_guided`` and ``influence > 0``."""
     from vlcp.samplers.selection import best_of_candidates
 
     out_dir = Path(out_dir)
     if config.candidates > 1 and selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
                         "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
+    wants_guide = getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0
+    if wants_guide and guide is None:
+        raise VlcpError("setting 'influence': influence_guided with influence > 0 needs a guide "
+                        "(vlcp.samplers.influence.influence_guide from surrogates trained on the training split; "
+                        "the CLI builds one)")
     protos = load_prototypes(prototypes_dir, config.start, config.start_mix)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
     inputs = _input_parts(model, Path(prototypes_dir), config, res, data_channels)  # (the settings' image_size: res)
+    if wants_guide:
+        inputs["guide"] = guide.digest()
     _check_resume(out_dir, {**_settings_parts(config), **inputs}, force, shard.rank,
                   accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
     barrier()
@@ -311,7 +329,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()
     if shard.rank == 0:
         save_config(config, out_dir / "synthesize.toml")
-    sampler = make_sampler(model, config.sampler)
+    sampler = make_sampler(model, config.sampler, guide)
     batches = batch_groups(protos, config.batch_size,
                            lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
     mine = [b for n, b in enumerate(batches) if n % shard.world == shard.rank]
@@ -320,9 +338,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     bar = tqdm(total=sum(map(len, todo)), desc="synthesize", unit="image", disable=not progress)
     for batch in todo:
         latents, prompts = torch.stack([p.latent for p in batch]), [p.prompt for p in batch]
-        siblings = torch.stack([p.sibling for p in batch])
+        siblings, classes = torch.stack([p.sibling for p in batch]), [p.class_id for p in batch]
         images, seeds, scores = best_of_candidates(
-            lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config, siblings)),
+            lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config, siblings, classes)),
             [config.seed + p.number for p in batch], [p.class_id for p in batch], config.candidates, selector)
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):

@@ -12,10 +12,14 @@ negative-prompt embeddings, ``generators`` one seeded ``torch.Generator`` per im
   clean latent pulled towards the prototype (the cluster's mode) during the first part of sampling,
   with the cluster's text prototype as the prompt; stock DDIM scheduler and UNet in a short loop.
 
+- ``influence_guided`` (beyond the paper, IGD, Chen et al. 2025): ``mode_guided`` plus a climb of a
+  surrogate ConvNet's training influence over a window of the steps; the surrogate (trained on the
+  training split) is passed in as ``synthesize(..., guide=InfluenceGuide)``.
+
 ``selection`` (beyond the paper, off by default): best of N candidates per prototype, the one a classifier
 trained on the training split finds most representative of its class.
 """
-from vlcp.samplers import img2img, mode_guided  # noqa: F401  (register the built-in samplers)
+from vlcp.samplers import img2img, influence, mode_guided  # noqa: F401  (register the built-in samplers)
 from vlcp.samplers.base import SAMPLERS, Sampler
 
 __all__ = ["SAMPLERS", "Sampler"]

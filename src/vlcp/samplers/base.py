@@ -43,8 +43,10 @@ def sampler_field(settings: type[SamplerSettings], name: str) -> Any:
 
 
 class Sampler(Protocol):
-    """``uses_siblings = True``: the sampler is also called with ``siblings=`` (b, C, h, w), per image the start
-    latent of the nearest other prototype of its class (``vlcp.synthesize.Prototype.sibling``)."""
+    """``uses_context = True``: the sampler is also called with ``siblings=`` (b, C, h, w), per image the start
+    latent of the nearest other prototype of its class (``vlcp.synthesize.Prototype.sibling``), and
+    ``class_ids=`` (the images' class ids). ``needs_guide = True``: built as ``Sampler(model, guide=...)``, a
+    model passed into ``synthesize(..., guide=)``."""
 
     name: str
     Settings: type[SamplerSettings]

@@ -64,7 +64,7 @@ class ModeGuided:
 
     name = "mode_guided"
     Settings = ModeGuidedSettings
-    uses_siblings = True  # called with siblings= (see vlcp.samplers.base.Sampler)
+    uses_context = True  # called with siblings= and class_ids= (see vlcp.samplers.base.Sampler)
 
     def __init__(self, model) -> None:
         self.model = model
@@ -84,30 +84,37 @@ class ModeGuided:
         return out
 
     @torch.no_grad()
-    def sample_latents(self, modes: torch.Tensor, cond, uncond, generators, c, siblings=None) -> torch.Tensor:
+    def sample_latents(self, modes: torch.Tensor, cond, uncond, generators, c, siblings=None,
+                       class_ids=None) -> torch.Tensor:
         """Scaled latents after sampling towards ``modes`` (b, C, h, w) with the settings ``c``; ``siblings``
-        (b, C, h, w): what ``c.repulsion`` pushes away from (needed only when it is on)."""
+        (b, C, h, w): what ``c.repulsion`` pushes away from (needed only when it is on); ``class_ids``: the
+        images' classes (for a subclass's guidance)."""
         if c.repulsion and siblings is None:
             raise ValueError("mode_guided: repulsion > 0 needs the siblings of the batch's prototypes")
         sched = self.scheduler
         sched.set_timesteps(c.steps, device=modes.device)
         x = randn_tensor(modes.shape, generator=generators, device=modes.device, dtype=modes.dtype)  # as the pipelines
         x = x * sched.init_noise_sigma
-        guided = round(c.guidance_stop * len(sched.timesteps))
+        n = len(sched.timesteps)
         for i, t in enumerate(sched.timesteps):
             eps = self._epsilon(sched.scale_model_input(x, t), t, cond, uncond, c.guidance_scale)
-            if (c.mode_guidance or c.repulsion) and i < guided:
-                a = sched.alphas_cumprod[t].to(x.device, x.dtype)
-                x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
-                if c.repulsion:
-                    eps = eps - (1 - a).sqrt() * (c.mode_guidance * (modes - x0) - c.repulsion * (siblings - x0))
-                else:  # MGD³'s expression exactly as before repulsion existed (same rounding)
-                    eps = eps - (1 - a).sqrt() * c.mode_guidance * (modes - x0)
+            eps = self._guide(eps, x, t, i, n, modes, c, siblings, class_ids)
             x = sched.step(eps, t, x, return_dict=False)[0]
         return x
 
+    def _guide(self, eps, x, t, i: int, n: int, modes, c, siblings, class_ids) -> torch.Tensor:
+        """The noise prediction corrected at step ``i`` of ``n``."""
+        if (c.mode_guidance or c.repulsion) and i < round(c.guidance_stop * n):
+            a = self.scheduler.alphas_cumprod[t].to(x.device, x.dtype)
+            x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+            if c.repulsion:
+                eps = eps - (1 - a).sqrt() * (c.mode_guidance * (modes - x0) - c.repulsion * (siblings - x0))
+            else:  # MGD³'s expression exactly as before repulsion existed (same rounding)
+                eps = eps - (1 - a).sqrt() * c.mode_guidance * (modes - x0)
+        return eps
+
     @torch.no_grad()
-    def __call__(self, latents, cond, uncond, generators, c, siblings=None):
-        z = self.sample_latents(latents, cond, uncond, generators, c, siblings)
+    def __call__(self, latents, cond, uncond, generators, c, siblings=None, class_ids=None):
+        z = self.sample_latents(latents, cond, uncond, generators, c, siblings, class_ids)
         vae = self.model.vae
         return vae.decode(z / vae.config.scaling_factor).sample.float().clamp(-1, 1)
