@@ -60,8 +60,9 @@ class SynthesizeConfig:
                 "teacher of [evaluate], under rded: the lowest teacher cross-entropy, RDED's realism score)",
         "choices": list(SELECTORS)})
     sampler: str = field(default="img2img", metadata={
-        "help": "how a prototype becomes an image: img2img (the paper: noised to strength, denoised) or "
-                "mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype)",
+        "help": "how a prototype becomes an image: img2img (the paper: noised to strength, denoised), "
+                "mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype) or "
+                "influence_guided (beyond the paper, IGD: mode_guided climbing a surrogate's training influence)",
         "choices": SAMPLERS.names()})
     mode_guidance: float = sampler_field(ModeGuidedSettings, "mode_guidance")
     guidance_stop: float = sampler_field(ModeGuidedSettings, "guidance_stop")
