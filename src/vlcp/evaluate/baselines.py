@@ -28,8 +28,54 @@ from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import channel_stats, images_uint8
 from vlcp.evaluate.baseline_folder import commit_folder, prepare_folder, write_baseline
 from vlcp.files.atomic import atomic_write_json, read_json
+from vlcp.settings.registry import Registry
 
-BASELINES = ("random", "herding", "kcenter", "kmeans", "medoid", "full")
+# name -> rule(train, out_dir, request: BaselineRequest) -> Path; a new baseline is one registered function.
+# A rule may set ``ipc_from`` (see :func:`baseline_targets`; default "flag"), ``needs_run`` (default False) and
+# ``train_from`` (:func:`baseline_train_source`; default "data").
+BASELINE_RULES: Registry = Registry("baseline")
+
+
+def _rule(name: str, ipc_from: str | None = "flag", needs_run: bool = False, train_from: str | None = "data"):
+    """Register a built-in rule with where its IPC and training split come from and whether it reads a run's
+    prototypes."""
+    def deco(fn):
+        fn.ipc_from, fn.needs_run, fn.train_from = ipc_from, needs_run, train_from
+        return BASELINE_RULES.register(name)(fn)
+    return deco
+
+
+def baseline_needs_run(method: str) -> bool:
+    """True for a rule that reads a run folder's latents or prototypes (kmeans, medoid)."""
+    return bool(getattr(BASELINE_RULES.get(method), "needs_run", False))
+
+
+def baseline_train_source(method: str) -> str | None:
+    """Where the rule's training split comes from: "data" (the dataset or the run's recorded data), "run" (the
+    split the run's prototypes were made from) or None (the rule reads no real images, kmeans)."""
+    return getattr(BASELINE_RULES.get(method), "train_from", "data")
+
+
+def baseline_targets(method: str, ipcs, out: Path, run_ipc) -> list[tuple[int | None, Path]]:
+    """The (ipc, folder) pairs one ``vlcp baseline`` call writes: per ``--ipc`` value for rules whose IPC comes
+    from the flag (``ipc_from = "flag"``, required), per value or the run's prototypes' IPC (``"flag_or_run"``,
+    ``run_ipc()``), the run's only (``"run"``), or one folder without an IPC (``None``)."""
+    source = getattr(BASELINE_RULES.get(method), "ipc_from", "flag")
+    if source == "flag_or_run":
+        return [(k, out / f"{method}_ipc{k}") for k in (ipcs or [run_ipc()])]
+    if source == "flag":
+        if not ipcs:
+            raise VlcpError(f"setting 'ipc': the {method} baseline needs --ipc")
+        return [(k, out / f"{method}_ipc{k}") for k in ipcs]
+    if source == "run":
+        k = run_ipc()
+        return [(k, out / f"{method}_ipc{k}")]
+    return [(None, out / method)]
+
+
+def baseline_names() -> list[str]:
+    """The registered baselines, in the order they were declared (the CLI's choices)."""
+    return BASELINE_RULES.in_order()
 
 
 def _network_names() -> list[str]:
@@ -42,7 +88,7 @@ def _network_names() -> list[str]:
 class BaselineConfig:
     """``vlcp baseline``'s settings (saved as ``baseline.toml`` in each baseline folder)."""
 
-    method: str = field(default="random", metadata={"help": "selection rule", "choices": lambda: list(BASELINES)})
+    method: str = field(default="random", metadata={"help": "selection rule", "choices": baseline_names})
     ipc: tuple[int, ...] = field(default=(), metadata={
         "help": "images per class, one folder per value (default: random/herding/kcenter need it; kmeans and "
                 "medoid: the run's prototypes' ipc)"})
@@ -55,7 +101,7 @@ class BaselineConfig:
         "help": "ImageFolder datasets without --run: image side (0: native)"})
 
     def __post_init__(self) -> None:
-        check(self.method in BASELINES, "method", f"{self.method!r} is not one of {', '.join(BASELINES)}")
+        check(self.method in BASELINE_RULES, "method", f"{self.method!r} is not one of {', '.join(baseline_names())}")
         check(all(k >= 1 for k in self.ipc), "ipc", "must be >= 1")
         check(self.feature_epochs >= 1, "feature_epochs", "must be >= 1")
         check(self.resolution >= 0, "resolution", "must be >= 0")
@@ -211,47 +257,89 @@ def kmeans_baseline(run_dir: str | Path, out_dir: str | Path) -> Path:
         raise
 
 
+@dataclass(frozen=True)
+class BaselineRequest:
+    """What a baseline rule may use besides the training split and the output folder (see :func:`make_baseline`)."""
+
+    ipc: int | None = None
+    seed: int = 0
+    feature_model: str = "convnet3"
+    feature_epochs: int = 5
+    device: str | torch.device = "cpu"
+    run_dir: str | Path | None = None
+    cache_dir: str | Path | None = None
+    progress: bool = True
+
+    def need_ipc(self, method: str) -> int:
+        if self.ipc is None:
+            raise VlcpError(f"setting 'ipc': the {method} baseline needs --ipc")
+        return self.ipc
+
+    def need_run(self, method: str, what: str) -> Path:
+        if self.run_dir is None:
+            raise VlcpError(f"the {method} baseline needs --run (a run folder with {what})")
+        return Path(self.run_dir)
+
+
+@_rule("random")
+def _random(train: ImageDataset, out: Path, r: BaselineRequest) -> Path:
+    ipc = r.need_ipc("random")
+    return write_baseline(train, select_random(np.asarray(train.labels), ipc, r.seed), out, method="random",
+                          description=f"random real subset, {ipc} per class, uniform without replacement "
+                                      f"(seed {r.seed})", extra={"seed": r.seed})
+
+
+def _feature_rule(method: str, rule, name: str):
+    """A coreset baseline: ``rule`` per class in the feature space of a ConvNet trained on the training split."""
+    def make(train: ImageDataset, out: Path, r: BaselineRequest) -> Path:
+        ipc = r.need_ipc(method)
+        net, meta = feature_extractor(train, model=r.feature_model, epochs=r.feature_epochs, seed=r.seed,
+                                      device=r.device, cache_dir=r.cache_dir if r.cache_dir is not None else out.parent,
+                                      progress=r.progress)
+        mean, std = channel_stats(train)
+        feats = dataset_features(net, train, device=r.device, mean=mean, std=std)
+        return write_baseline(train, rule(feats, ipc, np.asarray(train.labels)), out, method=method,
+                              description=f"{name} per class in the feature space of {meta['description']}",
+                              extra={"feature_extractor": {"model": meta["model"], "epochs": int(meta["epochs"]),
+                                                           "seed": int(meta["seed"])},
+                                     "seed": r.seed})
+    return make
+
+
+_rule("herding")(_feature_rule("herding", select_herding, "herding"))
+_rule("kcenter")(_feature_rule("kcenter", select_kcenter, "k-center greedy"))
+
+
+@_rule("kmeans", ipc_from="run", needs_run=True, train_from=None)
+def _kmeans(train: ImageDataset, out: Path, r: BaselineRequest) -> Path:
+    return kmeans_baseline(r.need_run("kmeans", "prototypes"), out)
+
+
+@_rule("medoid", ipc_from="flag_or_run", needs_run=True, train_from="run")
+def _medoid(train: ImageDataset, out: Path, r: BaselineRequest) -> Path:
+    from vlcp.evaluate.medoid import medoid_baseline
+
+    return medoid_baseline(r.need_run("medoid", "latents and prototypes"), out, ipc=r.ipc, train=train)
+
+
+@_rule("full", ipc_from=None)
+def _full(train: ImageDataset, out: Path, r: BaselineRequest) -> Path:
+    return write_baseline(train, np.arange(len(train)), out, method="full",
+                          description="the whole real training set (upper bound)")
+
+
 def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc: int | None = None, seed: int = 0,
                   feature_model: str = "convnet3", feature_epochs: int = 5, device: str | torch.device = "cpu",
                   run_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                   progress: bool = True) -> Path:
-    """Build one baseline folder. ``ipc`` is required for random / herding / kcenter; ``run_dir`` for kmeans
-    and medoid (medoid: ``train`` is the run's training split, None reads the run's recorded data;
-    ``ipc`` None takes the run's prototypes as they are).
+    """Build one baseline folder with the registered rule ``method`` (``BASELINE_RULES``). ``ipc`` is required
+    for random / herding / kcenter; ``run_dir`` for kmeans and medoid (medoid: ``train`` is the run's training
+    split, None reads the run's recorded data; ``ipc`` None takes the run's prototypes as they are).
     ``cache_dir`` holds the feature extractor's weights (default: the parent of ``out_dir``)."""
-    out = Path(out_dir)
-    if method not in BASELINES:
-        raise VlcpError(f"setting 'method': {method!r} is not one of {', '.join(BASELINES)}")
-    if method == "kmeans":
-        if run_dir is None:
-            raise VlcpError("the kmeans baseline needs --run (a run folder with prototypes)")
-        return kmeans_baseline(run_dir, out)
-    if method == "medoid":
-        if run_dir is None:
-            raise VlcpError("the medoid baseline needs --run (a run folder with latents and prototypes)")
-        from vlcp.evaluate.medoid import medoid_baseline
-        return medoid_baseline(run_dir, out, ipc=ipc, train=train)
-    if method == "full":
-        return write_baseline(train, np.arange(len(train)), out, method="full",
-                              description="the whole real training set (upper bound)")
-    if ipc is None:
-        raise VlcpError(f"setting 'ipc': the {method} baseline needs --ipc")
-    labels = np.asarray(train.labels)
-    if method == "random":
-        return write_baseline(train, select_random(labels, ipc, seed), out, method="random",
-                              description=f"random real subset, {ipc} per class, uniform without replacement "
-                                          f"(seed {seed})", extra={"seed": seed})
-    net, meta = feature_extractor(train, model=feature_model, epochs=feature_epochs, seed=seed, device=device,
-                                  cache_dir=cache_dir if cache_dir is not None else out.parent, progress=progress)
-    mean, std = channel_stats(train)
-    feats = dataset_features(net, train, device=device, mean=mean, std=std)
-    rule = select_herding if method == "herding" else select_kcenter
-    name = "herding" if method == "herding" else "k-center greedy"
-    desc = f"{name} per class in the feature space of {meta['description']}"
-    return write_baseline(train, rule(feats, ipc, labels), out, method=method, description=desc,
-                          extra={"feature_extractor": {"model": meta["model"], "epochs": int(meta["epochs"]),
-                                                       "seed": int(meta["seed"])},
-                                 "seed": seed})
+    if method not in BASELINE_RULES:
+        raise VlcpError(f"setting 'method': {method!r} is not one of {', '.join(baseline_names())}")
+    request = BaselineRequest(ipc, seed, feature_model, feature_epochs, device, run_dir, cache_dir, progress)
+    return BASELINE_RULES.get(method)(train, Path(out_dir), request)
 
 
 def baseline_info(folder: str | Path) -> dict:

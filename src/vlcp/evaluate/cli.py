@@ -27,7 +27,7 @@ training set, the upper bound). Folders: <out>/<method>_ipc<ipc>, <out>/kmeans, 
 
 def add_parsers(subparsers) -> None:
     """Register ``evaluate`` and ``baseline`` on the main CLI's subparsers."""
-    from vlcp.evaluate.baselines import BASELINES, BaselineConfig
+    from vlcp.evaluate.baselines import BaselineConfig, baseline_names
     from vlcp.evaluate.evaluation import EvalConfig
 
     p = subparsers.add_parser("evaluate", help="score distilled ImageFolders against the real test set",
@@ -54,7 +54,7 @@ def add_parsers(subparsers) -> None:
     add_config_args(p, EvalConfig, skip=("device",))
     p.set_defaults(func=run_evaluate)
 
-    b = subparsers.add_parser("baseline", help=f"write a baseline ImageFolder ({', '.join(BASELINES)})",
+    b = subparsers.add_parser("baseline", help=f"write a baseline ImageFolder ({', '.join(baseline_names())})",
                               description=BASELINE_HELP)
     b.add_argument("--data-dir", type=Path, default=None, help="real dataset (default: the run's, else Debian's "
                    "Fashion-MNIST)")
@@ -177,10 +177,11 @@ def run_evaluate(args) -> int:
 
 def run_baseline(args) -> int:
     from vlcp.settings.devices import resolve_device
-    from vlcp.evaluate.baselines import BaselineConfig, baseline_info, make_baseline
+    from vlcp.evaluate.baselines import (BaselineConfig, baseline_info, baseline_needs_run, baseline_targets,
+                                         make_baseline)
 
     config = config_from_args(BaselineConfig, args)
-    if args.run is None and config.method in ("kmeans", "medoid"):
+    if args.run is None and baseline_needs_run(config.method):
         args.run = Path("runs/latest")
     device = args.device
     if args.run is not None:
@@ -189,17 +190,7 @@ def run_baseline(args) -> int:
         device = run_value(args.run, "device", args.device, "--device", keep=False)
     device = resolve_device(device)
     out: Path = args.out or (args.run / "baselines" if args.run is not None else Path("runs/baselines"))
-    if config.method == "medoid":
-        targets = [(k, out / f"medoid_ipc{k}") for k in (config.ipc or [_prototype_ipc(args.run)])]
-    elif config.method in ("random", "herding", "kcenter"):
-        if not config.ipc:
-            raise VlcpError(f"setting 'ipc': the {config.method} baseline needs --ipc")
-        targets = [(k, out / f"{config.method}_ipc{k}") for k in config.ipc]
-    elif config.method == "kmeans":
-        k = _prototype_ipc(args.run)
-        targets = [(k, out / f"kmeans_ipc{k}")]
-    else:
-        targets = [(None, out / config.method)]
+    targets = baseline_targets(config.method, config.ipc, out, lambda: _prototype_ipc(args.run))
     train = _baseline_train(args, config)
     if args.run is not None and args.device:  # recorded once the inputs have loaded
         from vlcp.run.state import keep_value
@@ -222,9 +213,12 @@ def run_baseline(args) -> int:
 
 def _baseline_train(args, config):
     """The real training split a baseline selects from (None for kmeans: it decodes the run's centroids)."""
-    if config.method == "kmeans":
+    from vlcp.evaluate.baselines import baseline_train_source
+
+    source = baseline_train_source(config.method)
+    if source is None:
         return None
-    if config.method == "medoid":
+    if source == "run":
         from vlcp.evaluate.medoid import run_train_split
 
         return run_train_split(args.run)
