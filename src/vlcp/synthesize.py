@@ -308,14 +308,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     from vlcp.samplers.selection import best_of_candidates
 
     out_dir = Path(out_dir)
-    if config.candidates > 1 and selector is None:
-        raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
-                        "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
-    wants_guide = getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0
-    if wants_guide and guide is None:
-        raise VlcpError("setting 'influence': influence_guided with influence > 0 needs a guide "
-                        "(vlcp.samplers.influence.influence_guide from surrogates trained on the training split; "
-                        "the CLI builds one)")
+    wants_guide = _check_parts(config, selector, guide)
     protos = load_prototypes(prototypes_dir, config.start, config.start_mix)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
@@ -347,29 +340,52 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
             save_png(img, out_dir / rel)
-            records.append({"number": p.number, "file_name": rel, "class": p.class_id, "prototype": p.cluster,
-                            "prompt": p.prompt, "seed": seed, "sampler": config.sampler,
-                            **_sampler_settings(config),
-                            "guidance_scale": config.guidance_scale, "steps": config.steps,
-                            "negative_prompt": config.negative_prompt})
-            if scores is not None:
-                records[-1].update(candidates=config.candidates, selector_score=round(scores[k], 6),
-                                   **({"selector": config.selector} if config.selector != "classifier" else {}))
+            records.append(_image_record(p, rel, seed, config, None if scores is None else scores[k]))
         append_jsonl(part, records)
         bar.update(len(batch))
     bar.close()
     barrier()
     if shard.rank == 0:
-        records = {}
-        for p in sorted((out_dir / ".parts").glob("manifest-*.jsonl")):
-            for r in read_jsonl(p):
-                records[r["number"]] = r
-        missing = [p.number for p in protos if p.number not in records]
-        if missing:
-            raise VlcpError(f"{out_dir / '.parts'}: {len(missing)} prototypes not synthesized; rerun to finish")
-        write_metadata(out_dir, protos, records)
+        _gather(out_dir, protos)
     barrier()
     return out_dir
+
+
+def _check_parts(config: SynthesizeConfig, selector, guide) -> bool:
+    """Stop before any image when the settings need a part not passed in; True when the guide is used."""
+    if config.candidates > 1 and selector is None:
+        raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
+                        "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
+    wants_guide = getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0
+    if wants_guide and guide is None:
+        raise VlcpError("setting 'influence': influence_guided with influence > 0 needs a guide "
+                        "(vlcp.samplers.influence.influence_guide from surrogates trained on the training split; "
+                        "the CLI builds one)")
+    return wants_guide
+
+
+def _image_record(p: Prototype, rel: str, seed: int, config: SynthesizeConfig, score: float | None) -> dict:
+    """The row of one image: its prototype, prompt, seed and the settings that made it (and its selection)."""
+    record = {"number": p.number, "file_name": rel, "class": p.class_id, "prototype": p.cluster,
+              "prompt": p.prompt, "seed": seed, "sampler": config.sampler, **_sampler_settings(config),
+              "guidance_scale": config.guidance_scale, "steps": config.steps,
+              "negative_prompt": config.negative_prompt}
+    if score is not None:
+        record.update(candidates=config.candidates, selector_score=round(score, 6),
+                      **({"selector": config.selector} if config.selector != "classifier" else {}))
+    return record
+
+
+def _gather(out_dir: Path, protos: list[Prototype]) -> None:
+    """Merge the shards' manifests into ``metadata.jsonl``; stop when a prototype has no image yet."""
+    records = {}
+    for path in sorted((out_dir / ".parts").glob("manifest-*.jsonl")):
+        for r in read_jsonl(path):
+            records[r["number"]] = r
+    missing = [p.number for p in protos if p.number not in records]
+    if missing:
+        raise VlcpError(f"{out_dir / '.parts'}: {len(missing)} prototypes not synthesized; rerun to finish")
+    write_metadata(out_dir, protos, records)
 
 
 def write_metadata(out_dir: Path, protos: list[Prototype], records: dict[int, dict]) -> Path:
