@@ -75,7 +75,7 @@ class Protocol:
     weight_decay: float
     momentum: float = 0.0
     schedule: str = "constant"  # "half" | "multistep" | "rded_cosine"
-    augment: str = "none"  # "none" | "dsa" | "minimax" | "rded"
+    augment: str = "none"  # "none" | "dsa" | "minimax" | "rded" | "crop_flip" (the full-set recipe)
     normalize_first: bool = True  # True: augment normalised images (DC/DSA); False: augment [0, 1] images
     loss: str = "ce"  # "ce" | "cutmix_ce" | "kd_cutmix"
     temperature: float = 1.0
@@ -148,6 +148,7 @@ class Protocol:
     def augment_text(self) -> str:
         return {"none": "none",
                 "dsa": "DSA color_crop_cutout_flip_scale_rotate (one op per batch, parameters per image)",
+                "crop_flip": "DSA's random crop and horizontal flip on normalised images (the full-set recipe)",
                 "minimax": "RandomResizedCrop(scale 0.5-1) + hflip + ColorJitter(0.4, 0.4, 0.4) + PCA lighting 0.1; "
                            "CutMix every batch (beta 1)",
                 "rded": "RandomResizedCrop(scale 0.5-1) + hflip; CutMix every batch (beta 1)"}[self.augment]
