@@ -58,6 +58,12 @@ def has_text_prototypes(method: str) -> bool:
     return method in STRATEGIES or method in (SELECTED, MODE_GUIDED)
 
 
+def takes_keyed_settings(method: str) -> bool:
+    """True for the img2img rows (the vlcp strategies and the selection): the rows the config's keyed
+    [synthesize.ipc.N] / [synthesize.protocol.P] settings were chosen for."""
+    return method in STRATEGIES or method == SELECTED
+
+
 def variant_name(name: str, text: dict) -> str:
     """``name`` with the non-default text-prototype settings appended (``dcs_beta1.0``); ``name`` alone for {}."""
     name = "".join(ch if ch.isalnum() else "_" for ch in name)
@@ -143,7 +149,7 @@ class Bench:
 
         root = self.run if generator_free(method) else self.model_run
         text = self.text if has_text_prototypes(method) else {}
-        overrides = dict(overrides or {}) if method in STRATEGIES or method == SELECTED else {}
+        overrides = dict(overrides or {}) if takes_keyed_settings(method) else {}
         named = {**text, **self.mode_guided} if method == MODE_GUIDED else {**text, **overrides}  # new settings: new folder
         folder = root / f"ipc{ipc}" / "sets" / variant_name(method, named)
         if (folder / "baseline.json").exists() or _finished(folder):

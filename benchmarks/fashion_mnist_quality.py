@@ -36,7 +36,7 @@ ANCHORS = """Published anchors, IPC 1 / 10 / 50 (ConvNet-3, from the DC/DSA/MTT 
 - dc protocol: random 51.4 / 73.8 / 82.5, herding 67.0 / 71.1 / 71.9, k-center 48.4 / 63.5 / 73.3, DC 70.5 / 82.3 / 83.6
 - dsa protocol: DSA 70.6 / 84.6 / 88.7, DM 70.7 / 83.5 / 88.1, MTT 75.1 / 87.2 / 88.3; whole training set 93.5"""
 
-from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, STRATEGIES, Bench, chosen_overrides, chosen_synthesis, generator_free, has_text_prototypes  # noqa: E402  (benchmarks/ is on sys.path as a script)
+from bench_common import LATENT_BASELINES, METHODS, MODE_GUIDED, SELECTED, Bench, chosen_overrides, chosen_synthesis, generator_free, has_text_prototypes, takes_keyed_settings  # noqa: E402  (benchmarks/ is on sys.path as a script)
 
 WHOLE = "full"  # the whole training split (55,000 images), the table's "whole training set" column
 
@@ -177,7 +177,7 @@ def main(argv=None) -> None:
             if not is_whole:
                 row.settings.update(generator=args.tag or args.model,
                                     synthesis={**synthesis,
-                                               **(overrides if method in STRATEGIES or method == SELECTED else {}),
+                                               **(overrides if takes_keyed_settings(method) else {}),
                                                **({"candidates": args.candidates} if method == SELECTED else {}),
                                                **({"sampler": "mode_guided", **bench.mode_guided}
                                                   if method == MODE_GUIDED else {}),

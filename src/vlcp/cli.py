@@ -295,9 +295,9 @@ def _selector(args, config, data):
 def _influence_guide(args, config, data, model):
     """Beyond the paper (influence_guided with influence > 0): surrogate checkpoints trained on the training
     split (cached in the run folder) and their class gradients; else None."""
-    from vlcp.samplers import SAMPLERS
+    from vlcp.synthesize import needs_guide
 
-    if not (getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0):
+    if not needs_guide(config):
         return None
     from vlcp.samplers.influence import influence_guide, train_surrogates
 

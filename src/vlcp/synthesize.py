@@ -335,7 +335,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         siblings, classes = torch.stack([p.sibling for p in batch]), [p.class_id for p in batch]
         images, seeds, scores = best_of_candidates(
             lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config, siblings, classes)),
-            [config.seed + p.number for p in batch], [p.class_id for p in batch], config.candidates, selector)
+            [config.seed + p.number for p in batch], classes, config.candidates, selector)
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
@@ -351,12 +351,17 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     return out_dir
 
 
+def needs_guide(config: SynthesizeConfig) -> bool:
+    """True when the settings' sampler takes a guide model (``needs_guide``) and uses it (``influence > 0``)."""
+    return getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0
+
+
 def _check_parts(config: SynthesizeConfig, selector, guide) -> bool:
     """Stop before any image when the settings need a part not passed in; True when the guide is used."""
     if config.candidates > 1 and selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
                         "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
-    wants_guide = getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0
+    wants_guide = needs_guide(config)
     if wants_guide and guide is None:
         raise VlcpError("setting 'influence': influence_guided with influence > 0 needs a guide "
                         "(vlcp.samplers.influence.influence_guide from surrogates trained on the training split; "
