@@ -308,13 +308,14 @@ def _influence_guide(args, config, data, model):
 
 def _cmd_synthesize(args) -> int:
     from vlcp.run.shards import current_shard
-    from vlcp.synthesize import SynthesizeConfig, load_prototypes, prototypes_ipc, synthesize
+    from vlcp.synthesize import load_prototypes, prototypes_ipc, synthesize, synthesize_config_type
 
-    config_from_args(SynthesizeConfig, args, _synthesize_table(args, ipc=None))  # settings checked first
+    config_type = synthesize_config_type()  # the built-in samplers' settings and any registered since
+    config_from_args(config_type, args, _synthesize_table(args, ipc=None))  # settings checked first
     data = _train_split(args, _data(args))
     prototypes = args.prototypes or args.run / "prototypes"
     load_prototypes(prototypes)  # checked before the model loads
-    config = config_from_args(SynthesizeConfig, args, _synthesize_table(args, prototypes_ipc(prototypes)))
+    config = config_from_args(config_type, args, _synthesize_table(args, prototypes_ipc(prototypes)))
     selector = _selector(args, config, data) if config.candidates > 1 else None
     model = _load_model(args)
     guide = _influence_guide(args, config, data, model)
@@ -443,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vlcp.captioners import CAPTIONERS  # noqa: F401  (fills the registry for --captioner choices)
     from vlcp.caption import CaptionConfig
     from vlcp.encode import EncodeConfig
-    from vlcp.synthesize import SynthesizeConfig
+    from vlcp.synthesize import synthesize_config_type
     from vlcp.train import TrainConfig
 
     from vlcp.errors.boundary import ArgumentParser
@@ -492,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prototypes", type=Path, default=None, help="prototypes folder (default: RUN/prototypes)")
     p.add_argument("--out", type=Path, default=None, help="output ImageFolder (default: RUN/distilled)")
     p.add_argument("--force", action="store_true", help="delete images made with other inputs or settings and redo")
-    add_config_args(p, SynthesizeConfig)
+    add_config_args(p, synthesize_config_type())
     p.set_defaults(func=_cmd_synthesize)
 
     from vlcp.evaluate.cli import add_parsers as add_evaluate

@@ -14,6 +14,7 @@ under a classifier trained on the training split (``vlcp.samplers.selection``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -23,28 +24,24 @@ import torch
 from vlcp.files.tensors import load_centres as load_file  # prototypes checked: readable, (k, C, H, W), finite
 
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.settings.config import check, save_config
+from vlcp.settings.config import check, check_choices, save_config
 from vlcp.errors import VlcpError
 from vlcp.files.images import save_png
 from vlcp.files.atomic import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
 from vlcp.samplers import SAMPLERS
-from vlcp.samplers.base import sampler_field, sampler_setting_names, settings_of
-from vlcp.samplers.img2img import Img2ImgSettings
-from vlcp.samplers.influence import InfluenceGuidedSettings
-from vlcp.samplers.mode_guided import ModeGuidedSettings
+from vlcp.samplers.base import is_quiet_default, sampler_fields, sampler_setting_names, settings_of
 from vlcp.run.shards import Shard, barrier
 
 
 STARTS = ("centre", "medoid", "mix")  # where a prototype's sampling starts (SynthesizeConfig.start)
 SELECTORS = ("classifier", "teacher")  # who scores the candidates (SynthesizeConfig.selector)
-# settings added after runs were fingerprinted: at these values they stay out of rows and fingerprints
-QUIET_DEFAULTS = {"selector": "classifier"}
 
 
 @dataclass(frozen=True)
-class SynthesizeConfig:
-    strength: float = sampler_field(Img2ImgSettings, "strength")
+class SharedSynthesizeSettings:
+    """The settings every sampler shares; :data:`SynthesizeConfig` adds each registered sampler's own."""
+
     guidance_scale: float = field(default=10.0, metadata={"help": "classifier-free guidance scale (paper: 10)"})
     steps: int = field(default=50, metadata={"help": "DDIM steps over the full schedule"})
     negative_prompt: str = field(default="cartoon, anime, painting", metadata={"help": "negative prompt"})
@@ -58,18 +55,12 @@ class SynthesizeConfig:
     selector: str = field(default="classifier", metadata={
         "help": "candidates > 1: who picks the candidate: classifier (that ConvNet) or teacher (the soft-label "
                 "teacher of [evaluate], under rded: the lowest teacher cross-entropy, RDED's realism score)",
-        "choices": list(SELECTORS)})
+        "choices": list(SELECTORS), "quiet": True})
     sampler: str = field(default="img2img", metadata={
-        "help": "how a prototype becomes an image: img2img (the paper: noised to strength, denoised), "
-                "mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype) or "
-                "influence_guided (beyond the paper, IGD: mode_guided climbing a surrogate's training influence)",
-        "choices": SAMPLERS.names()})
-    mode_guidance: float = sampler_field(ModeGuidedSettings, "mode_guidance")
-    guidance_stop: float = sampler_field(ModeGuidedSettings, "guidance_stop")
-    repulsion: float = sampler_field(ModeGuidedSettings, "repulsion")
-    influence: float = sampler_field(InfluenceGuidedSettings, "influence")
-    influence_from: float = sampler_field(InfluenceGuidedSettings, "influence_from")
-    influence_until: float = sampler_field(InfluenceGuidedSettings, "influence_until")
+        "help": "how a prototype becomes an image (vlcp.samplers): img2img (the paper: noised to strength, "
+                "denoised), mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype), "
+                "influence_guided (beyond the paper, IGD: mode_guided climbing a surrogate's training influence) "
+                "or any other registered sampler", "choices": SAMPLERS.names})
     start: str = field(default="centre", metadata={
         "help": "the latent each prototype starts from: centre (the paper: the k-means centre), medoid (beyond the "
                 "paper: the latent of the real image nearest the centre) or mix (start_mix × medoid + "
@@ -77,20 +68,49 @@ class SynthesizeConfig:
     start_mix: float = field(default=0.5, metadata={"help": "start = mix: the medoid's weight, in [0, 1]"})
 
     def __post_init__(self) -> None:
-        check(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS.names())}")
-        for name in SAMPLERS.names():  # each sampler checks its own settings
-            SAMPLERS.get(name).Settings.from_config(self)
+        check_choices(self)  # sampler, selector, start
+        for name in SAMPLERS.names():  # each sampler checks its own settings (those this config carries)
+            settings = SAMPLERS.get(name).Settings
+            if all(hasattr(self, f.name) for f in dataclasses.fields(settings)):
+                settings.from_config(self)
         check(math.isfinite(self.guidance_scale) and self.guidance_scale >= 0, "guidance_scale",
               "must be a finite number >= 0")
         check(self.steps >= 1, "steps", "must be >= 1")
         settings_of(self).check_steps(self.steps)
-        check(self.start in STARTS, "start", f"must be one of {', '.join(STARTS)}")
         check(0 <= self.start_mix <= 1, "start_mix", "must be in [0, 1]")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.image_size >= 0, "image_size", "must be >= 0")
         check(self.candidates >= 1, "candidates", "must be >= 1")
         check(self.selector_epochs >= 1, "selector_epochs", "must be >= 1")
-        check(self.selector in SELECTORS, "selector", f"must be one of {', '.join(SELECTORS)}")
+
+
+def _config_type(fields: list) -> type:
+    """The synthesize config: the shared settings plus ``fields`` (the samplers' own), frozen."""
+    return dataclasses.make_dataclass("SynthesizeConfig", fields, bases=(SharedSynthesizeSettings,), frozen=True,
+                                      namespace={"__module__": __name__, "__doc__": _CONFIG_DOC})
+
+
+_CONFIG_DOC = """The synthesize stage's settings: those of :class:`SharedSynthesizeSettings` plus every registered
+sampler's own (``vlcp.samplers``: ``strength`` of img2img, ``mode_guidance``, ``guidance_stop``, ``repulsion``
+of mode_guided, ``influence…`` of influence_guided), each under its own name as a ``[synthesize]`` key and a
+flag. A sampler registered later (a plug-in) is taken by :func:`synthesize_config_type`."""
+
+#: the config with the built-in samplers' settings (what ``SynthesizeConfig(strength=0.4)`` builds)
+SynthesizeConfig = _config_type(sampler_fields())
+_EXTENDED: dict[tuple, type] = {}
+
+
+def synthesize_config_type() -> type:
+    """The synthesize config for the samplers registered now: :data:`SynthesizeConfig`, or a subclass with
+    the settings of samplers registered after it (the CLI, TOML checks and ``vlcp run`` build this one)."""
+    extra = [f for f in sampler_fields() if f[0] not in {x.name for x in dataclasses.fields(SynthesizeConfig)}]
+    if not extra:
+        return SynthesizeConfig
+    key = tuple((name, f.default, repr(dict(f.metadata))) for name, _, f in extra)
+    if key not in _EXTENDED:
+        _EXTENDED[key] = dataclasses.make_dataclass("SynthesizeConfig", extra, bases=(SynthesizeConfig,), frozen=True,
+                                                    namespace={"__module__": __name__, "__doc__": _CONFIG_DOC})
+    return _EXTENDED[key]
 
 
 @dataclass(frozen=True)
@@ -241,25 +261,27 @@ def _sampler_settings(config: SynthesizeConfig) -> dict:
 
 
 def _settings_parts(config: SynthesizeConfig) -> dict:
-    """The settings that determine the images: the shared ones but the batch size, the active sampler's own,
-    the start when not the paper's."""
-    from vlcp.settings.config import to_dict
-
+    """The settings that determine the images: the shared ones but the batch size (quiet ones at their
+    default left out), the active sampler's own, the start when not the paper's."""
     owned = sampler_setting_names() | {"batch_size", "start", "start_mix"}
-    shared = {k: v for k, v in to_dict(config).items() if k not in owned and QUIET_DEFAULTS.get(k, ...) != v}
+    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(SharedSynthesizeSettings)
+              if f.name not in owned and not is_quiet_default(config, f)}
     return {**shared, **_sampler_settings(config)}
 
 
-def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
-    """The settings part as vlcp 0.x wrote it (every sampler's settings, no start), so its runs still resume;
-    only for the paper's start, which those runs used."""
-    from vlcp.settings.config import to_dict
+#: the settings part of vlcp 0.x's fingerprint (every then-sampler's settings, no start, no batch size)
+V0_SETTINGS = ("strength", "guidance_scale", "steps", "negative_prompt", "seed", "image_size", "candidates",
+               "selector_epochs", "sampler", "mode_guidance", "guidance_stop")
 
-    if config.start != "centre" or config.repulsion or any(getattr(config, k) != v for k, v in QUIET_DEFAULTS.items()):
+
+def _legacy_settings_parts(config: SynthesizeConfig) -> list[dict]:
+    """The settings part as vlcp 0.x wrote it, so its runs still resume: only for settings 0.x had (the
+    paper's start, img2img or mode_guided, every setting added since at its default)."""
+    later = [f for f in dataclasses.fields(config) if f.name not in V0_SETTINGS]
+    if config.start != "centre" or config.sampler not in ("img2img", "mode_guided") or any(
+            f.metadata.get("quiet") and not is_quiet_default(config, f) for f in later):
         return []
-    new = ("batch_size", "start", "start_mix", "repulsion", "influence", "influence_from", "influence_until",
-           *QUIET_DEFAULTS)
-    return [{k: v for k, v in to_dict(config).items() if k not in new}]
+    return [{k: getattr(config, k) for k in V0_SETTINGS}]
 
 
 def _input_parts(model: LatentDiffusion, prototypes_dir: Path, config: SynthesizeConfig, res: int,
@@ -352,8 +374,8 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
 
 
 def needs_guide(config: SynthesizeConfig) -> bool:
-    """True when the settings' sampler takes a guide model (``needs_guide``) and uses it (``influence > 0``)."""
-    return getattr(SAMPLERS.get(config.sampler), "needs_guide", False) and config.influence > 0
+    """True when the active sampler's settings use a guide model (``SamplerSettings.uses_guide``)."""
+    return settings_of(config).uses_guide()
 
 
 def _check_parts(config: SynthesizeConfig, selector, guide) -> bool:
@@ -363,9 +385,7 @@ def _check_parts(config: SynthesizeConfig, selector, guide) -> bool:
                         "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
     wants_guide = needs_guide(config)
     if wants_guide and guide is None:
-        raise VlcpError("setting 'influence': influence_guided with influence > 0 needs a guide "
-                        "(vlcp.samplers.influence.influence_guide from surrogates trained on the training split; "
-                        "the CLI builds one)")
+        raise VlcpError(settings_of(config).guide_help)
     return wants_guide
 
 

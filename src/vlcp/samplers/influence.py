@@ -46,6 +46,13 @@ class InfluenceGuidedSettings(ModeGuidedSettings):
         check(0 <= self.influence_from <= self.influence_until <= 1, "influence_from",
               "influence_from and influence_until must satisfy 0 <= from <= until <= 1")
 
+    guide_help = ("setting 'influence': influence_guided with influence > 0 needs a guide "
+                  "(vlcp.samplers.influence.influence_guide from surrogates trained on the training split; "
+                  "the CLI builds one)")
+
+    def uses_guide(self) -> bool:
+        return self.influence > 0
+
     def describe(self) -> str:
         return (super().describe() + f", climbing a surrogate's training influence with weight {self.influence} "
                 f"from {self.influence_from} to {self.influence_until} of the steps (influence_guided, IGD)")

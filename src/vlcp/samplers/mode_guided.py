@@ -35,7 +35,7 @@ class ModeGuidedSettings(SamplerSettings):
         "help": "mode_guided: fraction of the steps that are guided, from the start (MGD³: half)"})
     repulsion: float = field(default=0.0, metadata={
         "help": "mode_guided: weight w of the push away from the nearest other prototype of the image's class "
-                "over the guided steps (beyond the paper, IGD's diversity term; 0: off)"})
+                "over the guided steps (beyond the paper, IGD's diversity term; 0: off)", "quiet": True})
     describe_as = ("was the mode that sampling from pure noise was pulled towards, with weight {mode_guidance} "
                    "over the first {guidance_stop} of the steps (mode_guided, MGD³)")
 
@@ -44,13 +44,6 @@ class ModeGuidedSettings(SamplerSettings):
               "must be a finite number >= 0")
         check(0 <= self.guidance_stop <= 1, "guidance_stop", "must be in [0, 1]")
         check(math.isfinite(self.repulsion) and self.repulsion >= 0, "repulsion", "must be a finite number >= 0")
-
-    def record(self) -> dict:
-        """The settings, ``repulsion`` only when on (so runs made before it existed keep their rows)."""
-        out = super().record()
-        if not self.repulsion:
-            out.pop("repulsion")
-        return out
 
     def describe(self) -> str:
         extra = (f", pushed away from the nearest other prototype of its class with weight {self.repulsion}"

@@ -21,6 +21,17 @@ def check(cond: bool, setting: str, message: str) -> None:
         raise VlcpError(f"setting {setting!r}: {message}")
 
 
+def check_choices(config: Any) -> None:
+    """Raise naming the setting when a field's value is not one of its ``metadata["choices"]`` (a sequence or
+    a callable giving one, e.g. a registry's ``names``): the rule that also feeds the flag's ``choices``."""
+    for f in dataclasses.fields(config):
+        choices = f.metadata.get("choices")
+        if choices is None:
+            continue
+        choices = list(choices() if callable(choices) else choices)
+        check(getattr(config, f.name) in choices, f.name, f"must be one of {', '.join(map(str, choices))}")
+
+
 def to_dict(config: Any) -> dict:
     """A TOML-safe dict of a config dataclass (None values dropped, paths as str)."""
     out = {}

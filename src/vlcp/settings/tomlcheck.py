@@ -29,7 +29,7 @@ def _config_classes() -> dict[str, Callable[[], type]]:
     return {"data": lazy("vlcp.data.config", "DataConfig"), "caption": lazy("vlcp.caption", "CaptionConfig"),
             "train": lazy("vlcp.train", "TrainConfig"), "encode": lazy("vlcp.encode", "EncodeConfig"),
             "prototypes": lazy("vlcp.prototypes.config", "PrototypesConfig"),
-            "synthesize": lazy("vlcp.synthesize", "SynthesizeConfig"),
+            "synthesize": lambda: lazy("vlcp.synthesize", "synthesize_config_type")()(),
             "evaluate": lazy("vlcp.evaluate.evaluation", "EvalConfig"), "demo": lazy("vlcp.demo", "DemoConfig")}
 
 
