@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.captioners import CAPTIONERS, Captioner
-from vlcp.settings.config import check, save_config
+from vlcp.settings.config import check, check_choices, save_config
 from vlcp.data import ImageDataset
 from vlcp.data.base import source_images
 from vlcp.errors import VlcpError
@@ -31,6 +31,7 @@ class CaptionConfig:
     limit: int = field(default=0, metadata={"help": "caption only the first N images (0: all)"})
 
     def __post_init__(self) -> None:
+        check_choices(self)
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.limit >= 0, "limit", "must be >= 0")
 

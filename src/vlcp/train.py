@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.settings.config import check, save_config
+from vlcp.settings.config import check, check_choices, save_config
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import atomic_write_json, read_json
@@ -97,9 +97,7 @@ class TrainConfig:
         check(self.max_grad_norm >= 0, "max_grad_norm", "must be >= 0")
         check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0")
         check(self.snr_gamma >= 0, "snr_gamma", "must be >= 0")
-        check(self.prediction_type in ("", "epsilon", "v_prediction"), "prediction_type",
-              "must be '', 'epsilon' or 'v_prediction'")
-        check(self.attention in ("sdpa", "classic"), "attention", "must be 'sdpa' or 'classic'")
+        check_choices(self)  # mixed_precision, save_dtype, prediction_type, attention
 
 
 def _accelerator(config: TrainConfig):

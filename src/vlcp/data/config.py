@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlcp.errors import VlcpError
-from vlcp.settings.config import check
+from vlcp.settings.config import check, check_choices
 
 
 def _preset_names() -> list[str]:
@@ -34,6 +34,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         for name in ("num_classes", "per_class", "resolution", "holdout_per_class"):
             check(getattr(self, name) >= 0, name, "must be >= 0")
+        check_choices(self)
         if self.preset is not None:
             from vlcp.data.presets import get_preset
 

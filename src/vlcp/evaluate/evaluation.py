@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
-from vlcp.settings.config import check, to_dict
+from vlcp.settings.config import check, check_choices, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
 from vlcp.settings.devices import is_device_name
 from vlcp.errors import VlcpError
@@ -73,8 +73,7 @@ class EvalConfig:
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
     def __post_init__(self) -> None:
-        check(self.model in NETWORKS, "model", f"{self.model!r} is not one of {', '.join(NETWORKS.names())}")
-        check(self.protocol in PROTOCOLS, "protocol", f"{self.protocol!r} is not one of {', '.join(PROTOCOLS.names())}")
+        check_choices(self)  # model, protocol, norm, classes, teacher_model
         check(isinstance(self.repeats, int) and self.repeats >= 1, "repeats", "must be an integer ≥ 1")
         check(isinstance(self.seed, int) and self.seed >= 0, "seed", "must be an integer ≥ 0")
         for name in ("epochs", "batch_size", "test_batch_size", "resolution"):
@@ -82,12 +81,8 @@ class EvalConfig:
             check(v is None or (isinstance(v, int) and v >= 1), name, "must be a positive integer (or unset)")
         check(is_device_name(self.device), "device",
               f"{self.device!r} is not cpu, cuda, cuda:N, mps or auto")
-        check(self.norm in NORMS + ("auto",), "norm", f"{self.norm!r} is not one of {', '.join(NORMS)} or auto")
         check(self.teacher is None or (isinstance(self.teacher, str) and bool(self.teacher)), "teacher",
               "must be the path of a weights file")
-        check(self.teacher_model is None or self.teacher_model in NETWORKS, "teacher_model",
-              f"{self.teacher_model!r} is not one of {', '.join(NETWORKS.names())}")
-        check(self.classes in ("auto", "all", "distilled"), "classes", f"{self.classes!r} is not auto, all or distilled")
         check(isinstance(self.teacher_epochs, int) and self.teacher_epochs >= 1, "teacher_epochs", "must be ≥ 1")
         check((self.mean is None) == (self.std is None), "mean", "give both mean and std, or neither")
         if self.mean is not None:

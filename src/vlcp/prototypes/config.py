@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlcp.prototypes.strategies import STRATEGIES
-from vlcp.settings.config import check
+from vlcp.settings.config import check, check_choices
 
 __all__ = ["PrototypesConfig"]
 
@@ -53,8 +53,7 @@ class PrototypesConfig:
         check(_is_int(self.seed) and 0 <= self.seed < 2**32, "seed", f"must be an integer in [0, 2**32), got {self.seed!r}")
         check(_is_num(self.beta) and 0 < self.beta <= 1, "beta", f"must be in (0, 1], got {self.beta!r}")
         check(_is_int(self.top_k) and self.top_k >= 1, "top_k", f"must be an integer >= 1, got {self.top_k!r}")
-        check(self.strategy in STRATEGIES, "strategy",
-              f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES.names())}")
+        check_choices(self)  # strategy
         check(isinstance(self.allow_fewer, bool), "allow_fewer", f"must be true or false, got {self.allow_fewer!r}")
         check(self.strategy != "generated" or bool(self.generator_model), "generator_model",
               "strategy 'generated' needs a text-generation model (a hub id or a local folder)")

@@ -23,13 +23,15 @@ def check(cond: bool, setting: str, message: str) -> None:
 
 def check_choices(config: Any) -> None:
     """Raise naming the setting when a field's value is not one of its ``metadata["choices"]`` (a sequence or
-    a callable giving one, e.g. a registry's ``names``): the rule that also feeds the flag's ``choices``."""
+    a callable giving one, e.g. a registry's ``names``): the rule that also feeds the flag's ``choices``
+    (scikit-learn's parameter constraints). ``None`` passes where the field may be unset."""
     for f in dataclasses.fields(config):
-        choices = f.metadata.get("choices")
-        if choices is None:
+        choices, value = f.metadata.get("choices"), getattr(config, f.name)
+        if choices is None or (value is None and "None" in str(f.type)):
             continue
         choices = list(choices() if callable(choices) else choices)
-        check(getattr(config, f.name) in choices, f.name, f"must be one of {', '.join(map(str, choices))}")
+        shown = ", ".join(repr(c) if c == "" else str(c) for c in choices)
+        check(value in choices, f.name, f"must be one of {shown}, got {value!r}")
 
 
 def to_dict(config: Any) -> dict:
