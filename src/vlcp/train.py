@@ -9,7 +9,6 @@ draws its own slice of every shuffled epoch), keeps an EMA of the UNet, checkpoi
 """
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.settings.config import check, check_choices, save_config
+from vlcp.models.schedules import cosine_factor
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import atomic_write_json, read_json
@@ -188,7 +188,7 @@ def train(model: LatentDiffusion, dataset: ImageDataset, captions: Mapping[str, 
         model.scheduler.register_to_config(prediction_type=config.prediction_type)
     snapshot = lambda step: save(model, out_dir / "snapshots" / f"step-{step}", torch.float32)  # noqa: E731
     with _attention(model.unet, config.attention):
-        _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress, snapshot)
+        _train_unet(_UnetRun(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress, snapshot))
     if acc.is_main_process:
         save(model, out_dir, torch.float16 if config.save_dtype == "float16" else torch.float32)
     acc.wait_for_everyone()
@@ -234,7 +234,7 @@ def _train_vae(model, dataset, adapter, config, acc, ckpt, progress) -> None:
     for step in bar:
         if config.vae_cosine:  # a function of the step alone: resumes exactly without scheduler state
             for group in opt.param_groups:
-                group["lr"] = config.vae_lr * 0.5 * (1 + math.cos(math.pi * step / config.vae_steps))
+                group["lr"] = config.vae_lr * cosine_factor(step, config.vae_steps)
         idx = batches.indices(step)
         x = adapter.to_model(dataset.images(idx)).to(acc.device)
         if config.random_flip:
@@ -278,7 +278,7 @@ def _lr_lambda(config: TrainConfig, steps: int):
         if not config.cosine:
             return warm
         progress = min(1.0, max(0, step - config.warmup_steps) / max(1, steps - config.warmup_steps))
-        return warm * 0.5 * (1 + math.cos(math.pi * progress))
+        return warm * cosine_factor(progress, 1)
     return f
 
 
@@ -327,11 +327,26 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor, noise_sched
     return (per_sample * weight).mean()
 
 
-def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, steps, progress, snapshot) -> None:
-    from diffusers.training_utils import EMAModel
+@dataclass
+class _UnetRun:
+    """What one UNet training run works with: the model and data, the settings, the accelerator and the
+    checkpoint folder; ``snapshot(step)`` writes a snapshot of the model."""
 
-    model.text_encoder.to(acc.device)
-    text = CachedTextEncoder(model.text_encoder)
+    model: LatentDiffusion
+    dataset: ImageDataset
+    names: list
+    captions: Mapping[str, str]
+    adapter: object
+    config: TrainConfig
+    acc: object
+    ckpt: Path
+    steps: int
+    progress: bool
+    snapshot: Callable[[int], None]
+
+
+def _trainable_unet(model, config: TrainConfig):
+    """The UNet in training mode (LoRA adapters when ``lora_rank``) and its trainable parameters."""
     unet = model.unet.train().requires_grad_(not config.lora_rank)
     if config.lora_rank:
         from peft import LoraConfig
@@ -340,50 +355,52 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
                                     init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    params = [p for p in unet.parameters() if p.requires_grad]
+    return unet, [p for p in unet.parameters() if p.requires_grad]
+
+
+def _resume_unet(r: _UnetRun, state, unet_p, opt, gen, ema, sched) -> None:
+    """Put the checkpoint's weights, optimiser, generator, EMA and schedule back."""
+    start = state["step"]
+    _restore_ckpt(r.ckpt, r.acc, state, {"unet": r.acc.unwrap_model(unet_p)}, opt, gen)
+    if ema is not None and (state.get("dir") or (r.ckpt / "ema.safetensors").exists()):
+        from vlcp.files.checkpoint import load_tensors
+
+        ema_state = load_tensors(r.ckpt, state, "ema")
+        ema.shadow_params = [ema_state[f"{i}"] for i in range(len(ema.shadow_params))]
+        ema.optimization_step = state["step"]
+    if "scheduler" in state:
+        sched.load_state_dict(state["scheduler"])
+    else:  # old checkpoints: replay the schedule
+        for _ in range(start):
+            sched.step()
+
+
+def _train_unet(r: _UnetRun) -> None:
+    from diffusers.training_utils import EMAModel
+
+    config, acc = r.config, r.acc
+    r.model.text_encoder.to(acc.device)
+    text = CachedTextEncoder(r.model.text_encoder)
+    unet, params = _trainable_unet(r.model, config)
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-2, foreach=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, r.steps))
     ema = EMAModel(params, decay=config.ema_decay, foreach=True) if config.ema_decay else None
     unet_p, opt = acc.prepare(unet, opt)
     forward = torch.compile(unet_p) if config.compile else unet_p
-    noise_sched = model.scheduler
-    batches = _Batches(len(dataset), config.batch_size, config.seed, acc.process_index, acc.num_processes)
-    state = _load_ckpt(ckpt, "unet", steps)
+    batches = _Batches(len(r.dataset), config.batch_size, config.seed, acc.process_index, acc.num_processes)
+    state = _load_ckpt(r.ckpt, "unet", r.steps)
     start = state["step"] if state is not None else 0
     gen = torch.Generator().manual_seed(config.seed + 1000 + 17 * acc.process_index + start)  # (old checkpoints)
     if state is not None and start > 0:
-        _restore_ckpt(ckpt, acc, state, {"unet": acc.unwrap_model(unet_p)}, opt, gen)
-        if ema is not None and (state.get("dir") or (ckpt / "ema.safetensors").exists()):
-            from vlcp.files.checkpoint import load_tensors
-
-            ema_state = load_tensors(ckpt, state, "ema")
-            ema.shadow_params = [ema_state[f"{i}"] for i in range(len(ema.shadow_params))]
-            ema.optimization_step = state["step"]
-        if "scheduler" in state:
-            sched.load_state_dict(state["scheduler"])
-        else:  # old checkpoints: replay the schedule
-            for _ in range(start):
-                sched.step()
+        _resume_unet(r, state, unet_p, opt, gen, ema, sched)
     if ema is not None:  # shadow weights live with the (prepared) UNet, e.g. on the GPU
         ema.to(acc.device)
-    latents = _latent_source(model, dataset, adapter, config, acc) if start < steps else None
-    scale = float(model.vae.config.scaling_factor)
-    bar = tqdm(range(start, steps), desc="train unet", disable=not (progress and acc.is_local_main_process),
-               initial=start, total=steps)
+    latents = _latent_source(r.model, r.dataset, r.adapter, config, acc) if start < r.steps else None
+    bar = tqdm(range(start, r.steps), desc="train unet", disable=not (r.progress and acc.is_local_main_process),
+               initial=start, total=r.steps)
     t0 = time.time()
-    accum = config.gradient_accumulation_steps
     for step in bar:
-        for micro in range(step * accum, (step + 1) * accum):
-            idx = batches.indices(micro)
-            with torch.no_grad():
-                z = latents.draw(idx, gen) * scale
-                drop = torch.rand(len(idx), generator=gen) < config.caption_dropout
-                prompts = ["" if d else captions[names[i]] for i, d in zip(idx, drop.tolist())]
-                noisy, t, target = _targets(noise_sched, z, gen, acc.device)
-            with acc.autocast():
-                pred = predict_by_length(forward, noisy, t, text.encode_each(prompts))
-            loss = _loss(pred, target, t, noise_sched, config.snr_gamma)
-            acc.backward(loss / accum)
+        loss = _unet_step(r, step, batches, latents, gen, text, forward)
         if config.max_grad_norm:
             acc.clip_grad_norm_(params, config.max_grad_norm)
         opt.step()
@@ -393,23 +410,53 @@ def _train_unet(model, dataset, names, captions, adapter, config, acc, ckpt, ste
             ema.step(params)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % config.checkpoint_every == 0:
-            mods = {"unet": acc.unwrap_model(unet_p).state_dict()}
-            if ema is not None:
-                mods["ema"] = {f"{i}": p for i, p in enumerate(ema.shadow_params)}
-            _save_ckpt(ckpt, acc, {"phase": "unet", "step": step + 1, "seconds": time.time() - t0,
-                                   "scheduler": sched.state_dict()}, mods, opt, gen)
-        if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and acc.is_main_process:
-            _snapshot(model, acc.unwrap_model(unet_p), ema, params, lambda: snapshot(step + 1))
-    unet = acc.unwrap_model(unet_p)
+        _unet_checkpoints(r, step, unet_p, ema, params, opt, gen, sched, t0)
+    _finish_unet(r, acc.unwrap_model(unet_p), ema, params)
+
+
+def _unet_step(r: _UnetRun, step: int, batches, latents, gen, text, forward) -> torch.Tensor:
+    """The forward and backward passes of one optimiser step (its gradient-accumulation micro-batches);
+    returns the last micro-batch's loss."""
+    config, noise_sched = r.config, r.model.scheduler
+    scale = float(r.model.vae.config.scaling_factor)
+    accum = config.gradient_accumulation_steps
+    for micro in range(step * accum, (step + 1) * accum):
+        idx = batches.indices(micro)
+        with torch.no_grad():
+            z = latents.draw(idx, gen) * scale
+            drop = torch.rand(len(idx), generator=gen) < config.caption_dropout
+            prompts = ["" if d else r.captions[r.names[i]] for i, d in zip(idx, drop.tolist())]
+            noisy, t, target = _targets(noise_sched, z, gen, r.acc.device)
+        with r.acc.autocast():
+            pred = predict_by_length(forward, noisy, t, text.encode_each(prompts))
+        loss = _loss(pred, target, t, noise_sched, config.snr_gamma)
+        r.acc.backward(loss / accum)
+    return loss
+
+
+def _unet_checkpoints(r: _UnetRun, step: int, unet_p, ema, params, opt, gen, sched, t0: float) -> None:
+    """The checkpoint and the snapshot due after ``step``, if any."""
+    config, acc = r.config, r.acc
+    if (step + 1) % config.checkpoint_every == 0:
+        mods = {"unet": acc.unwrap_model(unet_p).state_dict()}
+        if ema is not None:
+            mods["ema"] = {f"{i}": p for i, p in enumerate(ema.shadow_params)}
+        _save_ckpt(r.ckpt, acc, {"phase": "unet", "step": step + 1, "seconds": time.time() - t0,
+                                 "scheduler": sched.state_dict()}, mods, opt, gen)
+    if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and acc.is_main_process:
+        _snapshot(r.model, acc.unwrap_model(unet_p), ema, params, lambda: r.snapshot(step + 1))
+
+
+def _finish_unet(r: _UnetRun, unet, ema, params) -> None:
+    """The trained UNet into the model: EMA weights in place, LoRA merged, in eval mode."""
     if ema is not None:
         ema.copy_to(params)
-    if config.lora_rank:  # merge the adapters: the saved UNet is a plain UNet2DConditionModel
+    if r.config.lora_rank:  # merge the adapters: the saved UNet is a plain UNet2DConditionModel
         unet.fuse_lora()
         unet.unload_lora()
-    if config.gradient_checkpointing:
+    if r.config.gradient_checkpointing:
         unet.disable_gradient_checkpointing()
-    model.unet = unet.eval().requires_grad_(False)
+    r.model.unet = unet.eval().requires_grad_(False)
 
 
 def _snapshot(model, unet, ema, params, write: Callable[[], None]) -> None:

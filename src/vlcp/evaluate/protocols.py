@@ -13,11 +13,11 @@ points. ``vlcp.evaluate.trainer`` runs it.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from vlcp.settings.registry import Registry
+from vlcp.models.schedules import cosine_factor
 
 PROTOCOLS: Registry["Protocol"] = Registry("protocol")
 
@@ -109,7 +109,7 @@ class Protocol:
         if self.schedule == "multistep":  # MultiStepLR(milestones=[2E//3, 5E//6], gamma=0.2), stepped per epoch
             return 0.2 ** sum(epoch >= m for m in (2 * epochs // 3, 5 * epochs // 6))
         if self.schedule == "rded_cosine":  # RDED's LambdaLR: 0.5 (1 + cos(π e / E / 2)), stepped per epoch
-            return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs / 2)) if epoch <= epochs else 0.0
+            return cosine_factor(epoch, epochs, span=2) if epoch <= epochs else 0.0
         return 1.0
 
     def test_epochs(self, epochs: int) -> list[int]:
