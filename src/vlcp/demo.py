@@ -79,19 +79,8 @@ def _step(name: str):
 
 def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) -> list[dict]:
     """Run the demo into ``out`` (default: a new folder under ./runs/); returns the result rows."""
-    from vlcp.caption import CaptionConfig, caption, read_captions
-    from vlcp.captioners import CAPTIONERS
     from vlcp.data.config import DataConfig
-    from vlcp.encode import EncodeConfig, encode
-    from vlcp.evaluate import EvalConfig, evaluate_folder, write_results
-    from vlcp.evaluate.baselines import make_baseline
-    from vlcp.evaluate.results import markdown_table
-    from vlcp.files.atomic import atomic_write_json
     from vlcp.run.state import write_settings
-    from vlcp.models import load_model
-    from vlcp.prototypes import PrototypesConfig, run_prototypes
-    from vlcp.report import figure, report
-    from vlcp.synthesize import SynthesizeConfig, decode_prototypes, synthesize
 
     run = Path(out) if out is not None else default_run_dir()
     run.mkdir(parents=True, exist_ok=True)
@@ -102,44 +91,81 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
                       holdout_per_class=config.holdout_per_class)
     write_settings(run, {"data": to_dict(data), "run": {"model": config.model}})
     train, test = data.load("train"), data.load("test")
-
-    t = _step(f"caption {len(train)} training images (attributes captioner)")
-    meta = caption(train, CAPTIONERS.get("attributes")(), run / "captions", CaptionConfig(), progress=progress)
-    print(f"   {time.perf_counter() - t:.0f} s", flush=True)
-
-    t = _step(f"encode {len(train)} images with the model's VAE")
-    model = load_model(config.model)
-    store = encode(model, train, run / "latents", EncodeConfig(), progress=progress)
-    print(f"   {time.perf_counter() - t:.0f} s", flush=True)
-
-    t = _step(f"prototypes: LOF + k-means (k = {config.ipc}) and text prototypes per class")
-    run_prototypes(store, read_captions(meta), run / "prototypes", PrototypesConfig(ipc=config.ipc, seed=config.seed))
-    print(f"   {time.perf_counter() - t:.0f} s", flush=True)
-
-    t = _step("synthesize: img2img from each prototype with its text prototype")
-    synth = SynthesizeConfig(strength=config.strength, guidance_scale=config.guidance_scale, steps=config.steps,
-                             negative_prompt="", seed=config.seed)
-    synthesize(model, run / "prototypes", run / "distilled", synth, train.resolution, train.channels,
-               progress=progress)
-    kmeans, random, medoid = (run / "baselines" / f"{m}_ipc{config.ipc}" for m in ("kmeans", "random", "medoid"))
-    decode_prototypes(model, run / "prototypes", kmeans, train.resolution, train.channels)
-    make_baseline("random", train, random, ipc=config.ipc, seed=config.seed, progress=progress)
-    make_baseline("medoid", train, medoid, ipc=config.ipc, run_dir=run)
-    print(f"   {time.perf_counter() - t:.0f} s", flush=True)
-
-    t = _step(f"evaluate: ConvNet-3, dc protocol, {config.epochs} epochs, {config.repeats} runs per method")
-    ev = EvalConfig(model="convnet3", protocol="dc", repeats=config.repeats, seed=config.seed,
-                    epochs=config.epochs, progress=progress)
-    rows = []
-    for method, folder in (("vlcp (ours)", run / "distilled"), ("random real", random), ("k-means centroids", kmeans),
-                           ("medoid", medoid)):
-        rows.append(evaluate_folder(folder, test, ev, method=method, ipc=config.ipc, train=train))
-    whole = whole_set_reference(config)
-    rows += [whole] if whole is not None else []
+    folders = _distil(run, train, config, progress)
     title = f"Test accuracy (%), {data.describe(len(getattr(test, 'parent', test).classes))}, IPC {config.ipc}"
-    write_results(rows, run / "eval", title=title)
-    atomic_write_json(run / "results.json", [_row(r) for r in rows])
+    rows = _evaluate(run, folders, train, test, config, title, progress)
+    _summary(run, rows, train, config, title, t_start)
+    return [_row(r) for r in rows]
+
+
+def _timed(name: str, work):
+    """Print the step's name, do ``work()``, print its seconds; returns what it returned."""
+    t = _step(name)
+    out = work()
     print(f"   {time.perf_counter() - t:.0f} s", flush=True)
+    return out
+
+
+def _distil(run: Path, train, config: DemoConfig, progress: bool) -> dict[str, Path]:
+    """Caption, encode, prototypes, synthesize and the baselines' folders; method name → image folder."""
+    from vlcp.caption import CaptionConfig, caption, read_captions
+    from vlcp.captioners import CAPTIONERS
+    from vlcp.encode import EncodeConfig, encode
+    from vlcp.evaluate.baselines import make_baseline
+    from vlcp.models import load_model
+    from vlcp.prototypes import PrototypesConfig, run_prototypes
+    from vlcp.synthesize import SynthesizeConfig, decode_prototypes, synthesize
+
+    meta = _timed(f"caption {len(train)} training images (attributes captioner)", lambda: caption(
+        train, CAPTIONERS.get("attributes")(), run / "captions", CaptionConfig(), progress=progress))
+    def encoded():
+        model = load_model(config.model)
+        return model, encode(model, train, run / "latents", EncodeConfig(), progress=progress)
+
+    model, store = _timed(f"encode {len(train)} images with the model's VAE", encoded)
+    _timed(f"prototypes: LOF + k-means (k = {config.ipc}) and text prototypes per class", lambda: run_prototypes(
+        store, read_captions(meta), run / "prototypes", PrototypesConfig(ipc=config.ipc, seed=config.seed)))
+    kmeans, random, medoid = (run / "baselines" / f"{m}_ipc{config.ipc}" for m in ("kmeans", "random", "medoid"))
+
+    def synthesized():
+        synth = SynthesizeConfig(strength=config.strength, guidance_scale=config.guidance_scale, steps=config.steps,
+                                 negative_prompt="", seed=config.seed)
+        synthesize(model, run / "prototypes", run / "distilled", synth, train.resolution, train.channels,
+                   progress=progress)
+        decode_prototypes(model, run / "prototypes", kmeans, train.resolution, train.channels)
+        make_baseline("random", train, random, ipc=config.ipc, seed=config.seed, progress=progress)
+        make_baseline("medoid", train, medoid, ipc=config.ipc, run_dir=run)
+
+    _timed("synthesize: img2img from each prototype with its text prototype", synthesized)
+    return {"vlcp (ours)": run / "distilled", "random real": random, "k-means centroids": kmeans, "medoid": medoid}
+
+
+def _evaluate(run: Path, folders: dict[str, Path], train, test, config: DemoConfig, title: str,
+              progress: bool) -> list:
+    """Each folder scored by the shortened dc protocol (and the benchmark's whole-set row when it applies);
+    writes ``eval/`` and ``results.json``."""
+    from vlcp.evaluate import EvalConfig, evaluate_folder, write_results
+    from vlcp.files.atomic import atomic_write_json
+
+    def scored():
+        ev = EvalConfig(model="convnet3", protocol="dc", repeats=config.repeats, seed=config.seed,
+                        epochs=config.epochs, progress=progress)
+        rows = [evaluate_folder(folder, test, ev, method=method, ipc=config.ipc, train=train)
+                for method, folder in folders.items()]
+        whole = whole_set_reference(config)
+        rows += [whole] if whole is not None else []
+        write_results(rows, run / "eval", title=title)
+        atomic_write_json(run / "results.json", [_row(r) for r in rows])
+        return rows
+
+    return _timed(f"evaluate: ConvNet-3, dc protocol, {config.epochs} epochs, {config.repeats} runs per method",
+                  scored)
+
+
+def _summary(run: Path, rows: list, train, config: DemoConfig, title: str, t_start: float) -> None:
+    """The report, the figure and the table on the terminal."""
+    from vlcp.evaluate.results import markdown_table
+    from vlcp.report import figure, report
 
     report(run)
     picture = figure(run, train, per_class=min(config.ipc, 10), seed=config.seed)
@@ -149,7 +175,6 @@ def run_demo(out: str | Path | None, config: DemoConfig, progress: bool = True) 
               f"(lr ×0.1 after half) to fit the demo's time budget; `vlcp evaluate` runs the full protocol.")
     print(f"\nRun folder: {run} (report: {run / 'report.html'}; distilled next to real images: {picture}); "
           f"total {time.perf_counter() - t_start:.0f} s")
-    return [_row(r) for r in rows]
 
 
 def _row(r) -> dict:
