@@ -139,3 +139,57 @@ def odd_size_tree(root: Path, side: int = 28, n: int = 4, odd: tuple[int, int] =
             size = odd if (c, i) == ("a", 0) else (side, side)
             Image.fromarray(rng.integers(0, 255, size[::-1], dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
     return root
+
+
+SHARD_FAULTS = ("fewer_rows", "more_rows", "int_latents", "huge", "float_ids")
+
+
+def damaged_latents_run(run: Path, kind: str, n: int = 6) -> Path:
+    """A run folder with captions and a one-class latents store (``bag``, ``n`` images, 4×16×16 latents) whose
+    only shard is damaged as ``kind`` (``SHARD_FAULTS``): fewer latent rows than file names, more, integer
+    latents, one value of 1e30, float ids. Returns the shard's path."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    names = [f"train/bag/{i}.png" for i in range(n)]
+    lat = np.random.default_rng(0).normal(size=(n, 4, 16, 16)).astype(np.float32)
+    ids = np.arange(n)
+    if kind == "fewer_rows":
+        lat, ids = lat[:n - 2], ids[:n - 2]
+    elif kind == "more_rows":
+        names = names[:n - 2]
+    elif kind == "int_latents":
+        lat = np.round(lat * 10).astype(np.int32)
+    elif kind == "huge":
+        lat[0, 0, 0, 0] = 1e30
+    elif kind == "float_ids":
+        ids = ids.astype(np.float32)
+    shard = run / "latents" / "bag" / "00000.safetensors"
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    (run / "latents" / "index.json").write_text(json.dumps({"classes": ["bag"], "class_names": ["bag"],
+                                                            "shape": [4, 16, 16], "scaling_factor": 1.0,
+                                                            "shard_size": 8}))
+    save_file({"latents": lat, "ids": ids}, str(shard), metadata={"file_names": json.dumps(names)})
+    (run / "captions").mkdir(parents=True, exist_ok=True)
+    (run / "captions" / "metadata.jsonl").write_text(
+        "".join(json.dumps({"file_name": f"train/bag/{i}.png", "text": "a bag"}) + "\n" for i in range(n)))
+    return shard
+
+
+def damaged_prototypes(folder: Path, kind: str) -> Path:
+    """``prototypes.safetensors`` + ``text_prototypes.json`` (classes bag, trouser; one 4×16×16 centre each)
+    whose trouser centre is ``kind``: ``int`` (int32 values) or ``huge`` (one value of 1e30)."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good = np.zeros((1, 4, 16, 16), np.float32)
+    bad = good.astype(np.int32) if kind == "int" else good.copy()
+    if kind == "huge":
+        bad[0, 0, 0, 0] = 1e30
+    save_file({"bag": good, "trouser": bad}, str(folder / "prototypes.safetensors"))
+    (folder / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
+        c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in ("bag", "trouser")}}))
+    return folder / "prototypes.safetensors"
