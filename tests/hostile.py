@@ -186,9 +186,10 @@ def damaged_latents_run(run: Path, kind: str, n: int = 6) -> Path:
     return shard
 
 
-def damaged_prototypes(folder: Path, kind: str) -> Path:
-    """``prototypes.safetensors`` + ``text_prototypes.json`` (classes bag, trouser; one 4×16×16 centre each)
-    whose trouser centre is ``kind``: ``int`` (int32 values) or ``huge`` (one value of 1e30)."""
+def damaged_prototypes(folder: Path, kind: str, classes: tuple[str, ...] = ("bag", "trouser")) -> Path:
+    """``prototypes.safetensors`` + ``text_prototypes.json`` (one 4×16×16 centre per class of ``classes``)
+    whose second class's centre is ``kind``: ``int`` (int32 values), ``huge`` (one value of 1e30) or
+    ``none`` (sound)."""
     import json
 
     from safetensors.numpy import save_file
@@ -198,7 +199,26 @@ def damaged_prototypes(folder: Path, kind: str) -> Path:
     bad = good.astype(np.int32) if kind == "int" else good.copy()
     if kind == "huge":
         bad[0, 0, 0, 0] = 1e30
-    save_file({"bag": good, "trouser": bad}, str(folder / "prototypes.safetensors"))
+    tensors = {c: good.copy() for c in classes}
+    tensors[classes[1]] = bad
+    save_file(tensors, str(folder / "prototypes.safetensors"))
     (folder / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
-        c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in ("bag", "trouser")}}))
+        c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in classes}}))
+    return folder / "prototypes.safetensors"
+
+
+def prototypes_without_class(folder: Path, missing: str, record: bool) -> Path:
+    """Prototype files of the classes bag and trouser with ``missing`` left out of both files alike;
+    ``record``: ``prototypes.safetensors`` still records both classes (as the prototypes stage writes it)."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = [c for c in ("bag", "trouser") if c != missing]
+    meta = {"classes": json.dumps(["bag", "trouser"]), "shape": "[4, 16, 16]"} if record else None
+    save_file({c: np.zeros((1, 4, 16, 16), np.float32) for c in kept}, str(folder / "prototypes.safetensors"),
+              metadata=meta)
+    (folder / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
+        c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in kept}}))
     return folder / "prototypes.safetensors"

@@ -56,3 +56,75 @@ def test_integer_or_absurd_prototypes_stop_synthesize(tmp_path, capsys, data_dir
                            "--no-progress"], path, "trouser")
     assert ("int32" if kind == "int" else "1e+30") in err
     assert not (tmp_path / "run" / "distilled").exists()
+
+
+# ---- item 5: every class of the run is in every stage's output --------------------------------------------
+@pytest.mark.parametrize("fault", ["recorded", "latents"])
+def test_a_class_missing_from_both_prototype_files_stops_synthesize(tmp_path, capsys, data_dir, fault):
+    """A class left out of prototypes.safetensors and text_prototypes.json alike: the file records the run's
+    classes (``recorded``), or the run's latents index has the class (``latents``)."""
+    folder = tmp_path / "run" / "prototypes"
+    hostile.prototypes_without_class(folder, "trouser", record=fault == "recorded")
+    if fault == "latents":
+        (tmp_path / "run" / "latents").mkdir()
+        (tmp_path / "run" / "latents" / "index.json").write_text(json.dumps({"classes": ["bag", "trouser"]}))
+    err = refused(capsys, ["synthesize", "--run", str(tmp_path / "run"), "--data-dir", str(data_dir),
+                           "--no-progress"], "trouser", "rerun `vlcp prototypes --force`")
+    assert "text_prototypes.json" in err
+    assert not (tmp_path / "run" / "distilled").exists()
+
+
+def test_prototypes_of_a_class_outside_the_run_stop_synthesize(tmp_path, capsys, data_dir):
+    hostile.damaged_prototypes(tmp_path / "run" / "prototypes", "none", classes=("bag", "trouser", "sandal"))
+    (tmp_path / "run" / "latents").mkdir()
+    (tmp_path / "run" / "latents" / "index.json").write_text(json.dumps({"classes": ["bag", "trouser"]}))
+    refused(capsys, ["synthesize", "--run", str(tmp_path / "run"), "--data-dir", str(data_dir), "--no-progress"],
+            "'sandal'", "not among the run's classes")
+
+
+def distilled_run(run, classes=("tshirt_top", "trouser", "pullover"), k=2):
+    """A run folder as synthesize leaves it: distilled/<class>/<n>.png, metadata.jsonl, latents/index.json."""
+    rows = []
+    for label, c in enumerate(classes):
+        for n in range(k):
+            path = run / "distilled" / c / f"{n}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((28, 28), 40 * label + n, np.uint8)).save(path)
+            rows.append({"file_name": f"{c}/{n}.png", "label": label, "class": c, "prompt": f"a {c}"})
+    (run / "distilled" / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "latents").mkdir(parents=True)
+    (run / "latents" / "index.json").write_text(json.dumps({"classes": list(classes), "class_names": list(classes)}))
+    return rows
+
+
+@pytest.mark.parametrize("fault", ["last_class", "middle_class", "no_index"])
+def test_export_stops_when_a_class_of_the_run_has_no_rows(tmp_path, capsys, fault):
+    run = tmp_path / "run"
+    rows = distilled_run(run)
+    drop = "pullover" if fault == "last_class" else "trouser"
+    kept = [r for r in rows if r["class"] != drop]
+    (run / "distilled" / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    if fault == "no_index":
+        (run / "latents" / "index.json").unlink()
+    refused(capsys, ["export", str(run), "--format", "pt"], "metadata.jsonl", drop)
+    assert not (run / "export").exists()
+
+
+def test_export_of_a_whole_run_still_writes_every_class(tmp_path, capsys):
+    import torch
+
+    distilled_run(tmp_path / "run")
+    assert main(["export", str(tmp_path / "run"), "--format", "pt"]) == 0
+    data = torch.load(tmp_path / "run" / "export" / "distilled.pt")
+    assert data["classes"] == ["tshirt_top", "trouser", "pullover"] and data["labels"].tolist() == [0, 0, 1, 1, 2, 2]
+
+
+# ---- export --out ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["pt", "hf"])
+def test_export_out_that_is_an_existing_folder_names_out(tmp_path, capsys, fmt):
+    distilled_run(tmp_path / "run")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "keep.txt").write_text("my notes")
+    refused(capsys, ["export", str(tmp_path / "run"), "--format", fmt, "--out", str(out)], f"--out {out}")
+    assert (out / "keep.txt").read_text() == "my notes"

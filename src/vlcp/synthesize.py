@@ -141,23 +141,40 @@ def start_latents(prototypes_dir: str | Path, start: str = "centre", start_mix: 
     return {c: start_mix * medoids[c].float() + (1 - start_mix) * centres[c].float() for c in centres}
 
 
-def load_prototypes(prototypes_dir: str | Path, start: str = "centre", start_mix: float = 0.5) -> list[Prototype]:
-    """Read ``prototypes.safetensors`` + ``text_prototypes.json`` into a list in class/cluster order; each
-    latent is the start ``start`` (:func:`start_latents`)."""
+def prototype_classes(d: Path, centres: dict, texts: dict, classes=None) -> list[str]:
+    """The classes to synthesize, in label order: ``classes`` (the run's dataset), else those
+    ``prototypes.safetensors`` records, else the files' own; a class missing from either file, or one not
+    among the run's, stops naming it (every class of the run gets its images, or none do)."""
+    from vlcp.files.tensors import recorded_classes
+
+    wanted = list(classes or recorded_classes(d / "prototypes.safetensors") or dict.fromkeys([*texts, *centres]))
+    for name, held, what in (("text_prototypes.json", texts, "prompts"), ("prototypes.safetensors", centres, "centres")):
+        missing = [c for c in wanted if c not in held]
+        if missing:
+            raise VlcpError(f"{d / name}: no {what} for class(es) {', '.join(map(repr, missing[:5]))} of the run; "
+                            "rerun `vlcp prototypes --force`")
+    extra = [c for c in dict.fromkeys([*texts, *centres]) if c not in wanted]
+    if extra:
+        raise VlcpError(f"{d}: prototypes of class(es) {', '.join(map(repr, extra[:5]))} that are not among the "
+                        f"run's classes ({', '.join(wanted[:5])}{', …' if len(wanted) > 5 else ''}); rerun "
+                        "`vlcp prototypes --force` or give the matching --prototypes")
+    return wanted
+
+
+def load_prototypes(prototypes_dir: str | Path, start: str = "centre", start_mix: float = 0.5,
+                    classes=None) -> list[Prototype]:
+    """Read ``prototypes.safetensors`` + ``text_prototypes.json`` into a list in class/cluster order
+    (``prototype_classes``: every class of the run, ``classes`` when given); each latent is the start
+    ``start`` (:func:`start_latents`)."""
     d = Path(prototypes_dir)
     for name in ("prototypes.safetensors", "text_prototypes.json"):
         if not (d / name).exists():
             raise VlcpError(f"{d / name}: not found (run `vlcp prototypes` first)")
     centres = start_latents(d, start, start_mix)
     texts = read_json(d / "text_prototypes.json")["classes"]
-    missing = [c for c in centres if c not in texts]
-    if missing:
-        raise VlcpError(f"{d / 'text_prototypes.json'}: no prompts for class(es) {', '.join(map(repr, missing[:5]))} "
-                        "that prototypes.safetensors holds; rerun `vlcp prototypes --force`")
     out = []
-    for class_id, prompts in texts.items():
-        if class_id not in centres:
-            raise VlcpError(f"{d / 'prototypes.safetensors'}: no centres for class {class_id!r}")
+    for class_id in prototype_classes(d, centres, texts, classes):
+        prompts = texts[class_id]
         lat = centres[class_id].float()
         if len(prompts) != len(lat):
             raise VlcpError(f"{d}: class {class_id!r} has {len(lat)} centres but {len(prompts)} prompts")
@@ -298,18 +315,20 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int, accept: li
 
 def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str | Path, config: SynthesizeConfig,
                data_resolution: int, data_channels: int, shard: Shard = Shard(), progress: bool = True,
-               force: bool = False, selector=None, guide=None) -> Path:
+               force: bool = False, selector=None, guide=None, classes=None) -> Path:
     """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``.
 
     Images on disk are kept only when made from the same prototypes, model and settings (else a
     ``VlcpError``; ``force`` deletes them and starts over). ``selector`` (a
     :class:`vlcp.samplers.selection.Selector`) is needed only with ``config.candidates > 1``; ``guide`` (a
-    :class:`vlcp.samplers.influence.InfluenceGuide`) only with ``influence_guided`` and ``influence > 0``."""
+    :class:`vlcp.samplers.influence.InfluenceGuide`) only with ``influence_guided`` and ``influence > 0``.
+    ``classes``: the run's class ids in label order (default: those the prototypes record), each of which
+    must have prototypes."""
     from vlcp.samplers.selection import best_of_candidates
 
     out_dir = Path(out_dir)
     wants_guide = _check_parts(config, selector, guide)
-    protos = load_prototypes(prototypes_dir, config.start, config.start_mix)
+    protos = load_prototypes(prototypes_dir, config.start, config.start_mix, classes)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)

@@ -97,6 +97,19 @@ def load_centres(path: str | Path, fix: str = "rerun `vlcp prototypes` to remake
     return centres
 
 
+def recorded_classes(path: str | Path) -> list[str] | None:
+    """The class ids a safetensors file records in its metadata (``classes``, a JSON list: the prototypes
+    stage writes them), or None when it records none or cannot be read (its tensors' reader names it)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "np") as f:
+            classes = json.loads((f.metadata() or {}).get("classes", "null"))
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return [str(c) for c in classes] if isinstance(classes, list) else None
+
+
 def torch_load_weights(path: str | Path, prefix: str = "", fix: str = "save the weights as safetensors"):
     """``torch.load(path, weights_only=True)`` on the CPU; a file holding more than weights (pickled
     objects or code) is refused, and a corrupt one named, in one line: ``<prefix><path>: … (<fix>)``.
