@@ -222,3 +222,16 @@ def prototypes_without_class(folder: Path, missing: str, record: bool) -> Path:
     (folder / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
         c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in kept}}))
     return folder / "prototypes.safetensors"
+
+
+def tamper_images(folder: Path, names: list[str]) -> dict[str, str]:
+    """Change three images of a synthesized ``folder`` behind the stage's back: the first of ``names`` deleted,
+    the second overwritten with bytes that are no image, the third with another valid PNG of the same size.
+    Returns name → what was done."""
+    first, second, third = names[:3]
+    (folder / first).unlink()
+    (folder / second).write_bytes(b"not a png at all")
+    with Image.open(folder / third) as img:
+        size, mode = img.size, img.mode
+    Image.new(mode, size, 255).save(folder / third)
+    return {first: "deleted", second: "garbage", third: "another image"}

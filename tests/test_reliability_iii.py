@@ -128,3 +128,54 @@ def test_export_out_that_is_an_existing_folder_names_out(tmp_path, capsys, fmt):
     (out / "keep.txt").write_text("my notes")
     refused(capsys, ["export", str(tmp_path / "run"), "--format", fmt, "--out", str(out)], f"--out {out}")
     assert (out / "keep.txt").read_text() == "my notes"
+
+
+# ---- item 6: a rerun of synthesize checks what its manifest says it wrote, and redoes what is not there --------
+def test_synthesize_rerun_redoes_a_deleted_or_overwritten_image(tiny_model, tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "run"))
+    from test_resume_stale import write_prototypes
+    from vlcp.files.atomic import read_jsonl
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    write_prototypes(tmp_path / "p", k=2)
+    cfg = SynthesizeConfig(steps=2, batch_size=4)
+    out = synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
+    names = [r["file_name"] for r in read_jsonl(out / "metadata.jsonl")]
+    before = {n: np.asarray(Image.open(out / n), dtype=int) for n in names}
+    metadata = (out / "metadata.jsonl").read_bytes()
+    assert b"png_sha256" not in metadata  # the digests stay in the stage's own manifest
+    capsys.readouterr()
+    hostile.tamper_images(out, names)
+    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out / sorted(names[:3])[0]) in err and "2 more" in err, err
+    for n in names:
+        assert np.abs(np.asarray(Image.open(out / n), dtype=int) - before[n]).max() <= 1, n
+    assert (out / "metadata.jsonl").read_bytes() == metadata
+    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)  # all intact: nothing redone
+    assert capsys.readouterr().err == ""
+
+
+def test_an_older_manifest_without_digests_still_checks_the_files(tiny_model, tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "run"))
+    from test_resume_stale import write_prototypes
+    from vlcp.files.atomic import read_jsonl
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    write_prototypes(tmp_path / "p", k=1)
+    cfg = SynthesizeConfig(steps=2)
+    out = synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
+    part = next((out / ".parts").glob("manifest-*.jsonl"))
+    rows = [{k: v for k, v in r.items() if k != "png_sha256"} for r in read_jsonl(part)]
+    part.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / rows[0]["file_name"]).write_bytes(b"garbage")
+    capsys.readouterr()
+    synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
+    assert rows[0]["file_name"] in capsys.readouterr().err
+    Image.open(out / rows[0]["file_name"]).load()

@@ -339,7 +339,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
                   accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
     barrier()
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
-    done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()
+    done = intact_images(out_dir, part)
     if shard.rank == 0:
         save_config(config, out_dir / "synthesize.toml")
     sampler = make_sampler(model, config.sampler, guide)
@@ -358,8 +358,9 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
-            save_png(img, out_dir / rel)
-            records.append(_image_record(p, rel, seed, config, None if scores is None else scores[k]))
+            sha = save_png(img, out_dir / rel)
+            records.append({**_image_record(p, rel, seed, config, None if scores is None else scores[k]),
+                            DIGEST: sha})
         append_jsonl(part, records)
         bar.update(len(batch))
     bar.close()
@@ -368,6 +369,28 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         _gather(out_dir, protos)
     barrier()
     return out_dir
+
+
+DIGEST = "png_sha256"  # a manifest record's digest of the image it wrote (kept out of metadata.jsonl)
+
+
+def intact_images(out_dir: Path, part: Path) -> set[int]:
+    """The prototype numbers this process's manifest ``part`` lists whose image is still there as written
+    (``png_intact``: its digest, or readable for older records); an image deleted or overwritten since is
+    named in one warning line and made again."""
+    from vlcp.errors import warn
+    from vlcp.files.images import png_intact
+
+    if not part.exists():
+        return set()
+    records = {r["number"]: r for r in read_jsonl(part)}  # a redone image's later record wins
+    broken = {n for n, r in records.items() if not png_intact(out_dir / r["file_name"], r.get(DIGEST))}
+    if broken:
+        names = sorted(records[n]["file_name"] for n in broken)
+        them = "it" if len(names) == 1 else "them"
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        warn(f"{out_dir / names[0]}{more}: missing or changed since synthesize wrote {them}; making {them} again")
+    return set(records) - broken
 
 
 def needs_guide(config: SynthesizeConfig) -> bool:
@@ -416,8 +439,8 @@ def write_metadata(out_dir: Path, protos: list[Prototype], records: dict[int, di
     """``metadata.jsonl`` in Hugging Face's imagefolder format: ``file_name`` first, ``label`` the class's
     integer in the dataset's order (the prototypes' class order), then the prompt, seed and settings."""
     labels = {c: i for i, c in enumerate(dict.fromkeys(p.class_id for p in protos))}
-    rows = [{"file_name": records[p.number]["file_name"], "label": labels[p.class_id], **records[p.number]}
-            for p in protos]
+    rows = [{"file_name": records[p.number]["file_name"], "label": labels[p.class_id],
+             **{k: v for k, v in records[p.number].items() if k != DIGEST}} for p in protos]
     path = out_dir / METADATA
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path
