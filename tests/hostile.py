@@ -235,3 +235,23 @@ def tamper_images(folder: Path, names: list[str]) -> dict[str, str]:
         size, mode = img.size, img.mode
     Image.new(mode, size, 255).save(folder / third)
     return {first: "deleted", second: "garbage", third: "another image"}
+
+
+CAPTION_FAULTS = ("bom", "lone_surrogate", "duplicate_other_text", "duplicate_same_text")
+
+
+def awkward_captions(path: Path, names: list[str], kind: str) -> Path:
+    """A captions ``metadata.jsonl`` for ``names`` that is awkward as ``kind`` (``CAPTION_FAULTS``): a UTF-8
+    byte order mark first, a lone surrogate escape (``\\ud800``) in the second caption, or the first image
+    repeated on a last line with other (or the same) text."""
+    import json
+
+    rows = [{"file_name": n, "text": "a bag"} for n in names]
+    lines = [json.dumps(r) for r in rows]
+    if kind == "lone_surrogate":
+        lines[1] = lines[1].replace("a bag", "a bag \\ud800")  # JSON's escape of a lone surrogate
+    if kind.startswith("duplicate"):
+        lines.append(json.dumps({"file_name": names[0], "text": "a bag" if kind.endswith("same_text") else "a shoe"}))
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + data if kind == "bom" else data)
+    return path

@@ -179,3 +179,28 @@ def test_an_older_manifest_without_digests_still_checks_the_files(tiny_model, tm
     synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
     assert rows[0]["file_name"] in capsys.readouterr().err
     Image.open(out / rows[0]["file_name"]).load()
+
+
+# ---- captions: a byte order mark, a lone surrogate, a second caption for one image ---------------------------
+@pytest.mark.parametrize("kind", hostile.CAPTION_FAULTS)
+def test_awkward_captions_read_or_stop_prototypes_naming_the_line(tmp_path, capsys, kind):
+    run = tmp_path / "run"
+    hostile.damaged_latents_run(run, "none")
+    meta = run / "captions" / "metadata.jsonl"
+    names = [json.loads(line)["file_name"] for line in meta.read_text().splitlines()]
+    hostile.awkward_captions(meta, names, kind)
+    argv = ["prototypes", "--run", str(run), "--ipc", "1"]
+    if kind in ("bom", "duplicate_same_text"):  # accepted: the BOM dropped, the repeated line the same caption
+        assert main(argv) == 0, capsys.readouterr().err
+        return
+    err = refused(capsys, argv, meta)
+    assert ("record 2" in err and "surrogate" in err) if kind == "lone_surrogate" else \
+        ("record 7" in err and names[0] in err and "record 1" in err), err
+    assert not (run / "prototypes" / "prototypes.safetensors").exists()
+
+
+def test_a_bom_before_json_is_read(tmp_path):
+    from vlcp.files.atomic import read_json
+
+    (tmp_path / "x.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"a": 1}).encode())
+    assert read_json(tmp_path / "x.json") == {"a": 1}

@@ -36,13 +36,32 @@ class CaptionConfig:
 
 
 def read_captions(path: str | Path) -> dict[str, str]:
-    """file_name → text of a ``metadata.jsonl``; a later line for the same file wins (a resumed run)."""
-    out = {}
+    """file_name → text of a ``metadata.jsonl``. A line repeating an image with the same text is accepted; with
+    other text it stops naming both lines (which caption is meant cannot be told), as does a field that is not
+    valid Unicode text (a lone surrogate escape such as ``\\ud800``)."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
     for n, rec in enumerate(read_jsonl(path), 1):
-        if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
-            raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
-        out[rec["file_name"]] = rec["text"]
+        name, text = _caption_record(path, n, rec)
+        if name in out and out[name] != text:
+            raise VlcpError(f"{path}: record {n} gives {name!r} another caption than record {first[name]}; keep one "
+                            "line per image (or rerun `vlcp caption --force`)")
+        first.setdefault(name, n)
+        out[name] = text
     return out
+
+
+def _caption_record(path: str | Path, n: int, rec) -> tuple[str, str]:
+    """(file_name, text) of record ``n``, checked: both strings, both encodable as UTF-8."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
+        raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
+    for key in ("file_name", "text"):
+        try:
+            rec[key].encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise VlcpError(f"{path}: record {n} ({rec['file_name']!r}): {key!r} holds a lone surrogate "
+                            f"{rec[key][e.start]!r} at character {e.start}, not text; fix or remove the escape") from None
+    return rec["file_name"], rec["text"]
 
 
 def _resume_parts(dataset: ImageDataset, captioner: Captioner, config: CaptionConfig, n: int) -> dict:
