@@ -255,3 +255,27 @@ def awkward_captions(path: Path, names: list[str], kind: str) -> Path:
     data = "".join(line + "\n" for line in lines).encode("utf-8")
     path.write_bytes(b"\xef\xbb\xbf" + data if kind == "bom" else data)
     return path
+
+
+def gif_and_hidden_tree(root: Path) -> Path:
+    """A train split of classes ``a`` and ``b`` (two 12-px PNGs each) where ``a`` also holds an animated GIF
+    (``2.gif``: a white first frame, then a black one), macOS's AppleDouble companion ``._0.png`` (not an image)
+    and a hidden valid PNG ``.3.png``."""
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / "train" / c).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (SIDE, SIDE), dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
+    frames = [Image.new("L", (SIDE, SIDE), v) for v in (255, 0)]
+    frames[0].save(root / "train" / "a" / "2.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    (root / "train" / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    Image.new("L", (SIDE, SIDE), 128).save(root / "train" / "a" / ".3.png")
+    return root
+
+
+def large_image(folder: Path, side: int = SIDE) -> Path:
+    """A ``side``-px PNG ``big.png`` (a test lowers ``Image.MAX_IMAGE_PIXELS`` below its size to make it
+    'very large' without writing 100 megapixels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(pattern() * 255).astype(np.uint8)).resize((side, side)).save(folder / "big.png")
+    return folder / "big.png"

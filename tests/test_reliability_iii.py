@@ -204,3 +204,28 @@ def test_a_bom_before_json_is_read(tmp_path):
 
     (tmp_path / "x.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"a": 1}).encode())
     assert read_json(tmp_path / "x.json") == {"a": 1}
+
+
+# ---- images: GIF, hidden files, very large images --------------------------------------------------------------
+def test_a_gif_is_read_as_its_first_frame_and_hidden_files_are_skipped(tmp_path):
+    from vlcp.data import ImageFolderDataset
+
+    root = hostile.gif_and_hidden_tree(tmp_path / "ds")
+    ds = ImageFolderDataset(root / "train")
+    assert [ds.file_name(i) for i in range(len(ds))] == ["train/a/0.png", "train/a/1.png", "train/a/2.gif",
+                                                          "train/b/0.png", "train/b/1.png"]
+    assert float(ds.images([2]).min()) == 1.0  # the white first frame
+
+
+def test_a_very_large_image_is_named_in_one_warning_line_once(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 144-pixel images count as 'very large', none as a bomb
+    root = tmp_path / "ds"
+    big = hostile.large_image(root / "train" / "a")
+    hostile.large_image(root / "train" / "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # PIL's own warning must not escape
+        assert main(["caption", "--run", str(tmp_path / "run"), "--data-dir", str(root), "--no-progress"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 2 and str(big) in lines[0] and "megapixels" in lines[0], lines
