@@ -141,14 +141,14 @@ def odd_size_tree(root: Path, side: int = 28, n: int = 4, odd: tuple[int, int] =
     return root
 
 
-SHARD_FAULTS = ("fewer_rows", "more_rows", "int_latents", "huge", "float_ids", "missing_middle", "short_middle")
+SHARD_FAULTS = ("fewer_rows", "more_rows", "int_latents", "huge", "float_ids", "missing_middle")
 
 
 def damaged_latents_run(run: Path, kind: str, n: int = 6) -> Path:
     """A run folder with captions and a one-class latents store (``bag``, ``n`` images, 4×16×16 latents) whose
     only shard is damaged as ``kind`` (``SHARD_FAULTS``): fewer latent rows than file names, more, integer
-    latents, one value of 1e30, float ids; or a sound shard followed by shard 2 (1 is missing) or by shard 1
-    when shard 0 holds fewer than ``shard_size``. Returns the damaged (or missing) shard's path."""
+    latents, one value of 1e30, float ids; or a sound shard followed by shard 2 (1 is missing). Returns the
+    damaged (or missing) shard's path."""
     import json
 
     from safetensors.numpy import save_file
@@ -170,16 +170,15 @@ def damaged_latents_run(run: Path, kind: str, n: int = 6) -> Path:
     shard.parent.mkdir(parents=True, exist_ok=True)
     (run / "latents" / "index.json").write_text(json.dumps({"classes": ["bag"], "class_names": ["bag"],
                                                             "shape": [4, 16, 16], "scaling_factor": 1.0,
-                                                            "shard_size": n if kind == "missing_middle" else 8}))
+                                                            "shard_size": 8}))
     save_file({"latents": lat, "ids": ids}, str(shard), metadata={"file_names": json.dumps(names)})
-    if kind in ("missing_middle", "short_middle"):
+    if kind == "missing_middle":
         more = [f"train/bag/{i}.png" for i in range(n, n + 2)]
         save_file({"latents": lat[:2], "ids": np.arange(n, n + 2)}, str(shard.with_name("00001.safetensors")),
                   metadata={"file_names": json.dumps(more)})
         names += more
-        if kind == "missing_middle":
-            shard.with_name("00001.safetensors").rename(shard.with_name("00002.safetensors"))
-            shard = shard.with_name("00001.safetensors")
+        shard.with_name("00001.safetensors").rename(shard.with_name("00002.safetensors"))
+        shard = shard.with_name("00001.safetensors")
     (run / "captions").mkdir(parents=True, exist_ok=True)
     (run / "captions" / "metadata.jsonl").write_text(
         "".join(json.dumps({"file_name": name, "text": "a bag"}) + "\n" for name in names))

@@ -91,16 +91,12 @@ class LatentStore:
         shards = sorted((self.root / class_id).glob("*.safetensors"))
         if not shards:
             raise VlcpError(f"{self.root / class_id}: no latents for class {class_id!r} (run `vlcp encode` first)")
-        size = int(self.index.get("shard_size", 0))
         ids, names, lats = [], [], []
         for s, p in enumerate(shards):
             if p.name != self.shard_path(class_id, s).name:
                 raise VlcpError(f"{self.shard_path(class_id, s)}: missing (the class's shards run 0, 1, …; found "
                                 f"{p.name} instead); rerun `vlcp encode` to redo it")
             n, i, lat = _read_shard(p)
-            if size and s < len(shards) - 1 and len(n) != size:
-                raise VlcpError(f"{p}: {len(n)} latents, but every shard before the last holds shard_size = {size} "
-                                "(index.json); delete it and rerun `vlcp encode` to redo it")
             names += n
             ids.append(i)
             lats.append(lat)
