@@ -229,3 +229,19 @@ def test_a_very_large_image_is_named_in_one_warning_line_once(tmp_path, capsys, 
         assert main(["caption", "--run", str(tmp_path / "run"), "--data-dir", str(root), "--no-progress"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(lines) == 2 and str(big) in lines[0] and "megapixels" in lines[0], lines
+
+
+# ---- settings: a seed out of every library's range ----------------------------------------------------------
+@pytest.mark.parametrize("stage", [["synthesize"], ["train"], ["encode"], ["prototypes", "--ipc", "1"], ["evaluate"],
+                                   ["baseline", "--method", "random"], ["figure"]])
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1", str(2**32)])
+def test_a_seed_out_of_range_stops_at_parse_time(tmp_path, capsys, stage, seed):
+    refused(capsys, [*stage, "--run", str(tmp_path / "run"), "--seed", seed, "--no-progress"], "'seed'" if
+            stage != ["figure"] else "--seed", "[0, 2**32)")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_seed_in_a_config_file_is_checked_too(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text("[synthesize]\nseed = 99999999999999999999\n")
+    refused(capsys, ["synthesize", "--run", str(tmp_path / "run"), "--config", str(tmp_path / "c.toml")], "c.toml",
+            "'seed'")
