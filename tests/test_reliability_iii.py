@@ -245,3 +245,45 @@ def test_a_seed_in_a_config_file_is_checked_too(tmp_path, capsys):
     (tmp_path / "c.toml").write_text("[synthesize]\nseed = 99999999999999999999\n")
     refused(capsys, ["synthesize", "--run", str(tmp_path / "run"), "--config", str(tmp_path / "c.toml")], "c.toml",
             "'seed'")
+
+
+# ---- two processes on one run stage --------------------------------------------------------------------------
+HOLD = """
+import sys
+from vlcp.run.lock import stage_lock
+with stage_lock(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_second_synthesize_on_one_folder_stops_and_a_stale_lock_does_not(tiny_model, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vlcp.errors import VlcpError
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    hostile.damaged_prototypes(tmp_path / "p", "none")
+    out, cfg = tmp_path / "d", SynthesizeConfig(steps=1, strength=1.0)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out), "synthesize"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(VlcpError, match=rf"{out}: another `vlcp synthesize` process \(pid {holder.pid}\) is working"):
+            synthesize(tiny_model, tmp_path / "p", out, cfg, 28, 1, progress=False)
+        assert not list(out.rglob("*.png"))
+    finally:
+        holder.communicate("\n", timeout=60)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out), "synthesize"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()  # SIGKILL: its lock file stays behind, its lock does not
+    holder.wait(timeout=60)
+    (out / ".lock-synthesize-000-of-001").write_text(f"{holder.pid}\n")
+    synthesize(tiny_model, tmp_path / "p", out, cfg, 28, 1, progress=False)
+    assert len(list(out.rglob("*.png"))) == 2 and not list(out.glob(".lock-*"))

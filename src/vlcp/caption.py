@@ -21,6 +21,7 @@ from vlcp.data.base import source_images
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import append_jsonl, atomic_write_text, read_jsonl
 from vlcp.run.state import note_inputs
+from vlcp.run.lock import stage_lock
 from vlcp.run.shards import Shard, barrier
 
 
@@ -94,17 +95,31 @@ def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, co
     ``force`` deletes them and starts over)."""
     out_dir = Path(out_dir)
     n = min(len(dataset), config.limit) if config.limit else len(dataset)
-    _check_resume(out_dir, _resume_parts(dataset, captioner, config, n), force, shard.rank)
-    barrier()
-    part = out_dir / "parts" / f"metadata-{shard.suffix}.jsonl"
-    done = {r["file_name"] for r in read_jsonl(part)} if part.exists() else set()
-    todo = [(b, idx) for b, idx in shard.batches(n, config.batch_size)
-            if not all(dataset.file_name(int(i)) in done for i in idx)]
-    if shard.rank == 0:
-        save_config(config, out_dir / "caption.toml")
-        note_inputs(out_dir, "captions", dataset=dataset)  # RUN/captions: the run records its subset
-    t0 = time.time()
-    for _, idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
+    with stage_lock(out_dir, "caption", shard):  # a second process on this folder stops here
+        _check_resume(out_dir, _resume_parts(dataset, captioner, config, n), force, shard.rank)
+        barrier()
+        part = out_dir / "parts" / f"metadata-{shard.suffix}.jsonl"
+        done = {r["file_name"] for r in read_jsonl(part)} if part.exists() else set()
+        todo = [(b, idx) for b, idx in shard.batches(n, config.batch_size)
+                if not all(dataset.file_name(int(i)) in done for i in idx)]
+        if shard.rank == 0:
+            save_config(config, out_dir / "caption.toml")
+            note_inputs(out_dir, "captions", dataset=dataset)  # RUN/captions: the run records its subset
+        t0 = time.time()
+        _caption_batches(dataset, captioner, config, [idx for _, idx in todo], part, done, progress)
+        barrier()
+        out = out_dir / "metadata.jsonl"
+        if shard.rank == 0:
+            _merge(out_dir, dataset, n, out)
+            (out_dir / "caption.log").write_text(f"captioned {n} images in {time.time() - t0:.1f} s\n")
+        barrier()
+    return out
+
+
+def _caption_batches(dataset: ImageDataset, captioner: Captioner, config: CaptionConfig, todo: list, part: Path,
+                     done: set[str], progress: bool) -> None:
+    """Caption the batches ``todo`` (dataset indices), appending each image not in ``done`` to ``part``."""
+    for idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
         names = [dataset.class_names[int(dataset.labels[i])] for i in idx]
         # a captioner that sizes images itself (llava: its processor) gets the files as they are
         images = source_images(dataset, idx) if getattr(captioner, "reads_source_images", False) else dataset.images(idx)
@@ -113,13 +128,6 @@ def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, co
             raise VlcpError(f"captioner {config.captioner!r} returned {len(texts)} captions for {len(idx)} images")
         append_jsonl(part, ({"file_name": dataset.file_name(int(i)), "text": t, "label": int(dataset.labels[i])}
                             for i, t in zip(idx, texts) if dataset.file_name(int(i)) not in done))
-    barrier()
-    out = out_dir / "metadata.jsonl"
-    if shard.rank == 0:
-        _merge(out_dir, dataset, n, out)
-        (out_dir / "caption.log").write_text(f"captioned {n} images in {time.time() - t0:.1f} s\n")
-    barrier()
-    return out
 
 
 def _merge(out_dir: Path, dataset: ImageDataset, n: int, out: Path) -> None:

@@ -324,7 +324,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     :class:`vlcp.samplers.influence.InfluenceGuide`) only with ``influence_guided`` and ``influence > 0``.
     ``classes``: the run's class ids in label order (default: those the prototypes record), each of which
     must have prototypes."""
-    from vlcp.samplers.selection import best_of_candidates
+    from vlcp.run.lock import stage_lock
 
     out_dir = Path(out_dir)
     wants_guide = _check_parts(config, selector, guide)
@@ -335,13 +335,28 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     inputs = _input_parts(model, Path(prototypes_dir), config, res, data_channels)  # (the settings' image_size: res)
     if wants_guide:
         inputs["guide"] = guide.digest()
-    _check_resume(out_dir, {**_settings_parts(config), **inputs}, force, shard.rank,
-                  accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
-    barrier()
+    with stage_lock(out_dir, "synthesize", shard):  # a second process on this folder stops here
+        _check_resume(out_dir, {**_settings_parts(config), **inputs}, force, shard.rank,
+                      accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
+        barrier()
+        if shard.rank == 0:
+            save_config(config, out_dir / "synthesize.toml")
+        _write_images(model, protos, out_dir, config, adapter, shard, progress, selector, guide)
+        barrier()
+        if shard.rank == 0:
+            _gather(out_dir, protos)
+        barrier()
+    return out_dir
+
+
+def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path, config: SynthesizeConfig,
+                  adapter: PixelAdapter, shard: Shard, progress: bool, selector, guide) -> None:
+    """Make this process's share of the images not on disk as written (``intact_images``), appending their
+    records (with each file's digest) to its manifest as batches finish."""
+    from vlcp.samplers.selection import best_of_candidates
+
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = intact_images(out_dir, part)
-    if shard.rank == 0:
-        save_config(config, out_dir / "synthesize.toml")
     sampler = make_sampler(model, config.sampler, guide)
     batches = batch_groups(protos, config.batch_size,
                            lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
@@ -364,11 +379,6 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         append_jsonl(part, records)
         bar.update(len(batch))
     bar.close()
-    barrier()
-    if shard.rank == 0:
-        _gather(out_dir, protos)
-    barrier()
-    return out_dir
 
 
 DIGEST = "png_sha256"  # a manifest record's digest of the image it wrote (kept out of metadata.jsonl)
