@@ -141,7 +141,7 @@ def test_synthesize_rerun_redoes_a_deleted_or_overwritten_image(tiny_model, tmp_
     from vlcp.synthesize import SynthesizeConfig, synthesize
 
     write_prototypes(tmp_path / "p", k=2)
-    cfg = SynthesizeConfig(steps=2, batch_size=4)
+    cfg = SynthesizeConfig(steps=1, strength=1.0, batch_size=4)
     out = synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
     names = [r["file_name"] for r in read_jsonl(out / "metadata.jsonl")]
     before = {n: np.asarray(Image.open(out / n), dtype=int) for n in names}
@@ -169,7 +169,7 @@ def test_an_older_manifest_without_digests_still_checks_the_files(tiny_model, tm
     from vlcp.synthesize import SynthesizeConfig, synthesize
 
     write_prototypes(tmp_path / "p", k=1)
-    cfg = SynthesizeConfig(steps=2)
+    cfg = SynthesizeConfig(steps=1, strength=1.0)
     out = synthesize(tiny_model, tmp_path / "p", tmp_path / "d", cfg, 28, 1, progress=False)
     part = next((out / ".parts").glob("manifest-*.jsonl"))
     rows = [{k: v for k, v in r.items() if k != "png_sha256"} for r in read_jsonl(part)]
