@@ -139,3 +139,142 @@ def odd_size_tree(root: Path, side: int = 28, n: int = 4, odd: tuple[int, int] =
             size = odd if (c, i) == ("a", 0) else (side, side)
             Image.fromarray(rng.integers(0, 255, size[::-1], dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
     return root
+
+
+SHARD_FAULTS = ("fewer_rows", "more_rows", "int_latents", "huge", "float_ids", "missing_middle")
+
+
+def damaged_latents_run(run: Path, kind: str, n: int = 6) -> Path:
+    """A run folder with captions and a one-class latents store (``bag``, ``n`` images, 4×16×16 latents) whose
+    only shard is damaged as ``kind`` (``SHARD_FAULTS``): fewer latent rows than file names, more, integer
+    latents, one value of 1e30, float ids; or a sound shard followed by shard 2 (1 is missing). Returns the
+    damaged (or missing) shard's path."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    names = [f"train/bag/{i}.png" for i in range(n)]
+    lat = np.random.default_rng(0).normal(size=(n, 4, 16, 16)).astype(np.float32)
+    ids = np.arange(n)
+    if kind == "fewer_rows":
+        lat, ids = lat[:n - 2], ids[:n - 2]
+    elif kind == "more_rows":
+        names = names[:n - 2]
+    elif kind == "int_latents":
+        lat = np.round(lat * 10).astype(np.int32)
+    elif kind == "huge":
+        lat[0, 0, 0, 0] = 1e30
+    elif kind == "float_ids":
+        ids = ids.astype(np.float32)
+    shard = run / "latents" / "bag" / "00000.safetensors"
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    (run / "latents" / "index.json").write_text(json.dumps({"classes": ["bag"], "class_names": ["bag"],
+                                                            "shape": [4, 16, 16], "scaling_factor": 1.0,
+                                                            "shard_size": 8}))
+    save_file({"latents": lat, "ids": ids}, str(shard), metadata={"file_names": json.dumps(names)})
+    if kind == "missing_middle":
+        more = [f"train/bag/{i}.png" for i in range(n, n + 2)]
+        save_file({"latents": lat[:2], "ids": np.arange(n, n + 2)}, str(shard.with_name("00001.safetensors")),
+                  metadata={"file_names": json.dumps(more)})
+        names += more
+        shard.with_name("00001.safetensors").rename(shard.with_name("00002.safetensors"))
+        shard = shard.with_name("00001.safetensors")
+    (run / "captions").mkdir(parents=True, exist_ok=True)
+    (run / "captions" / "metadata.jsonl").write_text(
+        "".join(json.dumps({"file_name": name, "text": "a bag"}) + "\n" for name in names))
+    return shard
+
+
+def damaged_prototypes(folder: Path, kind: str, classes: tuple[str, ...] = ("bag", "trouser")) -> Path:
+    """``prototypes.safetensors`` + ``text_prototypes.json`` (one 4×16×16 centre per class of ``classes``)
+    whose second class's centre is ``kind``: ``int`` (int32 values), ``huge`` (one value of 1e30) or
+    ``none`` (sound)."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good = np.zeros((1, 4, 16, 16), np.float32)
+    bad = good.astype(np.int32) if kind == "int" else good.copy()
+    if kind == "huge":
+        bad[0, 0, 0, 0] = 1e30
+    tensors = {c: good.copy() for c in classes}
+    tensors[classes[1]] = bad
+    save_file(tensors, str(folder / "prototypes.safetensors"))
+    (folder / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
+        c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in classes}}))
+    return folder / "prototypes.safetensors"
+
+
+def prototypes_without_class(folder: Path, missing: str, record: bool) -> Path:
+    """Prototype files of the classes bag and trouser with ``missing`` left out of both files alike;
+    ``record``: ``prototypes.safetensors`` still records both classes (as the prototypes stage writes it)."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = [c for c in ("bag", "trouser") if c != missing]
+    meta = {"classes": json.dumps(["bag", "trouser"]), "shape": "[4, 16, 16]"} if record else None
+    save_file({c: np.zeros((1, 4, 16, 16), np.float32) for c in kept}, str(folder / "prototypes.safetensors"),
+              metadata=meta)
+    (folder / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
+        c: [{"cluster": 0, "text": f"a {c}", "size": 1}] for c in kept}}))
+    return folder / "prototypes.safetensors"
+
+
+def tamper_images(folder: Path, names: list[str]) -> dict[str, str]:
+    """Change three images of a synthesized ``folder`` behind the stage's back: the first of ``names`` deleted,
+    the second overwritten with bytes that are no image, the third with another valid PNG of the same size.
+    Returns name → what was done."""
+    first, second, third = names[:3]
+    (folder / first).unlink()
+    (folder / second).write_bytes(b"not a png at all")
+    with Image.open(folder / third) as img:
+        size, mode = img.size, img.mode
+    Image.new(mode, size, 255).save(folder / third)
+    return {first: "deleted", second: "garbage", third: "another image"}
+
+
+CAPTION_FAULTS = ("bom", "lone_surrogate", "duplicate_other_text", "duplicate_same_text")
+
+
+def awkward_captions(path: Path, names: list[str], kind: str) -> Path:
+    """A captions ``metadata.jsonl`` for ``names`` that is awkward as ``kind`` (``CAPTION_FAULTS``): a UTF-8
+    byte order mark first, a lone surrogate escape (``\\ud800``) in the second caption, or the first image
+    repeated on a last line with other (or the same) text."""
+    import json
+
+    rows = [{"file_name": n, "text": "a bag"} for n in names]
+    lines = [json.dumps(r) for r in rows]
+    if kind == "lone_surrogate":
+        lines[1] = lines[1].replace("a bag", "a bag \\ud800")  # JSON's escape of a lone surrogate
+    if kind.startswith("duplicate"):
+        lines.append(json.dumps({"file_name": names[0], "text": "a bag" if kind.endswith("same_text") else "a shoe"}))
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + data if kind == "bom" else data)
+    return path
+
+
+def gif_and_hidden_tree(root: Path) -> Path:
+    """A train split of classes ``a`` and ``b`` (two 12-px PNGs each) where ``a`` also holds an animated GIF
+    (``2.gif``: a white first frame, then a black one), macOS's AppleDouble companion ``._0.png`` (not an image)
+    and a hidden valid PNG ``.3.png``."""
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / "train" / c).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (SIDE, SIDE), dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
+    frames = [Image.new("L", (SIDE, SIDE), v) for v in (255, 0)]
+    frames[0].save(root / "train" / "a" / "2.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    (root / "train" / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    Image.new("L", (SIDE, SIDE), 128).save(root / "train" / "a" / ".3.png")
+    return root
+
+
+def large_image(folder: Path, side: int = SIDE) -> Path:
+    """A ``side``-px PNG ``big.png`` (a test lowers ``Image.MAX_IMAGE_PIXELS`` below its size to make it
+    'very large' without writing 100 megapixels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(pattern() * 255).astype(np.uint8)).resize((side, side)).save(folder / "big.png")
+    return folder / "big.png"

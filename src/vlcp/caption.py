@@ -21,6 +21,7 @@ from vlcp.data.base import source_images
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import append_jsonl, atomic_write_text, read_jsonl
 from vlcp.run.state import note_inputs
+from vlcp.run.lock import stage_lock
 from vlcp.run.shards import Shard, barrier
 
 
@@ -37,13 +38,32 @@ class CaptionConfig:
 
 
 def read_captions(path: str | Path) -> dict[str, str]:
-    """file_name → text of a ``metadata.jsonl``; a later line for the same file wins (a resumed run)."""
-    out = {}
+    """file_name → text of a ``metadata.jsonl``. A line repeating an image with the same text is accepted; with
+    other text it stops naming both lines (which caption is meant cannot be told), as does a field that is not
+    valid Unicode text (a lone surrogate escape such as ``\\ud800``)."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
     for n, rec in enumerate(read_jsonl(path), 1):
-        if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
-            raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
-        out[rec["file_name"]] = rec["text"]
+        name, text = _caption_record(path, n, rec)
+        if name in out and out[name] != text:
+            raise VlcpError(f"{path}: record {n} gives {name!r} another caption than record {first[name]}; keep one "
+                            "line per image (or rerun `vlcp caption --force`)")
+        first.setdefault(name, n)
+        out[name] = text
     return out
+
+
+def _caption_record(path: str | Path, n: int, rec) -> tuple[str, str]:
+    """(file_name, text) of record ``n``, checked: both strings, both encodable as UTF-8."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str) or not isinstance(rec.get("text"), str):
+        raise VlcpError(f"{path}: record {n} needs string fields 'file_name' and 'text', got {str(rec)[:120]}")
+    for key in ("file_name", "text"):
+        try:
+            rec[key].encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise VlcpError(f"{path}: record {n} ({rec['file_name']!r}): {key!r} holds a lone surrogate "
+                            f"{rec[key][e.start]!r} at character {e.start}, not text; fix or remove the escape") from None
+    return rec["file_name"], rec["text"]
 
 
 def _resume_parts(dataset: ImageDataset, captioner: Captioner, config: CaptionConfig, n: int) -> dict:
@@ -76,17 +96,31 @@ def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, co
     ``force`` deletes them and starts over)."""
     out_dir = Path(out_dir)
     n = min(len(dataset), config.limit) if config.limit else len(dataset)
-    _check_resume(out_dir, _resume_parts(dataset, captioner, config, n), force, shard.rank)
-    barrier()
-    part = out_dir / "parts" / f"metadata-{shard.suffix}.jsonl"
-    done = {r["file_name"] for r in read_jsonl(part)} if part.exists() else set()
-    todo = [(b, idx) for b, idx in shard.batches(n, config.batch_size)
-            if not all(dataset.file_name(int(i)) in done for i in idx)]
-    if shard.rank == 0:
-        save_config(config, out_dir / "caption.toml")
-        note_inputs(out_dir, "captions", dataset=dataset)  # RUN/captions: the run records its subset
-    t0 = time.time()
-    for _, idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
+    with stage_lock(out_dir, "caption", shard):  # a second process on this folder stops here
+        _check_resume(out_dir, _resume_parts(dataset, captioner, config, n), force, shard.rank)
+        barrier()
+        part = out_dir / "parts" / f"metadata-{shard.suffix}.jsonl"
+        done = {r["file_name"] for r in read_jsonl(part)} if part.exists() else set()
+        todo = [(b, idx) for b, idx in shard.batches(n, config.batch_size)
+                if not all(dataset.file_name(int(i)) in done for i in idx)]
+        if shard.rank == 0:
+            save_config(config, out_dir / "caption.toml")
+            note_inputs(out_dir, "captions", dataset=dataset)  # RUN/captions: the run records its subset
+        t0 = time.time()
+        _caption_batches(dataset, captioner, config, [idx for _, idx in todo], part, done, progress)
+        barrier()
+        out = out_dir / "metadata.jsonl"
+        if shard.rank == 0:
+            _merge(out_dir, dataset, n, out)
+            (out_dir / "caption.log").write_text(f"captioned {n} images in {time.time() - t0:.1f} s\n")
+        barrier()
+    return out
+
+
+def _caption_batches(dataset: ImageDataset, captioner: Captioner, config: CaptionConfig, todo: list, part: Path,
+                     done: set[str], progress: bool) -> None:
+    """Caption the batches ``todo`` (dataset indices), appending each image not in ``done`` to ``part``."""
+    for idx in tqdm(todo, desc="caption", unit="batch", disable=not progress):
         names = [dataset.class_names[int(dataset.labels[i])] for i in idx]
         # a captioner that sizes images itself (llava: its processor) gets the files as they are
         images = source_images(dataset, idx) if getattr(captioner, "reads_source_images", False) else dataset.images(idx)
@@ -95,13 +129,6 @@ def caption(dataset: ImageDataset, captioner: Captioner, out_dir: str | Path, co
             raise VlcpError(f"captioner {config.captioner!r} returned {len(texts)} captions for {len(idx)} images")
         append_jsonl(part, ({"file_name": dataset.file_name(int(i)), "text": t, "label": int(dataset.labels[i])}
                             for i, t in zip(idx, texts) if dataset.file_name(int(i)) not in done))
-    barrier()
-    out = out_dir / "metadata.jsonl"
-    if shard.rank == 0:
-        _merge(out_dir, dataset, n, out)
-        (out_dir / "caption.log").write_text(f"captioned {n} images in {time.time() - t0:.1f} s\n")
-    barrier()
-    return out
 
 
 def _merge(out_dir: Path, dataset: ImageDataset, n: int, out: Path) -> None:

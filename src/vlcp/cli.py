@@ -306,6 +306,14 @@ def _influence_guide(args, config, data, model):
     return influence_guide(data, nets, model.adapter(data.resolution, data.channels), seed=config.seed)  # as trained
 
 
+def _run_classes(run: Path) -> list[str] | None:
+    """The run's class ids in label order, as encode recorded them (``RUN/latents/index.json``), else None."""
+    from vlcp.files.latents import LatentStore
+
+    store = LatentStore(run / "latents")
+    return store.classes() if store.exists() else None
+
+
 def _cmd_synthesize(args) -> int:
     from vlcp.run.shards import current_shard
     from vlcp.synthesize import load_prototypes, prototypes_ipc, synthesize, synthesize_config_type
@@ -314,14 +322,15 @@ def _cmd_synthesize(args) -> int:
     config_from_args(config_type, args, _synthesize_table(args, ipc=None))  # settings checked first
     data = _train_split(args, _data(args))
     prototypes = args.prototypes or args.run / "prototypes"
-    load_prototypes(prototypes)  # checked before the model loads
+    classes = _run_classes(args.run)  # every class of the run has prototypes
+    load_prototypes(prototypes, classes=classes)  # checked before the model loads
     config = config_from_args(config_type, args, _synthesize_table(args, prototypes_ipc(prototypes)))
     selector = _selector(args, config, data) if config.candidates > 1 else None
     model = _load_model(args)
     guide = _influence_guide(args, config, data, model)
     out = synthesize(model, args.prototypes or args.run / "prototypes", args.out or args.run / "distilled",
                      config, data.resolution, data.channels, shard=current_shard(), progress=args.progress,
-                     force=args.force, selector=selector, guide=guide)
+                     force=args.force, selector=selector, guide=guide, classes=classes)
     print(f"distilled images: {out}")
     return 0
 

@@ -20,6 +20,7 @@ from vlcp.data import ImageDataset, class_indices
 from vlcp.files.latents import LatentStore
 from vlcp.models.generator import LatentDiffusion
 from vlcp.run.state import note_inputs
+from vlcp.run.lock import stage_lock
 from vlcp.run.shards import Shard, barrier
 
 
@@ -77,23 +78,24 @@ def encode(model: LatentDiffusion, dataset: ImageDataset, out_dir: str | Path, c
     ``VlcpError``; ``force`` deletes them and starts over)."""
     store = LatentStore(out_dir)
     probe = encode_images(model, dataset.images([0]))
-    _check_resume(store, _resume_parts(model, dataset, config), force, shard.rank)
-    barrier()
-    if shard.rank == 0:
-        store.init(dataset.classes, dataset.class_names, probe.shape[1:], model.latent_scale, config.shard_size)
-        save_config(config, Path(out_dir) / "encode.toml")
-        note_inputs(out_dir, "latents", dataset=dataset, model=model)  # RUN/latents: the run records subset, model
-    barrier()
-    jobs = []
-    for label, class_id in enumerate(dataset.classes):
-        idx = class_indices(dataset, label)
-        for s, start in enumerate(range(0, len(idx), config.shard_size)):
-            if s % shard.world == shard.rank and not store.has_shard(class_id, s):
-                jobs.append((class_id, s, idx[start:start + config.shard_size]))
-    for class_id, s, idx in tqdm(jobs, desc="encode", unit="shard", disable=not progress):
-        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + int(idx[0])) if config.sample else None
-        lat = torch.cat([encode_images(model, dataset.images(idx[i:i + config.batch_size]), config.sample, gen)
-                         for i in range(0, len(idx), config.batch_size)])
-        store.write_shard(class_id, s, np.asarray(idx), [dataset.file_name(int(i)) for i in idx], lat)
-    barrier()
+    with stage_lock(out_dir, "encode", shard):  # a second process on this folder stops here
+        _check_resume(store, _resume_parts(model, dataset, config), force, shard.rank)
+        barrier()
+        if shard.rank == 0:
+            store.init(dataset.classes, dataset.class_names, probe.shape[1:], model.latent_scale, config.shard_size)
+            save_config(config, Path(out_dir) / "encode.toml")
+            note_inputs(out_dir, "latents", dataset=dataset, model=model)  # RUN/latents: the run records subset, model
+        barrier()
+        jobs = []
+        for label, class_id in enumerate(dataset.classes):
+            idx = class_indices(dataset, label)
+            for s, start in enumerate(range(0, len(idx), config.shard_size)):
+                if s % shard.world == shard.rank and not store.has_shard(class_id, s):
+                    jobs.append((class_id, s, idx[start:start + config.shard_size]))
+        for class_id, s, idx in tqdm(jobs, desc="encode", unit="shard", disable=not progress):
+            gen = torch.Generator().manual_seed(config.seed * 1_000_003 + int(idx[0])) if config.sample else None
+            lat = torch.cat([encode_images(model, dataset.images(idx[i:i + config.batch_size]), config.sample, gen)
+                             for i in range(0, len(idx), config.batch_size)])
+            store.write_shard(class_id, s, np.asarray(idx), [dataset.file_name(int(i)) for i in idx], lat)
+        barrier()
     return store

@@ -32,7 +32,44 @@ def distilled_records(run: Path) -> list[dict]:
     if not rows or any("label" not in r for r in rows):
         raise VlcpError(f"{path}: no rows with a 'label' (written by an older vlcp; rerun `vlcp synthesize`)")
     check_labels_follow_folders(path, rows)
+    check_every_class(path, rows, *run_classes(Path(run)))
     return rows
+
+
+def run_classes(run: Path) -> tuple[list[str] | None, Path | None]:
+    """The run's class ids in label order and the file that lists them: ``latents/index.json``, else
+    ``prototypes.safetensors`` (its metadata); (None, None) when the run holds neither."""
+    from vlcp.files.tensors import recorded_classes
+
+    index = run / "latents" / "index.json"
+    if index.exists():
+        return [str(c) for c in read_json(index)["classes"]], index
+    protos = run / "prototypes" / "prototypes.safetensors"
+    classes = recorded_classes(protos) if protos.exists() else None
+    return classes, (protos if classes else None)
+
+
+def check_every_class(path: Path, rows: list[dict], classes: list[str] | None, source: Path | None) -> None:
+    """Every class of the run (``classes``, listed in ``source``) has rows, each with its label (its place in
+    ``classes``); without ``classes`` a class folder beside ``path`` holding images but no rows stops, and the
+    labels must run 0..n-1."""
+    labels = {Path(str(r["file_name"])).parent.as_posix(): r["label"] for r in rows}
+    on_disk = {d.name for d in path.parent.iterdir() if d.is_dir() and any(d.glob("*.png"))}
+    unlisted = sorted(on_disk - set(labels))
+    missing = [c for c in classes if c not in labels] if classes is not None else unlisted
+    if missing:
+        raise VlcpError(f"{path}: no rows for class(es) {', '.join(map(repr, missing[:5]))} of the run; the export "
+                        "would drop them (rerun `vlcp synthesize` to finish the folder)")
+    wrong = [(c, n) for c, n in labels.items() if classes is not None and (c not in classes or classes.index(c) != n)]
+    if wrong:
+        c, n = wrong[0]
+        where = f"the run's class {classes.index(c)}" if c in classes else "not a class of the run"
+        raise VlcpError(f"{path}: folder {c!r} has label {n}, but {c!r} is {where} ({source}); fix the file or "
+                        "rerun `vlcp synthesize`")
+    gaps = sorted(set(range(max(labels.values()) + 1)) - set(labels.values()))
+    if gaps:
+        raise VlcpError(f"{path}: no rows with label {gaps[0]} (labels must run 0..{max(labels.values())}); the "
+                        "export would leave a class empty (rerun `vlcp synthesize`)")
 
 
 def check_labels_follow_folders(path: Path, rows: list[dict]) -> None:
@@ -116,8 +153,21 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     if fmt not in FORMATS:
         raise VlcpError(f"setting 'format': {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "pt":
-        return export_pt(run, Path(out) if out else run / "export" / "distilled.pt")
-    return export_hf(run, Path(out) if out else run / "export" / "hf")
+        return export_pt(run, _check_out(Path(out), fmt) if out else run / "export" / "distilled.pt")
+    return export_hf(run, _check_out(Path(out), fmt) if out else run / "export" / "hf")
+
+
+def _check_out(out: Path, fmt: str) -> Path:
+    """``--out`` must be a file path for pt, and for hf a new folder or one an earlier export wrote (it is
+    replaced); anything else stops naming ``--out``."""
+    if fmt == "pt" and out.is_dir():
+        raise VlcpError(f"--out {out}: is a folder; format pt writes one file (give a file path, e.g. "
+                        f"{out / 'distilled.pt'})")
+    if fmt == "hf" and out.exists() and not (out / "dataset_info.json").is_file():
+        what = "a file" if not out.is_dir() else "a folder that no export wrote"
+        if out.is_file() or any(out.iterdir()):
+            raise VlcpError(f"--out {out}: is {what}, and format hf replaces its --out folder (give a new folder)")
+    return out
 
 
 EXPORT_HELP = """Write the distilled set (RUN/distilled/metadata.jsonl and its images) in the ecosystem's formats.

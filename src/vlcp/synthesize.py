@@ -161,23 +161,40 @@ def start_latents(prototypes_dir: str | Path, start: str = "centre", start_mix: 
     return {c: start_mix * medoids[c].float() + (1 - start_mix) * centres[c].float() for c in centres}
 
 
-def load_prototypes(prototypes_dir: str | Path, start: str = "centre", start_mix: float = 0.5) -> list[Prototype]:
-    """Read ``prototypes.safetensors`` + ``text_prototypes.json`` into a list in class/cluster order; each
-    latent is the start ``start`` (:func:`start_latents`)."""
+def prototype_classes(d: Path, centres: dict, texts: dict, classes=None) -> list[str]:
+    """The classes to synthesize, in label order: ``classes`` (the run's dataset), else those
+    ``prototypes.safetensors`` records, else the files' own; a class missing from either file, or one not
+    among the run's, stops naming it (every class of the run gets its images, or none do)."""
+    from vlcp.files.tensors import recorded_classes
+
+    wanted = list(classes or recorded_classes(d / "prototypes.safetensors") or dict.fromkeys([*texts, *centres]))
+    for name, held, what in (("text_prototypes.json", texts, "prompts"), ("prototypes.safetensors", centres, "centres")):
+        missing = [c for c in wanted if c not in held]
+        if missing:
+            raise VlcpError(f"{d / name}: no {what} for class(es) {', '.join(map(repr, missing[:5]))} of the run; "
+                            "rerun `vlcp prototypes --force`")
+    extra = [c for c in dict.fromkeys([*texts, *centres]) if c not in wanted]
+    if extra:
+        raise VlcpError(f"{d}: prototypes of class(es) {', '.join(map(repr, extra[:5]))} that are not among the "
+                        f"run's classes ({', '.join(wanted[:5])}{', …' if len(wanted) > 5 else ''}); rerun "
+                        "`vlcp prototypes --force` or give the matching --prototypes")
+    return wanted
+
+
+def load_prototypes(prototypes_dir: str | Path, start: str = "centre", start_mix: float = 0.5,
+                    classes=None) -> list[Prototype]:
+    """Read ``prototypes.safetensors`` + ``text_prototypes.json`` into a list in class/cluster order
+    (``prototype_classes``: every class of the run, ``classes`` when given); each latent is the start
+    ``start`` (:func:`start_latents`)."""
     d = Path(prototypes_dir)
     for name in ("prototypes.safetensors", "text_prototypes.json"):
         if not (d / name).exists():
             raise VlcpError(f"{d / name}: not found (run `vlcp prototypes` first)")
     centres = start_latents(d, start, start_mix)
     texts = read_json(d / "text_prototypes.json")["classes"]
-    missing = [c for c in centres if c not in texts]
-    if missing:
-        raise VlcpError(f"{d / 'text_prototypes.json'}: no prompts for class(es) {', '.join(map(repr, missing[:5]))} "
-                        "that prototypes.safetensors holds; rerun `vlcp prototypes --force`")
     out = []
-    for class_id, prompts in texts.items():
-        if class_id not in centres:
-            raise VlcpError(f"{d / 'prototypes.safetensors'}: no centres for class {class_id!r}")
+    for class_id in prototype_classes(d, centres, texts, classes):
+        prompts = texts[class_id]
         lat = centres[class_id].float()
         if len(prompts) != len(lat):
             raise VlcpError(f"{d}: class {class_id!r} has {len(lat)} centres but {len(prompts)} prompts")
@@ -320,31 +337,48 @@ def _check_resume(out_dir: Path, parts: dict, force: bool, rank: int, accept: li
 
 def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str | Path, config: SynthesizeConfig,
                data_resolution: int, data_channels: int, shard: Shard = Shard(), progress: bool = True,
-               force: bool = False, selector=None, guide=None) -> Path:
+               force: bool = False, selector=None, guide=None, classes=None) -> Path:
     """Synthesize one image per prototype into the ImageFolder ``out_dir``; returns ``out_dir``.
 
     Images on disk are kept only when made from the same prototypes, model and settings (else a
     ``VlcpError``; ``force`` deletes them and starts over). ``selector`` (a
     :class:`vlcp.samplers.selection.Selector`) is needed only with ``config.candidates > 1``; ``guide`` (a
-    :class:`vlcp.samplers.influence.InfluenceGuide`) only with ``influence_guided`` and ``influence > 0``."""
-    from vlcp.samplers.selection import best_of_candidates
+    :class:`vlcp.samplers.influence.InfluenceGuide`) only with ``influence_guided`` and ``influence > 0``.
+    ``classes``: the run's class ids in label order (default: those the prototypes record), each of which
+    must have prototypes."""
+    from vlcp.run.lock import stage_lock
 
     out_dir = Path(out_dir)
     wants_guide = _check_parts(config, selector, guide)
-    protos = load_prototypes(prototypes_dir, config.start, config.start_mix)
+    protos = load_prototypes(prototypes_dir, config.start, config.start_mix, classes)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
     adapter = model.adapter(res, data_channels)
     inputs = _input_parts(model, Path(prototypes_dir), config, res, data_channels)  # (the settings' image_size: res)
     if wants_guide:
         inputs["guide"] = guide.digest()
-    _check_resume(out_dir, {**_settings_parts(config), **inputs}, force, shard.rank,
-                  accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
-    barrier()
+    with stage_lock(out_dir, "synthesize", shard):  # a second process on this folder stops here
+        _check_resume(out_dir, {**_settings_parts(config), **inputs}, force, shard.rank,
+                      accept=[{**s, **inputs} for s in _legacy_settings_parts(config)])
+        barrier()
+        if shard.rank == 0:
+            save_config(config, out_dir / "synthesize.toml")
+        _write_images(model, protos, out_dir, config, adapter, shard, progress, selector, guide)
+        barrier()
+        if shard.rank == 0:
+            _gather(out_dir, protos)
+        barrier()
+    return out_dir
+
+
+def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path, config: SynthesizeConfig,
+                  adapter: PixelAdapter, shard: Shard, progress: bool, selector, guide) -> None:
+    """Make this process's share of the images not on disk as written (``intact_images``), appending their
+    records (with each file's digest) to its manifest as batches finish."""
+    from vlcp.samplers.selection import best_of_candidates
+
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
-    done = {r["number"] for r in read_jsonl(part)} if part.exists() else set()
-    if shard.rank == 0:
-        save_config(config, out_dir / "synthesize.toml")
+    done = intact_images(out_dir, part)
     sampler = make_sampler(model, config.sampler, guide)
     batches = batch_groups(protos, config.batch_size,
                            lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
@@ -361,16 +395,34 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
-            save_png(img, out_dir / rel)
-            records.append(_image_record(p, rel, seed, config, None if scores is None else scores[k]))
+            sha = save_png(img, out_dir / rel)
+            records.append({**_image_record(p, rel, seed, config, None if scores is None else scores[k]),
+                            DIGEST: sha})
         append_jsonl(part, records)
         bar.update(len(batch))
     bar.close()
-    barrier()
-    if shard.rank == 0:
-        _gather(out_dir, protos)
-    barrier()
-    return out_dir
+
+
+DIGEST = "png_sha256"  # a manifest record's digest of the image it wrote (kept out of metadata.jsonl)
+
+
+def intact_images(out_dir: Path, part: Path) -> set[int]:
+    """The prototype numbers this process's manifest ``part`` lists whose image is still there as written
+    (``png_intact``: its digest, or readable for older records); an image deleted or overwritten since is
+    named in one warning line and made again."""
+    from vlcp.errors import warn
+    from vlcp.files.images import png_intact
+
+    if not part.exists():
+        return set()
+    records = {r["number"]: r for r in read_jsonl(part)}  # a redone image's later record wins
+    broken = {n for n, r in records.items() if not png_intact(out_dir / r["file_name"], r.get(DIGEST))}
+    if broken:
+        names = sorted(records[n]["file_name"] for n in broken)
+        them = "it" if len(names) == 1 else "them"
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        warn(f"{out_dir / names[0]}{more}: missing or changed since synthesize wrote {them}; making {them} again")
+    return set(records) - broken
 
 
 def needs_guide(config: SynthesizeConfig) -> bool:
@@ -417,8 +469,8 @@ def write_metadata(out_dir: Path, protos: list[Prototype], records: dict[int, di
     """``metadata.jsonl`` in Hugging Face's imagefolder format: ``file_name`` first, ``label`` the class's
     integer in the dataset's order (the prototypes' class order), then the prompt, seed and settings."""
     labels = {c: i for i, c in enumerate(dict.fromkeys(p.class_id for p in protos))}
-    rows = [{"file_name": records[p.number]["file_name"], "label": labels[p.class_id], **records[p.number]}
-            for p in protos]
+    rows = [{"file_name": records[p.number]["file_name"], "label": labels[p.class_id],
+             **{k: v for k, v in records[p.number].items() if k != DIGEST}} for p in protos]
     path = out_dir / METADATA
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path

@@ -13,15 +13,16 @@ from PIL import Image
 
 from vlcp.errors import VlcpError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}  # GIF: its first frame
 SIZE_SAMPLE = 32  # images whose headers set the default resolution and channels
 FAR_OFF = 4  # an image whose short side is this many times below the typical one is refused
 
 
 def is_image_file(path: Path) -> bool:
-    """An image is a regular file (after resolving symlinks) with an image suffix: a FIFO, socket or
-    device named ``*.png`` is not opened (opening a FIFO blocks forever)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    """An image is a regular file (after resolving symlinks) with an image suffix whose name does not start
+    with '.': a FIFO, socket or device named ``*.png`` is not opened (opening a FIFO blocks forever), and
+    hidden files (``._x.png`` from macOS, editors' backups) are skipped as hidden class folders are."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
 
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
@@ -62,11 +63,32 @@ def standard_mode(img: Image.Image, channels: int, path: str | Path = "image") -
         raise VlcpError(f"{path}: image mode {mode} cannot be read ({e}); save it as RGB or greyscale PNG") from None
 
 
+_WARNED_LARGE: set[str] = set()  # images already named as very large (once per process)
+
+
+def _open_quietly(path: Path) -> Image.Image:
+    """``Image.open(path)``; PIL's two-line ``DecompressionBombWarning`` (over ``Image.MAX_IMAGE_PIXELS``)
+    becomes one warning line of vlcp's, once per file."""
+    import warnings
+
+    from vlcp.errors import warn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(path)
+    if img.size[0] * img.size[1] > (Image.MAX_IMAGE_PIXELS or float("inf")) and str(path) not in _WARNED_LARGE:
+        _WARNED_LARGE.add(str(path))
+        warn(f"{path}: {img.size[0]}x{img.size[1]} image ({img.size[0] * img.size[1] / 1e6:.0f} megapixels) is slow "
+             "and memory-hungry to decode; shrink it if it is not meant to be this large")
+    return img
+
+
 @contextmanager
 def reading_image(path: Path) -> Iterator[Image.Image]:
-    """``Image.open(path)`` whose decoding faults (too large, corrupt, truncated) stop with one line naming it."""
+    """``Image.open(path)`` whose decoding faults (too large, corrupt, truncated) stop with one line naming it;
+    a very large one is named in one warning line (``_open_quietly``)."""
     try:
-        with Image.open(path) as img:
+        with _open_quietly(path) as img:
             yield img
     except Image.DecompressionBombError as e:
         raise VlcpError(f"{path}: image too large to decode safely ({e}); shrink or remove it") from None

@@ -61,12 +61,18 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+BOM = b"\xef\xbb\xbf"  # the UTF-8 byte order mark some Windows editors put first
+
+
 def decode_utf8(data: bytes, where: str | Path) -> str:
-    """``data`` as UTF-8 text; other bytes stop with one line naming ``where`` and the offset."""
+    """``data`` as UTF-8 text (a leading byte order mark dropped); other bytes stop with one line naming
+    ``where`` and the offset."""
+    skip = len(BOM) if data.startswith(BOM) else 0
     try:
-        return data.decode("utf-8")
+        return data[skip:].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise VlcpError(f"{where}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save it "
+        at = skip + e.start
+        raise VlcpError(f"{where}: not UTF-8 text (byte 0x{data[at]:02x} at offset {at}); save it "
                         "as UTF-8 (e.g. iconv -t utf-8)") from None
 
 
@@ -88,12 +94,13 @@ def read_json(path: str | Path) -> Any:
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
     """Yield the records of a JSONL file; a torn last line (crash mid-write, even inside a multi-byte
-    character) is ignored."""
+    character) is ignored, a byte order mark before the first line too."""
     path = Path(path)
     if not path.exists():
         raise VlcpError(f"{path}: file not found")
     lines = path.read_bytes().splitlines(keepends=True)
     for n, raw in enumerate(lines, 1):
+        raw = raw[len(BOM):] if n == 1 and raw.startswith(BOM) else raw
         torn = n == len(lines) and not raw.endswith(b"\n")  # an interrupted append
         try:
             line = raw.decode("utf-8")

@@ -77,12 +77,10 @@ class LatentStore:
 
     def write_shard(self, class_id: str, shard: int, ids: np.ndarray, file_names: Sequence[str],
                     latents: torch.Tensor | np.ndarray) -> None:
-        from vlcp.files.tensors import save_safetensors
-
-        from vlcp.files.tensors import check_finite
+        from vlcp.files.tensors import check_latents, save_safetensors
 
         lat = latents.detach().cpu().float().numpy() if isinstance(latents, torch.Tensor) else latents
-        check_finite({"latents": lat}, self.shard_path(class_id, shard),
+        check_latents({"latents": lat}, self.shard_path(class_id, shard),
                      f"the VAE made them from {file_names[0]} …; a float16 model can overflow: rerun with --dtype float32")
         save_safetensors(self.shard_path(class_id, shard), {"latents": np.ascontiguousarray(lat, dtype=np.float32),
                                                             "ids": np.asarray(ids, dtype=np.int64)},
@@ -94,7 +92,10 @@ class LatentStore:
         if not shards:
             raise VlcpError(f"{self.root / class_id}: no latents for class {class_id!r} (run `vlcp encode` first)")
         ids, names, lats = [], [], []
-        for p in shards:
+        for s, p in enumerate(shards):
+            if p.name != self.shard_path(class_id, s).name:
+                raise VlcpError(f"{self.shard_path(class_id, s)}: missing (the class's shards run 0, 1, …; found "
+                                f"{p.name} instead); rerun `vlcp encode` to redo it")
             n, i, lat = _read_shard(p)
             names += n
             ids.append(i)
@@ -103,7 +104,7 @@ class LatentStore:
 
 
 def _read_shard(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(file names, ids, latents) of one shard; an unreadable shard is a ``VlcpError`` naming it."""
+    """(file names, ids, latents) of one shard; an unreadable or inconsistent shard is a ``VlcpError`` naming it."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -114,7 +115,21 @@ def _read_shard(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise VlcpError(f"{path}: unreadable latents shard ({type(e).__name__}: {e}); delete it and rerun "
                         f"`vlcp encode` to redo it") from None
-    from vlcp.files.tensors import check_finite
-
-    check_finite({"latents": latents}, path, "delete it and rerun `vlcp encode` to redo it")
+    _check_shard(path, names, ids, latents)
     return names, ids, latents
+
+
+def _check_shard(path: Path, names, ids: np.ndarray, latents: np.ndarray) -> None:
+    """One row of ``latents`` and one integer id per file name, floating-point latents of sane magnitude."""
+    from vlcp.files.tensors import check_latents
+
+    fix = "delete it and rerun `vlcp encode` to redo it"
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise VlcpError(f"{path}: metadata 'file_names' is not a list of names ({fix})")
+    if latents.ndim != 4 or ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise VlcpError(f"{path}: expected 'latents' (n, C, H, W) and integer 'ids' (n,), got {latents.dtype} "
+                        f"{list(latents.shape)} and {ids.dtype} {list(ids.shape)} ({fix})")
+    if not len(names) == len(ids) == len(latents):
+        raise VlcpError(f"{path}: {len(latents)} latent rows and {len(ids)} ids for {len(names)} file names; "
+                        f"the shard is damaged ({fix})")
+    check_latents({"latents": latents}, path, fix)

@@ -54,9 +54,34 @@ def check_finite(tensors: Mapping, path: str | Path, fix: str) -> None:
                             f"infinite value{'s' if bad > 1 else ''} ({fix})")
 
 
+LATENT_LIMIT = 1e4
+"""Latents (VAE outputs × scaling factor, and the centres made from them) lie within a few units of 0; a value
+beyond ±``LATENT_LIMIT`` is a damaged or foreign file (k-means over it overflows float32)."""
+
+
+def check_latents(tensors: Mapping, path: str | Path, fix: str) -> None:
+    """Stop with one line naming ``path`` and the tensor when latents are not floating point, hold NaN or inf
+    (``check_finite``) or exceed ±``LATENT_LIMIT``."""
+    import torch
+
+    for name, t in tensors.items():
+        t = torch.as_tensor(t)
+        if not t.is_floating_point():
+            raise VlcpError(f"{path}: tensor {name!r} holds {str(t.dtype).replace('torch.', '')} values, latents are "
+                            f"floating point ({fix})")
+    check_finite(tensors, path, fix)
+    for name, t in tensors.items():
+        t = torch.as_tensor(t)
+        peak = float(t.abs().max()) if t.numel() else 0.0
+        if peak > LATENT_LIMIT:
+            raise VlcpError(f"{path}: tensor {name!r} holds a value of magnitude {peak:.3g}, beyond the ±{LATENT_LIMIT:g} "
+                            f"any latent lies within ({fix})")
+
+
 def load_centres(path: str | Path, fix: str = "rerun `vlcp prototypes` to remake it") -> dict:
     """The tensors of a prototypes file (``(k, C, H, W)`` per class, one ``(C, H, W)`` for all), checked:
-    readable, 4-D, one latent shape, finite; anything else stops with one line naming ``path``."""
+    readable, 4-D, one latent shape, floating point, finite and within ±``LATENT_LIMIT`` (``check_latents``);
+    anything else stops with one line naming ``path``."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -68,8 +93,21 @@ def load_centres(path: str | Path, fix: str = "rerun `vlcp prototypes` to remake
     if any(len(s) != 4 for s in shapes.values()) or len({s[1:] for s in shapes.values()}) > 1:
         raise VlcpError(f"{path}: expected one (k, C, H, W) tensor per class with the same C, H, W, got "
                         f"{dict(list(shapes.items())[:4])}; {fix}")
-    check_finite(centres, path, fix)
+    check_latents(centres, path, fix)
     return centres
+
+
+def recorded_classes(path: str | Path) -> list[str] | None:
+    """The class ids a safetensors file records in its metadata (``classes``, a JSON list: the prototypes
+    stage writes them), or None when it records none or cannot be read (its tensors' reader names it)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "np") as f:
+            classes = json.loads((f.metadata() or {}).get("classes", "null"))
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return [str(c) for c in classes] if isinstance(classes, list) else None
 
 
 def torch_load_weights(path: str | Path, prefix: str = "", fix: str = "save the weights as safetensors"):

@@ -101,6 +101,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("--per-class", type=int, default=0,
                    help="images per class on each side (default: 0, every distilled image of the class)")
     p.add_argument("--zoom", type=int, default=3, help="integer enlargement, nearest-neighbour (default: 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the real images drawn (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the real images drawn (default: 0)")
     add_progress_flag(p)
     p.set_defaults(func=_cmd_figure)
+
+
+def _seed(text: str) -> int:
+    """``--seed``'s value: an integer in [0, 2**32), else argparse's one-line error."""
+    import argparse
+
+    from vlcp.settings.config import SEED_LIMIT
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got {value}")
+    return value

@@ -58,11 +58,23 @@ def from_dict(cls: type[C], values: dict, source: str = "config") -> C:
     types = {f.name: f.type for f in dataclasses.fields(cls)}
     for k, v in values.items():
         check_type(k, v, types[k], source)
+        if k == "seed" and isinstance(v, int):
+            check_seed(v, source)
     fixed = {k: (tuple(v) if isinstance(v, list) and "tuple" in str(types[k]) else v) for k, v in values.items()}
     try:
         return cls(**fixed)
     except TypeError as e:
         raise VlcpError(f"{source}: {e}") from None
+
+
+SEED_LIMIT = 2**32  # numpy's and scikit-learn's seeds lie in [0, 2**32); torch's and Python's take them too
+
+
+def check_seed(value: int, source: str = "config") -> None:
+    """A seed outside [0, 2**32) stops with one line naming ``source`` and the setting (found as the settings
+    are read, before any work; the libraries would raise an OverflowError or ValueError later)."""
+    if not 0 <= value < SEED_LIMIT:
+        raise VlcpError(f"{source}: setting 'seed': must be an integer in [0, 2**32), got {value}")
 
 
 _KINDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "Path": "a path"}
