@@ -147,3 +147,38 @@ def test_ddranking_full_row_trains_by_the_whole_set_recipe():
                                                 batch_size=4, epochs=10),
                          method="full", ipc=2, num_classes=2, mean=(0.5,) * 3, std=(0.3,) * 3)
     assert r.settings["augmentation"] == "none" and r.protocol == "ddranking"
+
+
+def test_cli_run_gets_its_random_subset_and_says_about_the_whole_set(tmp_path, tiny_train, tiny_test, capsys):
+    from evalhelpers import write_folder
+    from test_eval_end_to_end import make_data_dir, parser
+    from vlcp.data.config import DataConfig
+    from vlcp.run.state import write_settings
+    from vlcp.settings.config import to_dict
+
+    data = make_data_dir(tmp_path / "data", tiny_train, tiny_test)
+    run = tmp_path / "run"
+    write_settings(run, {"data": to_dict(DataConfig(data_dir=str(data))), "run": {}})
+    write_folder(run / "distilled", tiny_train, per_class=3)
+    cmd = ["evaluate", "--run", str(run), "--protocol", "ddranking", "--epochs", "1", "--repeats", "1",
+           "--no-progress"]
+    args = parser().parse_args(cmd)
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert (run / "baselines" / "random_ipc3" / "baseline.json").exists()
+    assert "note: no whole-set row for convnet3/ddranking" in printed and " h on this machine" in printed
+    data_json = json.loads((run / "eval" / "results.json").read_text())
+    assert {r["method"] for r in data_json["rows"]} == {"random", "distilled"}
+    assert {r["resolution"] for r in (x["settings"] for x in data_json["rows"])} == {32}
+    assert {r["channels"] for r in (x["settings"] for x in data_json["rows"])} == {3}
+    (s,) = data_json["scores"]
+    assert "IOR" in s and "HLR" not in s
+    # a cached whole-set row of the same protocol is reused
+    whole = row("full", [97.0], ipc=30, epochs=200, num_classes=2).to_dict()
+    data_json["rows"].append(whole)
+    (run / "eval" / "results.json").write_text(json.dumps(data_json))
+    args = parser().parse_args(cmd)
+    assert args.func(args) == 0
+    assert "whole set: reusing the convnet3/ddranking row (97.00 %" in capsys.readouterr().out
+    (s,) = json.loads((run / "eval" / "results.json").read_text())["scores"]
+    assert {"IOR", "HLR", "LRS"} <= set(s)
