@@ -31,13 +31,14 @@ class EvalConfig:
     model: str = field(default="convnet3", metadata={
         "help": "network trained on the distilled set", "choices": NETWORKS.names})
     protocol: str = field(default="dc", metadata={
-        "help": "evaluation protocol: dc, dsa (DSA/DM), minimax (hard labels, ImageNet subsets), rded (soft labels)",
+        "help": "evaluation protocol: dc, dsa (DSA/DM), minimax (hard labels, ImageNet subsets), rded (soft labels), "
+                "ddranking (DD-Ranking 0.2.0; _noaug, _best)",
         "choices": PROTOCOLS.names})
     repeats: int = field(default=3, metadata={
         "help": "networks trained per distilled set, with seeds seed … seed+repeats-1"})
     seed: int = field(default=0, metadata={"help": "seed of the first network (initialisation, batch order, augmentation)"})
     epochs: int | None = field(default=None, metadata={
-        "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300)"})
+        "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300, ddranking 1000)"})
     batch_size: int | None = field(default=None, metadata={
         "help": "training batch size (default: the protocol's: dc/dsa 256, minimax 64, rded by IPC)"})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, mps or auto (cuda when available)"})

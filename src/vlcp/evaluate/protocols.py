@@ -3,6 +3,7 @@
 - ``dc``: the DC paper's evaluation (published random / herding / k-center / DC numbers).
 - ``dsa``: DSA's and DM's evaluation (DC's with 1000 epochs and DSA augmentation).
 - ``minimax``: Minimax diffusion's hard-label evaluation on ImageNet subsets.
+- ``ddranking`` (and ``ddranking_noaug``, ``ddranking_best``): DD-Ranking 0.2.0's hard-label evaluation.
 - ``rded``: RDED's soft-label evaluation (a teacher: ``--teacher PATH``, else one trained by vlcp on the
   full real training set). Its defaults are RDED's: BatchNorm networks, RDED's input side per dataset
   (32 px CIFAR, 64 px Tiny ImageNet, 128 px for its ConvNets on ImageNet subsets, else 224 px), the test
