@@ -177,8 +177,11 @@ def test_cli_run_gets_its_random_subset_and_says_about_the_whole_set(tmp_path, t
     whole = row("full", [97.0], ipc=30, epochs=200, num_classes=2).to_dict()
     data_json["rows"].append(whole)
     (run / "eval" / "results.json").write_text(json.dumps(data_json))
+    write_folder(run / "baselines" / "full", tiny_train, per_class=3)  # not retrained: its row is cached
     args = parser().parse_args(cmd)
     assert args.func(args) == 0
     assert "whole set: reusing the convnet3/ddranking row (97.00 %" in capsys.readouterr().out
-    (s,) = json.loads((run / "eval" / "results.json").read_text())["scores"]
+    after = json.loads((run / "eval" / "results.json").read_text())
+    (s,) = after["scores"]
     assert {"IOR", "HLR", "LRS"} <= set(s)
+    assert [r["mean"] for r in after["rows"] if r["method"] == "full"] == [97.0]

@@ -130,7 +130,7 @@ def _load_splits(data, resolution, test_resolution=None):
 def run_evaluate(args) -> int:
     from vlcp.evaluate.evaluation import EvalConfig, default_side, evaluate_folder
     from vlcp.evaluate.protocols import PROTOCOLS
-    from vlcp.evaluate.references import ensure_random, needs_references
+    from vlcp.evaluate.references import ensure_random, needs_references, skip_cached_whole
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
     if args.run is None and not args.folders and not args.merge:
@@ -139,7 +139,7 @@ def run_evaluate(args) -> int:
     args.device = _run_device(args, section)
     config = config_from_args(EvalConfig, args, section)
     if args.run is not None and not args.folders:
-        args.folders = run_folders(args.run)
+        args.folders = skip_cached_whole(run_folders(args.run), args.out or args.run / "eval", config)
         if not args.folders and not args.merge:
             raise VlcpError(f"{args.run}: nothing to evaluate (no distilled/ or baselines/; run `vlcp synthesize` "
                             f"or `vlcp baseline --run {args.run}` first)")

@@ -52,6 +52,22 @@ def cached_whole(rows, protocol: str, model: str):
     return next((r for r in rows if r.method == "full" and r.protocol == protocol and r.model == model), None)
 
 
+def skip_cached_whole(folders: list[Path], out: Path, config) -> list[Path]:
+    """``folders`` without the whole training set (``baselines/full``) when ``out/results.json`` already holds its
+    row for this protocol and network (hours of training; reused, and said so, by ``vlcp evaluate``)."""
+    from vlcp.errors import VlcpError
+    from vlcp.evaluate.results import read_results
+
+    path = Path(out) / "results.json"
+    if not needs_references(config.protocol) or not path.exists():
+        return folders
+    try:
+        cached = cached_whole(read_results(path), config.protocol, config.model)
+    except VlcpError:
+        return folders
+    return [f for f in folders if f.name != "full"] if cached is not None else folders
+
+
 def whole_set_seconds(config, n_images: int, channels: int, side: int, num_classes: int, steps: int = 2) -> float:
     """Seconds a fresh whole-set row takes here: ``steps`` timed SGD steps of the protocol's whole-set recipe
     (after one warm-up), times its steps per epoch and epochs, times ``config.repeats``."""
