@@ -37,8 +37,8 @@ def test_scores_from_rows_pair_runs():
     rows = [row("vlcp", [60.0, 62.0]), row("random", [40.0, 44.0]), row("full", [90.0], ipc=5500, epochs=200,
                                                                          num_classes=10)]
     scored, refused = score_rows(rows)
-    assert refused == ["ARS not scored for vlcp at IPC 10, convnet3/ddranking: needs its and the random subset's "
-                       "rows under both ddranking and ddranking_noaug."]
+    assert refused == ["ARS not scored for vlcp at IPC 10, convnet3/ddranking: needs the set's and the random "
+                       "subset's rows under both ddranking and ddranking_noaug."]
     (s,) = scored
     assert s.method == "vlcp" and s.accuracy == pytest.approx(61.0)
     assert s.scores["IOR"].mean == pytest.approx(19.0) and s.scores["IOR"].std == pytest.approx(1.0)

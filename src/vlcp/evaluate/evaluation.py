@@ -240,7 +240,8 @@ def _train_runs(train_x, train_y, test_x, test_y, config: EvalConfig, plan: _Pla
                     net, xs, ys, xt, yt, replace(plan.protocol, lr=lr), epochs=plan.epochs, batch_size=plan.batch,
                     rng=rng, mean=plan.mean, std=plan.std, device=device, teacher=teacher, dc_augment=plan.dc_augment,
                     test_batch_size=plan.test_batch, compile=config.compile, amp=config.amp, progress=config.progress,
-                    desc=f"evaluate {method} (ipc {ipc}): network {i + 1}/{config.repeats}, lr {lr:g}"))
+                    desc=f"evaluate {method} (ipc {ipc}): network {i + 1}/{config.repeats}"
+                         + (f", lr {lr:g}" if plan.protocol.lr_grid else "")))
                 if plan.protocol.lr_grid:
                     tried[-1].lr = lr
             if done is None:

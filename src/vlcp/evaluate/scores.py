@@ -176,12 +176,12 @@ def _refusals(rows, ipc, model, protocol, rdm, whole) -> list[str]:
 
 
 def _ars(rows, row, rdm, config: ScoreConfig) -> Score | str:
-    """ARS of ``row`` from its protocol's rows (aug) and ``<protocol>_noaug`` rows (naug), or why not."""
+    """ARS of ``row`` from its protocol's rows (aug) and ``<protocol>_noaug`` rows (naug), or the method's name
+    when a row is missing."""
     syn_n, rdm_n, _ = _line_rows(rows, row.ipc, row.model, row.protocol + NOAUG_SUFFIX)
     syn_n = next((r for r in syn_n if r.method == row.method), None)
     if rdm is None or syn_n is None or rdm_n is None:
-        return (f"ARS not scored for {row.method} at IPC {row.ipc}, {row.model}/{row.protocol}: needs its and the "
-                f"random subset's rows under both {row.protocol} and {row.protocol}{NOAUG_SUFFIX}.")
+        return row.method
     sa, ra = paired(row.accuracies, rdm.accuracies)
     sn, rn = paired(syn_n.accuracies, rdm_n.accuracies)
     k = min(len(sa), len(sn))
@@ -201,7 +201,7 @@ def score_line(rows, ipc: int, model: str, protocol: str, config: ScoreConfig) -
     if w_note:
         notes.append(f"‡ HLR, LRS at IPC {ipc}, {model}/{protocol}: {w_note}.")
     twin = (protocol + NOAUG_SUFFIX) in PROTOCOLS
-    out = []
+    out, no_ars = [], []
     for r in syn:
         rs = RowScores(r.method, r.ipc, r.model, r.protocol, r.mean)
         if rdm is not None:
@@ -219,8 +219,11 @@ def score_line(rows, ipc: int, model: str, protocol: str, config: ScoreConfig) -
             if isinstance(a, Score):
                 rs.scores["ARS"] = a
             else:
-                notes.append(a)
+                no_ars.append(a)
         out.append(rs)
+    if no_ars:
+        notes.append(f"ARS not scored for {', '.join(no_ars)} at IPC {ipc}, {model}/{protocol}: needs the set's and "
+                     f"the random subset's rows under both {protocol} and {protocol}{NOAUG_SUFFIX}.")
     return out, notes
 
 
