@@ -255,11 +255,13 @@ def protocol_table(rows: list[dict]) -> str:
 
     lines = []
     for key in sorted({_setting(r) for r in rows}):
-        s = next((x["settings"] for x in rows if _setting(x) == key and isinstance(x.get("settings"), dict)), {})
+        r = next((x for x in rows if _setting(x) == key and isinstance(x.get("settings"), dict)), {})
+        s = r.get("settings", {})
         epochs = s.get("epochs")
         full = None
         if key[3] in PROTOCOLS and isinstance(key[0], int) and isinstance(s.get("num_classes"), int):
-            full = PROTOCOLS.get(key[3]).default_epochs(key[0], s["num_classes"])
+            protocol = PROTOCOLS.get(key[3]).for_method(str(r.get("method")))  # the whole set: its own recipe
+            full = protocol.default_epochs(key[0], s["num_classes"])
         ep = "—" if epochs is None else (f"{epochs} of {full} (shortened)" if full and epochs < full else str(epochs))
         lines.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
             key[1], key[2], key[3], ep, s.get("batch_size", "—"), s.get("optimizer", "—"), s.get("num_classes", "—"),
