@@ -12,7 +12,7 @@ from vlcp.evaluate.trainer import Rng, make_optimizer, train_and_test
 
 
 def test_registry():
-    assert PROTOCOLS.names() == ["dc", "dsa", "minimax", "rded"]
+    assert PROTOCOLS.names() == ["dc", "ddranking", "ddranking_best", "ddranking_noaug", "dsa", "minimax", "rded"]
 
 
 def test_dc_and_dsa_hyperparameters():

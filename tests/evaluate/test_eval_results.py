@@ -33,9 +33,11 @@ def test_write_results_files(tmp_path):
         recs = list(csv.DictReader(f))
     assert {r["method"] for r in recs} == {"vlcp", "random", "herding", "full"}
     md = paths["md"].read_text()
-    lines = [l for l in md.splitlines() if l.startswith("|")]
+    accuracy, scores = md.split("**DD-Ranking scores**")  # the accuracy table, then DD-Ranking's scores
+    lines = [l for l in accuracy.splitlines() if l.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header == ["IPC", "Network", "Protocol", "random", "herding", "vlcp", "whole set"]
+    assert "| 10 | convnet3 | dc | vlcp | 80.5 | 10.0 ± 0.0 | 10.0 ± 0.5 |" in scores
     body = [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
     assert [b[0] for b in body] == ["1", "10"]  # one line per IPC × network
     assert body[0][3] == "51.0 ± 1.0" and body[0][5] == "–" and body[1][6] == "90.5 ± 0.5"

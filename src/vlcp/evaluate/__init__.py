@@ -7,7 +7,7 @@ Public API::
     evaluate_folder(...)           -> ResultRow   a distilled ImageFolder against a real test split
     ResultRow, write_results, merge_results, markdown_table
     NETWORKS, build_network        convnet3, convnet6, resnet_ap10, resnet18
-    PROTOCOLS                      dc, dsa, minimax, rded
+    PROTOCOLS                      dc, dsa, minimax, rded, ddranking (+ _noaug, _best)
 
 Baselines (random, herding, k-center, k-means centroids, whole set) are in ``vlcp.evaluate.baselines``;
 the CLI (``vlcp evaluate``, ``vlcp baseline``) in ``vlcp.evaluate.cli``.

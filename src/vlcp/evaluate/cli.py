@@ -130,6 +130,7 @@ def _load_splits(data, resolution, test_resolution=None):
 def run_evaluate(args) -> int:
     from vlcp.evaluate.evaluation import EvalConfig, default_side, evaluate_folder
     from vlcp.evaluate.protocols import PROTOCOLS
+    from vlcp.evaluate.references import ensure_random, needs_references, skip_cached_whole
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
     if args.run is None and not args.folders and not args.merge:
@@ -138,12 +139,14 @@ def run_evaluate(args) -> int:
     args.device = _run_device(args, section)
     config = config_from_args(EvalConfig, args, section)
     if args.run is not None and not args.folders:
-        args.folders = run_folders(args.run)
+        args.folders = skip_cached_whole(run_folders(args.run), args.out or args.run / "eval", config)
         if not args.folders and not args.merge:
             raise VlcpError(f"{args.run}: nothing to evaluate (no distilled/ or baselines/; run `vlcp synthesize` "
                             f"or `vlcp baseline --run {args.run}` first)")
     if not args.folders and not args.merge:
         raise VlcpError("nothing to evaluate: give distilled FOLDER(s), --run RUN or --merge results.json files")
+    if args.run is not None and args.folders and needs_references(config.protocol):
+        args.folders += [f for f in ensure_random(args.run, args.folders, config.seed) if f not in args.folders]
     out = args.out or (args.run / "eval" if args.run is not None else None) or (
         args.folders[0].resolve().parent if args.folders else args.merge[0].resolve().parent)
     rows = []
@@ -166,6 +169,8 @@ def run_evaluate(args) -> int:
     if existing.exists() and existing.resolve() not in {Path(m).resolve() for m in args.merge}:
         new_keys = {r.key for r in rows}
         rows += [r for r in read_results(existing) if r.key not in new_keys]
+    if needs_references(config.protocol) and args.folders:
+        _whole_reference(args, config, rows, train, side)
     total = next((r.settings.get("dataset_classes") for r in rows if r.settings.get("dataset_classes")), None)
     paths = write_results(rows, out, title=f"{data.describe(total)}: test accuracy of networks trained on the "
                                            "distilled sets")
@@ -173,6 +178,21 @@ def run_evaluate(args) -> int:
     print(paths["md"].read_text("utf-8"))
     print(f"wrote {paths['json']}, {paths['csv']}, {paths['md']}")
     return 0
+
+
+def _whole_reference(args, config, rows, train, side: int) -> None:
+    """Say whether HLR / LRS have their whole-set row: the cached one reused, or how to make one and how long."""
+    from vlcp.evaluate.protocols import PROTOCOLS
+    from vlcp.evaluate.references import cached_whole, whole_set_line
+
+    whole = cached_whole(rows, config.protocol, config.model)
+    if whole is not None:
+        s = whole.settings
+        print(f"whole set: reusing the {config.model}/{config.protocol} row ({whole.mean:.2f} %, {s.get('epochs')} "
+              f"epochs, {s.get('train_images', '?')} images; {s.get('source', 'cached')}) for HLR and LRS")
+    elif train is not None:
+        channels = PROTOCOLS.get(config.protocol).default_channels or train.channels
+        print(whole_set_line(args.run or Path("RUN"), config, len(train), channels, side, len(train.classes)))
 
 
 def run_baseline(args) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +31,14 @@ class EvalConfig:
     model: str = field(default="convnet3", metadata={
         "help": "network trained on the distilled set", "choices": NETWORKS.names})
     protocol: str = field(default="dc", metadata={
-        "help": "evaluation protocol: dc, dsa (DSA/DM), minimax (hard labels, ImageNet subsets), rded (soft labels)",
+        "help": "evaluation protocol: dc, dsa (DSA/DM), minimax (hard labels, ImageNet subsets), rded (soft labels), "
+                "ddranking (DD-Ranking 0.2.0; _noaug, _best)",
         "choices": PROTOCOLS.names})
     repeats: int = field(default=3, metadata={
         "help": "networks trained per distilled set, with seeds seed … seed+repeats-1"})
     seed: int = field(default=0, metadata={"help": "seed of the first network (initialisation, batch order, augmentation)"})
     epochs: int | None = field(default=None, metadata={
-        "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300)"})
+        "help": "training epochs (default: the protocol's: dc 300, dsa 1000, minimax by IPC, rded 300, ddranking 1000)"})
     batch_size: int | None = field(default=None, metadata={
         "help": "training batch size (default: the protocol's: dc/dsa 256, minimax 64, rded by IPC)"})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, mps or auto (cuda when available)"})
@@ -161,7 +162,7 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     for name, y in (("train", train_y), ("test", test_y)):
         if int(y.min()) < 0 or int(y.max()) >= num_classes:
             raise VlcpError(f"{name} labels outside 0..{num_classes - 1}")
-    protocol = PROTOCOLS.get(config.protocol).for_classes(num_classes)
+    protocol = PROTOCOLS.get(config.protocol).for_classes(num_classes).for_method(method)
     if mean is None and config.mean is not None:
         mean, std, stats_source = config.mean, config.std, "given (config)"
     elif mean is None:
@@ -179,49 +180,92 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     epochs = config.epochs or (1000 if dc_augment else protocol.default_epochs(ipc, num_classes))
     batch = config.batch_size or protocol.default_batch_size(ipc, num_classes)
     device = config.resolved_device()
-    channels, side = train_x.shape[1], train_x.shape[-1]
-    xs, ys = train_x.to(device), train_y.to(device)
-    xt, yt = test_x.to(device), test_y.to(device)
-    tb = _test_batch(config, train_x.shape, device)
-    outcomes = []
-    n_params = None
     runs = _run_store(resume_dir, train_x, train_y, test_x, test_y, config, method, ipc, mean, std, settings, teacher)
-    with _cudnn_autotune(device):
-        for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{protocol.name}", unit="net",
-                      disable=not config.progress):
-            rng = Rng(config.seed + i)
-            net = build_network(config.model, channels, num_classes, side, norm=config.resolved_norm(),
-                                generator=rng.torch)
-            n_params = count_parameters(net)
-            done = runs.get(config.seed + i)
-            if done is not None:  # finished before an interruption
-                outcomes.append(done)
-                continue
-            outcomes.append(train_and_test(net, xs, ys, xt, yt, protocol, epochs=epochs, batch_size=batch, rng=rng,
-                                           mean=mean, std=std, device=device, teacher=teacher,
-                                           dc_augment=dc_augment, test_batch_size=tb, compile=config.compile,
-                                           amp=config.amp, progress=config.progress,
-                                           desc=f"evaluate {method} (ipc {ipc}): network {i + 1}/{config.repeats}"))
-            runs.put(outcomes[-1])
-    counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
-    s = protocol.settings(epochs, batch)
-    s.update({"model": config.model, "parameters": n_params, "norm": config.resolved_norm(), "channels": channels,
-              "resolution": side, "num_classes": num_classes, "train_images": len(train_x),
-              "images_per_class": counts.tolist() if counts.min() != counts.max() else int(counts[0]),
-              "test_images": len(test_x), "dc_augment": dc_augment,
-              "normalisation": {"mean": [float(m) for m in mean], "std": [float(v) for v in std],
-                                "source": stats_source},
-              "seeds": [o.seed for o in outcomes], "runs_detail": [o.to_dict() for o in outcomes],
-              "device": str(device), "compile": config.compile, "amp": config.amp and device.type == "cuda",
-              "torch": torch.__version__, "python": platform.python_version(), "config": to_dict(config)})
+    plan = _Plan(protocol, epochs, batch, mean, std, dc_augment, device, _test_batch(config, train_x.shape, device))
+    outcomes, n_params = _train_runs(train_x, train_y, test_x, test_y, config, plan, method, ipc, num_classes,
+                                     teacher, runs)
+    s = _row_settings(plan, config, train_x, train_y, test_x, num_classes, n_params, outcomes, stats_source)
     for k, v in (settings or {}).items():
         if k != "normalisation_source":
             s[k] = v
     if teacher is not None:
-        s["teacher"] = teacher_record(teacher, (settings or {}).get("teacher"), xt, yt, mean, std, tb, device)
+        s["teacher"] = teacher_record(teacher, (settings or {}).get("teacher"), test_x.to(device), test_y.to(device),
+                                      mean, std, plan.test_batch, device)
         s["teacher_accuracy"] = s["teacher"]["accuracy"]
     best = [o.best for o in outcomes] if protocol.test_points != "last" else None
-    return ResultRow.from_accuracies(method, ipc, config.model, protocol.name, [o.final for o in outcomes], s, best)
+    final = [o.best if protocol.report == "best" else o.final for o in outcomes]
+    return ResultRow.from_accuracies(method, ipc, config.model, config.protocol, final, s, best)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How every network of one evaluation trains (the protocol as it runs for this set)."""
+
+    protocol: object
+    epochs: int
+    batch: int
+    mean: tuple
+    std: tuple
+    dc_augment: bool
+    device: torch.device
+    test_batch: int
+
+
+def _train_runs(train_x, train_y, test_x, test_y, config: EvalConfig, plan: _Plan, method: str, ipc: int,
+                num_classes: int, teacher, runs) -> tuple[list, int | None]:
+    """Train ``config.repeats`` networks (seeds seed … seed+repeats-1), reusing finished ones from ``runs``.
+    With an lr grid (``ddranking_best``) each seed trains once per lr and keeps the best-testing network."""
+    device = plan.device
+    xs, ys, xt, yt = train_x.to(device), train_y.to(device), test_x.to(device), test_y.to(device)
+    channels, side = train_x.shape[1], train_x.shape[-1]
+    outcomes, n_params = [], None
+    with _cudnn_autotune(device):
+        for i in tqdm(range(config.repeats), desc=f"{method} ipc={ipc} {config.model}/{plan.protocol.name}",
+                      unit="net", disable=not config.progress):
+            done = runs.get(config.seed + i)
+            tried = []
+            for lr in plan.protocol.lr_grid or (plan.protocol.lr,):
+                rng = Rng(config.seed + i)
+                net = build_network(config.model, channels, num_classes, side, norm=config.resolved_norm(),
+                                    generator=rng.torch)
+                n_params = count_parameters(net)
+                if done is not None:  # finished before an interruption
+                    break
+                tried.append(train_and_test(
+                    net, xs, ys, xt, yt, replace(plan.protocol, lr=lr), epochs=plan.epochs, batch_size=plan.batch,
+                    rng=rng, mean=plan.mean, std=plan.std, device=device, teacher=teacher, dc_augment=plan.dc_augment,
+                    test_batch_size=plan.test_batch, compile=config.compile, amp=config.amp, progress=config.progress,
+                    desc=f"evaluate {method} (ipc {ipc}): network {i + 1}/{config.repeats}"
+                         + (f", lr {lr:g}" if plan.protocol.lr_grid else "")))
+                if plan.protocol.lr_grid:
+                    tried[-1].lr = lr
+            if done is None:
+                done = max(tried, key=lambda o: o.best) if len(tried) > 1 else tried[0]
+                runs.put(done)
+            outcomes.append(done)
+    return outcomes, n_params
+
+
+def _row_settings(plan: _Plan, config: EvalConfig, train_x, train_y, test_x, num_classes: int, n_params,
+                  outcomes, stats_source: str) -> dict:
+    """The row's settings: the protocol as it ran, the data's shape and every run's detail."""
+    counts = np.bincount(train_y.cpu().numpy(), minlength=num_classes)
+    device = plan.device
+    s = plan.protocol.settings(plan.epochs, plan.batch)
+    s.update({"model": config.model, "parameters": n_params, "norm": config.resolved_norm(),
+              "channels": train_x.shape[1], "resolution": train_x.shape[-1], "num_classes": num_classes,
+              "train_images": len(train_x),
+              "images_per_class": counts.tolist() if counts.min() != counts.max() else int(counts[0]),
+              "test_images": len(test_x), "dc_augment": plan.dc_augment,
+              "normalisation": {"mean": [float(m) for m in plan.mean], "std": [float(v) for v in plan.std],
+                                "source": stats_source},
+              "seeds": [o.seed for o in outcomes], "runs_detail": [o.to_dict() for o in outcomes],
+              "device": str(device), "compile": config.compile, "amp": config.amp and device.type == "cuda",
+              "torch": torch.__version__, "python": platform.python_version(), "config": to_dict(config)})
+    if plan.protocol.report == "best":
+        s["reported"] = ("best test check over training and the lr grid, selected on the test set (ddranking "
+                         "0.2.0's number); not a final-epoch accuracy")
+    return s
 
 
 def teacher_record(teacher: torch.nn.Module, meta: dict | None, test_x: torch.Tensor, test_y: torch.Tensor, mean,
@@ -376,6 +420,16 @@ def soft_label_teacher(config: EvalConfig, train: ImageDataset, cache_dir: str |
     return teacher, mean, std
 
 
+def repeat_grey(protocol, x: torch.Tensor, test_x: torch.Tensor, mean, std):
+    """(x, test_x, mean, std, note): one-channel images repeated to the protocol's ``default_channels`` (ddranking
+    builds 3-channel networks only), the statistics with them; unchanged (note '') otherwise."""
+    want = protocol.default_channels
+    if not want or want == x.shape[1] or x.shape[1] != 1:
+        return x, test_x, mean, std, ""
+    note = f"grey images repeated to {want} channels ({protocol.name}'s networks take {want}-channel input)"
+    return (x.repeat(1, want, 1, 1), test_x.repeat(1, want, 1, 1), tuple(mean) * want, tuple(std) * want, note)
+
+
 def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, *, method: str | None = None,
                     ipc: int | None = None, train: ImageDataset | None = None, mean=None, std=None,
                     cache_dir: str | Path | None = None, side: int | None = None) -> ResultRow:
@@ -411,12 +465,15 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
         mean, std, source = _normalisation(config, protocol, x.shape[1], train, x)
     else:
         source = "given"
+    x, test_x, mean, std, grey = repeat_grey(protocol, x, test_x, mean, std)
     teacher, teacher_meta = None, None
     if protocol.loss == "kd_cutmix":
         teacher, teacher_meta = _teacher(config, train, x.shape[1], len(test.classes), side, mean, std, cache_dir)
     extra = {"source": str(folder), "normalisation_source": source, "test_transform": test_transform,
              "test_classes": "the distilled set's classes" if subset else "all of the test set's",
              "dataset_classes": len(getattr(test, "parent", test).classes)}
+    if grey:
+        extra["channels_note"] = grey
     if min(counts) != max(counts):
         extra["class_counts"] = counts
     if info.get("description"):

@@ -3,6 +3,7 @@
 - ``dc``: the DC paper's evaluation (published random / herding / k-center / DC numbers).
 - ``dsa``: DSA's and DM's evaluation (DC's with 1000 epochs and DSA augmentation).
 - ``minimax``: Minimax diffusion's hard-label evaluation on ImageNet subsets.
+- ``ddranking`` (and ``ddranking_noaug``, ``ddranking_best``): DD-Ranking 0.2.0's hard-label evaluation.
 - ``rded``: RDED's soft-label evaluation (a teacher: ``--teacher PATH``, else one trained by vlcp on the
   full real training set). Its defaults are RDED's: BatchNorm networks, RDED's input side per dataset
   (32 px CIFAR, 64 px Tiny ImageNet, 128 px for its ConvNets on ImageNet subsets, else 224 px), the test
@@ -87,11 +88,21 @@ class Protocol:
     default_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # published mean / std (3 channels)
     notes: tuple[str, ...] = field(default_factory=tuple)
     by_classes: Callable[[int], dict] | None = None  # num_classes → field overrides (e.g. ImageNet-1K)
+    whole_set: dict | None = None  # field overrides for the whole-training-set row (its own recipe)
+    lr_grid: tuple[float, ...] = ()  # each run trains once per lr; the best test accuracy of all is reported
+    report: str = "final"  # the row's number: "final" epoch, or "best" test check (selected on the test set)
+    default_channels: int | None = None  # networks see this many channels (grey images repeated); None: as loaded
 
     def for_classes(self, num_classes: int) -> "Protocol":
         """The protocol as it runs for ``num_classes`` (``by_classes`` overrides applied)."""
         over = self.by_classes(num_classes) if self.by_classes is not None else {}
         return replace(self, **over, by_classes=None) if over else self
+
+    def for_method(self, method: str) -> "Protocol":
+        """The protocol as it trains ``method``: the whole training set (``full``) by ``whole_set``'s recipe."""
+        if method == "full" and self.whole_set:
+            return replace(self, **self.whole_set, whole_set=None)
+        return self
 
     def input_side(self, model: str, native: int) -> int | None:
         """The side the networks see by default for a dataset of side ``native`` (None: the dataset's own)."""
@@ -120,6 +131,8 @@ class Protocol:
             pts = [e - 1 for e in range(every, epochs + 1, every)]
         elif self.test_points == "rded":
             pts = [e for e in range(epochs) if e % 10 == 9 and e > 0.8 * epochs]
+        elif self.test_points == "every10":
+            pts = [e for e in range(epochs) if e % 10 == 9]
         else:
             pts = []
         return sorted(set(pts) | {last})
@@ -132,6 +145,8 @@ class Protocol:
              "loss": self.loss_text(), "test": self.test_text(epochs)}
         if self.optimizer == "sgd":
             d["momentum"] = self.momentum
+        if self.lr_grid:
+            d["lr"] = f"best of the grid {', '.join(f'{x:g}' for x in self.lr_grid)} (selected on the test set)"
         if self.notes:
             d["notes"] = list(self.notes)
         return d
@@ -165,6 +180,11 @@ class Protocol:
                     "(selected on the test set, as the Minimax code reports)")
         if self.test_points == "rded":
             return "final epoch reported; also best of tests every 10 epochs in the last 20 % (selected on the test set)"
+        if self.test_points == "every10" and self.report == "best":
+            return ("REPORTED: best of tests every 10 epochs (and of the lr grid), selected on the test set, as "
+                    "ddranking 0.2.0 reports; not comparable with final-epoch numbers")
+        if self.test_points == "every10":
+            return "final epoch reported; also best of tests every 10 epochs (selected on the test set, as ddranking)"
         return "after the last epoch"
 
 
@@ -206,3 +226,60 @@ RDED = PROTOCOLS.register("rded")(Protocol(
            "224, test images Resize(side·8/7) + CenterCrop(side), ImageNet mean / std for colour images",
            "AdamW betas (0.9, 0.999); weight decay on weight matrices / kernels only, as RDED",
            "RDED's ShufflePatches (for its patch-mosaic images) is not applied")))
+
+
+def ddranking_input_side(model: str, native: int) -> int:
+    """ddranking 0.2.0's ``im_size``: 32 px for CIFAR and for 28 px sets (its ConvNet is built for 3 × 32 × 32:
+    ``utils/networks.py`` ``_make_layers`` sizes 28 px as 32 but pads by 1, so 28 px input does not fit the head),
+    64 px Tiny ImageNet, 128 px ImageNet subsets with ConvNets, else 224 px (``utils/data.py`` ``get_dataset``)."""
+    return 32 if native < 32 else rded_input_side(model, native)
+
+
+DDRANKING_SOURCE = "ddranking 0.2.0 (PyPI wheel; github NUS-HPC-AI-Lab/DD-Ranking at the 0.2.0 setup.py, 97082f6)"
+DDRANKING_NOTES = (
+    f"every setting is {DDRANKING_SOURCE}'s: configs/Demo_LRS_Hard_Label.yaml (the hard-label demo config that "
+    "demo_hard.py loads) and the LabelRobustScoreHard defaults (ddranking/metrics/hard_label.py lines 23-28)",
+    "network: model_name ConvNet-3 → build_model (utils/model.py lines 124-129): ConvNet width 128, depth 3, ReLU, "
+    "avg-pooling, instancenorm = GroupNorm(C, C) (utils/networks.py _get_normlayer), always channel=3 (model.py "
+    "line 128): vlcp convnet3, norm instance, grey images repeated to 3 channels",
+    "input: im_size [32, 32] (yaml); Fashion-MNIST / MNIST are not in ddranking's get_dataset (utils/data.py lines "
+    "55-177: CIFAR10/100, TinyImageNet, ImageNet subsets, ImageNet1K), so 28 px sets take its CIFAR-style default: "
+    "32 px (bilinear resize), normalised with the real training split's mean / std (its CIFAR constants are for CIFAR)",
+    "optimiser: optimizer sgd, momentum 0.9, weight_decay 0.0005 (yaml; get_optimizer, utils/train_and_eval.py line "
+    "106); lr 0.01 (demo_hard.py syn_lr=0.01; yaml default_lr 0.01, which the class never reads)",
+    "schedule: lr_scheduler step, step_size 500 of num_epochs 1000, gamma 0.1 (get_lr_scheduler default, "
+    "train_and_eval.py line 117), stepped per epoch, momentum kept: lr ×0.1 from the half (scaled with --epochs)",
+    "epochs 1000, syn_batch_size 128 (yaml); num_eval 5 runs (yaml; vlcp --repeats, default 3)",
+    "augmentation: data_aug_func dsa with flip 0.5, rotate 15, saturation 2, brightness 1, contrast 0.5, scale 1.2, "
+    "crop 0.125, cutout 0.5 (yaml); ddranking's DSA (aug/dsa.py) draws one of scale, rotate, flip, color, crop, "
+    "cutout per batch with per-image parameters on normalised images: vlcp's dsa augmentation",
+    "test: every 10 epochs (test_interval = 10, hard_label.py line 119) and ddranking reports the best of those "
+    "checks (lines 278-288), selected on the test set; vlcp reports the final epoch and shows that best as †",
+    "ddranking seeds each run from the clock (utils/misc.py set_seed, lines 9-11); vlcp seeds run i with seed+i",
+    "the whole training set (for HLR) by ddranking's REAL_DATA_TRAINING_CONFIG['CIFAR10-ConvNet-3'] "
+    "(train_and_eval.py lines 54-64): sgd lr 0.01, momentum 0.9, weight decay 5e-4, 200 epochs, StepLR step 100 "
+    "(gamma 0.1), real_batch_size 256 (its batch_size 512 is not read), no augmentation (hard_label.py line 273)",
+)
+
+DDRANKING = PROTOCOLS.register("ddranking")(Protocol(
+    name="ddranking", title="DD-Ranking hard-label evaluation (ddranking 0.2.0, Li et al. 2025)",
+    default_epochs=lambda ipc, k: 1000, default_batch_size=lambda ipc, k: 128,
+    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
+    augment="dsa", normalize_first=True, loss="ce", test_points="every10",
+    default_resolution=ddranking_input_side, default_channels=3, notes=DDRANKING_NOTES,
+    whole_set={"default_epochs": lambda ipc, k: 200, "default_batch_size": lambda ipc, k: 256, "augment": "none"}))
+
+DDRANKING_NOAUG = PROTOCOLS.register("ddranking_noaug")(replace(
+    DDRANKING, name="ddranking_noaug", title="DD-Ranking hard-label evaluation without augmentation (for ARS)",
+    augment="none", notes=DDRANKING_NOTES + (
+        "no augmentation: the 'without augmentation' half of ARS (metrics/aug_robust.py compute_metrics; its "
+        "hard-label path fails in 0.2.0: _compute_hard_label_metrics reads self.teacher_models, set for soft labels "
+        "only (line 159), and self.test_loader_real, never made (line 87 deletes its dataset), lines 298 and 304)",)))
+
+DDRANKING_BEST = PROTOCOLS.register("ddranking_best")(replace(
+    DDRANKING, name="ddranking_best", title="DD-Ranking as the package reports it: best test check over an lr grid",
+    lr_grid=(0.001, 0.005, 0.01, 0.05, 0.1), report="best", notes=DDRANKING_NOTES + (
+        "REPORTED NUMBER: the best test accuracy over checks every 10 epochs and over the lr grid 0.001, 0.005, 0.01, "
+        "0.05, 0.1 (_hyper_param_search_for_hard_label, hard_label.py lines 168-195; used for the random subset "
+        "always, for the distilled set when syn_lr is None): selected on the test set, for comparability with "
+        "ddranking's numbers only; vlcp still seeds explicitly",)))

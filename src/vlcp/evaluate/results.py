@@ -291,14 +291,20 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
         if close:
             close_notes.append(f"IPC {ipc}, {model}/{protocol}: {', '.join(close[1])} within one std of the best "
                                f"({close[0]}) — not a measured difference.")
+    out += table_notes(rows, close_notes, full)
+    return "\n".join(out) + "\n" + scores_markdown(rows)
+
+
+def table_notes(rows: Sequence[ResultRow], close_notes: list[str], full: dict) -> list[str]:
+    """The accuracy table's notes as Markdown list lines (with a blank line before them), or none."""
     notes = []
     subset = _subset_note(rows)
     if subset:
         notes.append(subset)
     notes += close_notes
     if any(r.best_accuracies for r in rows):
-        notes.append("† best test accuracy over training, selected on the test set (as the Minimax code "
-                     "reports); the main number is the final epoch.")
+        notes.append("† best test accuracy over training, selected on the test set (as the Minimax code and "
+                     "ddranking report); the main number is the final epoch.")
     teachers: dict[str, dict] = {}
     for r in rows:
         if r.teacher is not None:
@@ -311,14 +317,35 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     if len(teachers) > 1:
         notes.append(f"{len(teachers)} different teachers in this table: rows with different teachers are not "
                      "comparable.")
-    feat = sorted({r.settings.get("selection") for r in rows if r.settings.get("selection") and r.method != FULL_METHOD})
-    notes += feat
+    notes += sorted({r.settings.get("selection") for r in rows if r.settings.get("selection")
+                     and r.method != FULL_METHOD})
     notes += [uneven_note(r) for r in rows if r.settings.get("class_counts")]
+    notes += [f"{r.method} at IPC {r.ipc}, {r.model}/{r.protocol}: {r.settings['reported']}." for r in rows
+              if r.settings.get("reported")]
     if full:
         notes.append(_whole_note(rows, full))
-    if notes:
+    return [""] + [f"- {n}" for n in notes] if notes else []
+
+
+def scores_markdown(rows: Sequence[ResultRow]) -> str:
+    """DD-Ranking's scores (``vlcp.evaluate.scores``) as a Markdown table beside accuracy, what each means, and
+    one line per refused score ('' when no row is a distilled set)."""
+    from vlcp.evaluate.scores import SCORE_MEANINGS, SCORE_NAMES, score_rows
+
+    scored, refused = score_rows(rows)
+    if not scored and not refused:
+        return ""
+    out = ["", "**DD-Ranking scores** (Li et al. 2025; accuracies as fractions, shown ×100)", ""]
+    if scored:
+        out += ["| IPC | Network | Protocol | method | accuracy | " + " | ".join(SCORE_NAMES) + " |",
+                "|---:|:---|:---|:---|---:|" + "---:|" * len(SCORE_NAMES)]
+        for s in scored:
+            cells = [s.scores[n].text() if n in s.scores else "–" for n in SCORE_NAMES]
+            out.append(f"| {s.ipc} | {s.model} | {s.protocol} | {s.method} | {s.accuracy:.1f} | " + " | ".join(cells)
+                       + " |")
         out.append("")
-        out += [f"- {n}" for n in notes]
+    out += [f"- {n}: {m}." for n, m in SCORE_MEANINGS.items()]
+    out += [f"- {n}" for n in refused]
     return "\n".join(out) + "\n"
 
 
@@ -353,8 +380,14 @@ def write_results(rows: Sequence[ResultRow], out_dir: str | Path, title: str | N
     out = Path(out_dir)
     rows = sort_rows(rows)
     paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
+    from vlcp.evaluate.scores import score_rows
+
+    scored, refused = score_rows(rows)
     atomic_write_json(paths["json"], {"rows": [r.to_dict() for r in rows],
-                                      "units": "top-1 test accuracy, percent; std = population std over runs"})
+                                      "units": "top-1 test accuracy, percent; std = population std over runs",
+                                      "scores": [s.to_dict() for s in scored], "score_notes": refused,
+                                      "score_units": "DD-Ranking scores on fractions, ×100 (IOR, HLR: accuracy "
+                                                     "points; LRS, ARS: 0-100)"})
     atomic_write_text(paths["csv"], to_csv(rows))
     atomic_write_text(paths["md"], markdown_table(rows, title))
     return paths

@@ -43,11 +43,15 @@ class RunOutcome:
     tests: list[tuple[int, float]] = field(default_factory=list)
     train_loss: float = float("nan")
     seconds: float = 0.0
+    lr: float | None = None  # the lr chosen from a protocol's lr grid (ddranking_best); None: the protocol's
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "accuracy": round(self.final, 4), "best": round(self.best, 4),
-                "best_epoch": self.best_epoch, "train_loss": round(self.train_loss, 6),
-                "seconds": round(self.seconds, 2)}
+        d = {"seed": self.seed, "accuracy": round(self.final, 4), "best": round(self.best, 4),
+             "best_epoch": self.best_epoch, "train_loss": round(self.train_loss, 6),
+             "seconds": round(self.seconds, 2)}
+        if self.lr is not None:
+            d["lr"] = self.lr
+        return d
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -255,11 +255,13 @@ def protocol_table(rows: list[dict]) -> str:
 
     lines = []
     for key in sorted({_setting(r) for r in rows}):
-        s = next((x["settings"] for x in rows if _setting(x) == key and isinstance(x.get("settings"), dict)), {})
+        r = next((x for x in rows if _setting(x) == key and isinstance(x.get("settings"), dict)), {})
+        s = r.get("settings", {})
         epochs = s.get("epochs")
         full = None
         if key[3] in PROTOCOLS and isinstance(key[0], int) and isinstance(s.get("num_classes"), int):
-            full = PROTOCOLS.get(key[3]).default_epochs(key[0], s["num_classes"])
+            protocol = PROTOCOLS.get(key[3]).for_method(str(r.get("method")))  # the whole set: its own recipe
+            full = protocol.default_epochs(key[0], s["num_classes"])
         ep = "—" if epochs is None else (f"{epochs} of {full} (shortened)" if full and epochs < full else str(epochs))
         lines.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
             key[1], key[2], key[3], ep, s.get("batch_size", "—"), s.get("optimizer", "—"), s.get("num_classes", "—"),
@@ -267,6 +269,36 @@ def protocol_table(rows: list[dict]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("IPC", "model", "protocol", "epochs", "batch", "optimizer", "classes",
                                               "test images", "seeds", "device"))
     return _scroll(f"<table><tr>{head}</tr>{''.join(lines)}</table>")
+
+
+def scores_section(rows: list[dict]) -> str:
+    """DD-Ranking's scores beside accuracy (the same numbers as results.md: ``vlcp.evaluate.scores``), a sentence
+    on each, and one line per refused score; '' when the rows hold no distilled set."""
+    from vlcp.evaluate.results import ResultRow
+    from vlcp.evaluate.scores import SCORE_MEANINGS, SCORE_NAMES, score_rows
+
+    try:
+        scored, refused = score_rows([ResultRow.from_dict(r) for r in rows])
+    except VlcpError as err:
+        return _note(f"DD-Ranking scores not computed: {err}")
+    if not scored and not refused:
+        return ""
+    out = ["<h3>DD-Ranking scores</h3>", "<p>Scores of Li et al. (2025), computed on accuracies as fractions and "
+           "shown ×100, each from rows of the same protocol, network and IPC.</p>"]
+    if scored:
+        head = "".join(f"<th>{n}</th>" for n in SCORE_NAMES)
+        body = []
+        for s in scored:
+            cells = "".join(f'<td class="num">{_e(s.scores[n].text() if n in s.scores else "—")}</td>'
+                            for n in SCORE_NAMES)
+            body.append(f'<tr><td class="key">{s.ipc}</td><td class="key">{_e(s.model)}</td><td class="key">'
+                        f'{_e(s.protocol)}</td><td>{_e(_label(s.method))}</td><td class="num">{s.accuracy:.1f}</td>'
+                        f"{cells}</tr>")
+        out.append(_scroll(f'<table class="scores"><tr><th>IPC</th><th>model</th><th>protocol</th><th>method</th>'
+                           f"<th>accuracy</th>{head}</tr>{''.join(body)}</table>"))
+    out.append("<ul>" + "".join(f"<li><b>{n}</b>: {_e(m)}.</li>" for n, m in SCORE_MEANINGS.items()) + "</ul>")
+    out += [_note(n) for n in refused]
+    return "\n".join(out)
 
 
 def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str:
@@ -277,8 +309,9 @@ def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str
 
     colours = colours or method_colours(method_order(rows))
     subset = f"<p>Test accuracy (%) on the real test images of: {_e(data_description(run_dir, rows))}.</p>"
-    parts = [_note(n) for n in notes] + [subset, _scroll(results_table(rows)), *results_charts(rows, colours),
-                                         "<h3>Protocol as run</h3>", protocol_table(rows)]
+    parts = [_note(n) for n in notes] + [subset, _scroll(results_table(rows)), scores_section(rows),
+                                         *results_charts(rows, colours), "<h3>Protocol as run</h3>",
+                                         protocol_table(rows)]
     return _section("Results", "\n".join(parts))
 
 
