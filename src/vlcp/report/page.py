@@ -703,6 +703,9 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise VlcpError(f"{run_dir}: run folder not found")
+    from vlcp.run.state import check_record
+
+    check_record(run_dir)  # a run without its record is not described as the default dataset
     out = Path(out) if out is not None else run_dir / "report.html"
     protos, names = section_prototypes(run_dir)
     rows = _result_rows(run_dir)[0]
@@ -718,9 +721,12 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
     from vlcp.report.chart import method_colours, svg_chart
 
     runs = [Path(r) for r in run_dirs]
+    from vlcp.run.state import check_record
+
     for r in runs:
         if not r.is_dir():
             raise VlcpError(f"{r}: run folder not found")
+        check_record(r)
     names = [r.resolve().name for r in runs]
     rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)[0]]
     colours = method_colours(method_order(rows)) if rows else {}

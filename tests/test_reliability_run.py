@@ -1,0 +1,98 @@
+"""Issue 32: no silent wrong answer from a run folder, report or model file that changed — one line naming
+the file (exit 2), or a note and the right result."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hostile
+from vlcp.cli import main
+
+
+def refused(capsys, argv, name, *more):
+    """Run ``vlcp argv``: exit 2 and one stderr line naming ``name`` (and ``more``); returns the line."""
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and str(name) in err and "unexpected" not in err, err
+    for m in more:
+        assert m in err, err
+    return err
+
+
+def cat_dog(root, n=4, extra_val=()):
+    """An ImageFolder tree with train/ and val/ of cat and dog (plus ``extra_val`` classes in val/ only)."""
+    rng = np.random.default_rng(0)
+    for split, classes in (("train", ("cat", "dog")), ("val", ("cat", "dog", *extra_val))):
+        for c in classes:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def made_run(tmp_path_factory):
+    """A cat/dog run folder with captions and a random baseline (made once; tests copy it)."""
+    base = tmp_path_factory.mktemp("made")
+    data, run = cat_dog(base / "ds"), base / "run"
+    assert main(["caption", "--run", str(run), "--data-dir", str(data), "--no-progress"]) == 0
+    assert main(["baseline", "--run", str(run), "--method", "random", "--ipc", "1", "--no-progress"]) == 0
+    return run
+
+
+@pytest.fixture()
+def run(made_run, tmp_path):
+    shutil.copytree(made_run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+# ---- item 3: a run whose record is missing or empty while its outputs exist -------------------------------
+STAGES = {"caption": [], "train": ["--vae-steps", "1"], "encode": [], "synthesize": [], "evaluate": [],
+          "baseline": ["--method", "random", "--ipc", "1"], "report": [], "figure": []}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+@pytest.mark.parametrize("record", ["deleted", "empty"])
+def test_a_run_without_its_record_stops_every_stage_that_reads_it(run, capsys, stage, record):
+    settings = run / "settings.toml"
+    settings.unlink() if record == "deleted" else settings.write_text("")
+    capsys.readouterr()
+    refused(capsys, [stage, "--run", str(run), *STAGES[stage]], settings,
+            "missing" if record == "deleted" else "empty", "restore settings.toml")
+    assert (not settings.exists()) if record == "deleted" else settings.read_text() == ""  # not rewritten
+
+
+def test_a_run_with_only_baselines_and_no_record_stops_baseline(run, capsys):
+    shutil.rmtree(run / "captions")
+    (run / "settings.toml").unlink()
+    capsys.readouterr()
+    refused(capsys, ["baseline", "--run", str(run), "--method", "random", "--ipc", "1", "--no-progress"],
+            run / "settings.toml", "random_ipc1/baseline.json")
+    assert not (run / "settings.toml").exists()
+
+
+def test_a_fresh_run_and_a_legacy_one_still_start(tmp_path, capsys):
+    data = cat_dog(tmp_path / "ds")
+    assert main(["baseline", "--run", str(tmp_path / "new"), "--data-dir", str(data), "--method", "random",
+                 "--ipc", "1", "--no-progress"]) == 0
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tmp_path / "new", legacy)
+    (legacy / "settings.toml").unlink()
+    (legacy / "data.toml").write_text(f'[data]\ndata_dir = "{data}"\n')
+    assert main(["baseline", "--run", str(legacy), "--method", "random", "--ipc", "1", "--no-progress"]) == 0
+
+
+# ---- times.json: checked (and started afresh) before the stage, never an error after its success ------------
+@pytest.mark.parametrize("content", ['{"caption": 1', "[1]", '{"caption": "slow"}'])
+def test_a_broken_times_file_is_noted_and_started_afresh_before_the_stage(run, capsys, content):
+    (run / "times.json").write_text(content)
+    capsys.readouterr()
+    assert main(["baseline", "--run", str(run), "--method", "random", "--ipc", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"note: {run / 'times.json'}: ") and "started afresh" in out[0], out
+    assert "random_ipc1" in out[1]  # the note comes before the stage's result
+    assert list(json.loads((run / "times.json").read_text())) == ["baseline"]
