@@ -96,3 +96,14 @@ def test_a_broken_times_file_is_noted_and_started_afresh_before_the_stage(run, c
     assert out[0].startswith(f"note: {run / 'times.json'}: ") and "started afresh" in out[0], out
     assert "random_ipc1" in out[1]  # the note comes before the stage's result
     assert list(json.loads((run / "times.json").read_text())) == ["baseline"]
+
+
+# ---- baseline.json: its fields' types checked ---------------------------------------------------------------
+@pytest.mark.parametrize("record", [{"method": 5}, {"method": "random", "description": ["x"]}, [1],
+                                    {"method": "random", "per_class": {"cat": "one"}}])
+def test_a_baseline_record_of_the_wrong_type_stops_evaluate(run, capsys, record):
+    path = run / "baselines" / "random_ipc1" / "baseline.json"
+    path.write_text(json.dumps(record))
+    capsys.readouterr()
+    refused(capsys, ["evaluate", "--run", str(run), "--epochs", "1", "--repeats", "1", "--no-progress"], path)
+    assert not (run / "eval" / "results.json").exists()

@@ -128,6 +128,7 @@ def _load_splits(data, resolution, test_resolution=None):
 
 
 def run_evaluate(args) -> int:
+    from vlcp.evaluate.baseline_folder import read_baseline_info
     from vlcp.evaluate.evaluation import EvalConfig, default_side, evaluate_folder
     from vlcp.evaluate.protocols import PROTOCOLS
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
@@ -144,6 +145,8 @@ def run_evaluate(args) -> int:
                             f"or `vlcp baseline --run {args.run}` first)")
     if not args.folders and not args.merge:
         raise VlcpError("nothing to evaluate: give distilled FOLDER(s), --run RUN or --merge results.json files")
+    for folder in args.folders:  # every folder's record checked before any network trains
+        read_baseline_info(folder)
     out = args.out or (args.run / "eval" if args.run is not None else None) or (
         args.folders[0].resolve().parent if args.folders else args.merge[0].resolve().parent)
     rows = []

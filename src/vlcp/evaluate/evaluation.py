@@ -15,12 +15,13 @@ from vlcp.settings.config import check, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
 from vlcp.settings.devices import is_device_name
 from vlcp.errors import VlcpError
+from vlcp.evaluate.baseline_folder import read_baseline_info
 from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
 from vlcp.evaluate.protocols import PROTOCOLS
 from vlcp.evaluate.results import ResultRow
 from vlcp.evaluate.tensors import channel_stats, class_subset, images_uint8, split_tensors, tensor_stats
 from vlcp.evaluate.trainer import Rng, train_and_test
-from vlcp.files.atomic import image_records, read_json
+from vlcp.files.atomic import image_records
 
 
 
@@ -246,15 +247,12 @@ def teacher_record(teacher: torch.nn.Module, meta: dict | None, test_x: torch.Te
 def _folder_method(folder: Path) -> tuple[str, dict]:
     """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (it has image records,
     ``vlcp.files.atomic.image_records``); else the folder name."""
-    info = {}
-    meta = folder / "baseline.json"
-    if meta.exists():
-        info = read_json(meta)
-        if isinstance(info, dict) and info.get("method"):
-            return str(info["method"]), info
+    info = read_baseline_info(folder)
+    if info.get("method"):
+        return info["method"], info
     if image_records(folder) is not None:
         return "vlcp", {}
-    return folder.name, info if isinstance(info, dict) else {}
+    return folder.name, info
 
 
 def distilled_classes(folder: str | Path, test: ImageDataset) -> list[str]:
