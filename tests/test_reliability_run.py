@@ -107,3 +107,27 @@ def test_a_baseline_record_of_the_wrong_type_stops_evaluate(run, capsys, record)
     capsys.readouterr()
     refused(capsys, ["evaluate", "--run", str(run), "--epochs", "1", "--repeats", "1", "--no-progress"], path)
     assert not (run / "eval" / "results.json").exists()
+
+
+# ---- the report: unreadable results stop it ----------------------------------------------------------------
+def _results_file(run, rows):
+    (run / "eval").mkdir(parents=True, exist_ok=True)
+    path = run / "eval" / "results.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+ROW = {"method": "random", "ipc": 1, "model": "convnet", "protocol": "dc", "mean": 50.0, "std": 1.0, "runs": 1}
+
+
+@pytest.mark.parametrize("fault", ["truncated", "not_rows"])
+def test_an_unreadable_results_file_stops_the_report(run, capsys, fault):
+    path = _results_file(run, [ROW, ROW | {"method": "vlcp"}])
+    path.write_text(path.read_text()[:40] if fault == "truncated" else '{"rows": 3}')
+    capsys.readouterr()
+    refused(capsys, ["report", "--run", str(run)], path, "rerun `vlcp evaluate`")
+    assert not (run / "report.html").exists() and not (run / "report.toml").exists()
+    other = run.parent / "other"
+    shutil.copytree(run, other)
+    _results_file(other, [ROW])
+    refused(capsys, ["report", str(other), str(run), "--out", str(run.parent / "c.html")], path)

@@ -131,11 +131,15 @@ def natural_key(s: str) -> list:
 
 # ---- results -------------------------------------------------------------------------------------
 def load_results(path: Path) -> list[dict]:
-    """The rows of a results file: a list of rows, or ``{"rows": [...]}``."""
-    data = read_json(path)
+    """The rows of a results file: a list of rows, or ``{"rows": [...]}``; anything else stops with one line."""
+    fix = "restore it, or rerun `vlcp evaluate` to remake it"
+    try:
+        data = read_json(path)
+    except VlcpError as e:
+        raise VlcpError(f"{e}; {fix}") from None
     rows = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "method" in r for r in rows):
-        raise VlcpError(f"{path}: expected a list of rows with 'method' (or {{\"rows\": [...]}})")
+        raise VlcpError(f"{path}: expected a list of rows with 'method' (or {{\"rows\": [...]}}); {fix}")
     return rows
 
 
@@ -230,23 +234,19 @@ def results_charts(rows: list[dict], colours: dict[str, str]) -> list[str]:
     return out
 
 
-def _result_rows(run_dir: Path) -> tuple[list[dict], list[str]]:
-    """The run's rows — ``eval/results.json``, then ``results.json`` rows for cells it lacks — and notes."""
-    rows, notes, seen = [], [], set()
+def _result_rows(run_dir: Path) -> list[dict]:
+    """The run's rows — ``eval/results.json``, then ``results.json`` rows for cells it lacks. An unreadable
+    results file stops the report with one line naming it (``load_results``), never a page without its results."""
+    rows, seen = [], set()
     for path in (run_dir / "eval" / "results.json", run_dir / "results.json"):
         if not path.exists():
             continue
-        try:
-            found = load_results(path)
-        except VlcpError as err:
-            notes.append(f"Unreadable: {err}")
-            continue
-        for r in found:
+        for r in load_results(path):
             key = (str(r["method"]),) + _setting(r)
             if key not in seen:
                 seen.add(key)
                 rows.append(r)
-    return rows, notes
+    return rows
 
 
 def protocol_table(rows: list[dict]) -> str:
@@ -270,15 +270,15 @@ def protocol_table(rows: list[dict]) -> str:
 
 
 def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str:
-    rows, notes = _result_rows(run_dir)
+    rows = _result_rows(run_dir)
     if not rows:
-        return _section("Results", _note(" ".join(notes) or "No results (eval/results.json or results.json)."))
+        return _section("Results", _note("No results (eval/results.json or results.json)."))
     from vlcp.report.chart import method_colours
 
     colours = colours or method_colours(method_order(rows))
     subset = f"<p>Test accuracy (%) on the real test images of: {_e(data_description(run_dir, rows))}.</p>"
-    parts = [_note(n) for n in notes] + [subset, _scroll(results_table(rows)), *results_charts(rows, colours),
-                                         "<h3>Protocol as run</h3>", protocol_table(rows)]
+    parts = [subset, _scroll(results_table(rows)), *results_charts(rows, colours), "<h3>Protocol as run</h3>",
+             protocol_table(rows)]
     return _section("Results", "\n".join(parts))
 
 
@@ -571,7 +571,7 @@ def section_run(run_dir: Path, rows: list[dict] | None = None) -> str:
     """Dataset, subset, class count, model, device used, package versions, git commit and stage times."""
     from vlcp.run.state import read_settings
 
-    rows = rows if rows is not None else _result_rows(run_dir)[0]
+    rows = rows if rows is not None else _result_rows(run_dir)
     settings = read_settings(run_dir)
     run = settings["run"]
     classes = "—"
@@ -708,7 +708,7 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
     check_record(run_dir)  # a run without its record is not described as the default dataset
     out = Path(out) if out is not None else run_dir / "report.html"
     protos, names = section_prototypes(run_dir)
-    rows = _result_rows(run_dir)[0]
+    rows = _result_rows(run_dir)
     sections = [summary(run_dir, rows), section_run(run_dir, rows), section_results(run_dir),
                 section_images(run_dir, names), protos, section_settings(run_dir)]
     atomic_write_text(out, _page(f"vlcp report — {run_dir.resolve().name}", str(run_dir.resolve()), sections))
@@ -728,7 +728,7 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
             raise VlcpError(f"{r}: run folder not found")
         check_record(r)
     names = [r.resolve().name for r in runs]
-    rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)[0]]
+    rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)]
     colours = method_colours(method_order(rows)) if rows else {}
     parts = [_note("No results in these runs.")] if not rows else []
     if rows:
