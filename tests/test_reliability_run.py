@@ -2,6 +2,8 @@
 the file (exit 2), or a note and the right result."""
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ from PIL import Image
 
 import hostile
 from vlcp.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent / "run"))  # write_prototypes: run/test_resume_stale.py
 
 
 def refused(capsys, argv, name, *more):
@@ -131,3 +135,23 @@ def test_an_unreadable_results_file_stops_the_report(run, capsys, fault):
     shutil.copytree(run, other)
     _results_file(other, [ROW])
     refused(capsys, ["report", str(other), str(run), "--out", str(run.parent / "c.html")], path)
+
+
+# ---- the report: a settings file edited after its stage ran ---------------------------------------------------
+def test_the_report_shows_the_fingerprinted_settings_of_an_edited_synthesize_toml(tiny_model, tmp_path, capsys):
+    from test_resume_stale import write_prototypes
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    run = tmp_path / "run"
+    write_prototypes(run / "prototypes", k=1)
+    synthesize(tiny_model, run / "prototypes", run / "distilled", SynthesizeConfig(steps=2), 28, 1, progress=False)
+    assert main(["report", "--run", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    assert "(2 steps, guidance 10.0)" in html and "fingerprint" not in html  # good input: as before
+    toml = run / "distilled" / "synthesize.toml"
+    toml.write_text(toml.read_text().replace("steps = 2", "steps = 999"))
+    assert main(["report", "--run", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    assert "999 steps" not in html and "(2 steps, guidance 10.0)" in html
+    assert html.count("distilled/synthesize.toml disagrees with the fingerprint its outputs were made under "
+                      "(distilled/.fingerprint-synthesize.json): steps = 999 there, 2 in the fingerprint") == 2

@@ -589,11 +589,15 @@ def section_run(run_dir: Path, rows: list[dict] | None = None) -> str:
     return _section("Run", f'<dl class="run">{body}</dl>')
 
 
-def _stage_settings(run_dir: Path) -> dict[str, dict]:
-    """The settings each stage saved beside its outputs (``<stage>.toml``), by stage; unreadable ones skipped."""
+def _stage_settings(run_dir: Path) -> tuple[dict[str, dict], list[str]]:
+    """The settings each stage's outputs were made under, by stage: its ``<stage>.toml`` (unreadable ones
+    skipped) with the values its fingerprint recorded (``vlcp.report.fingerprints``); and a note for each
+    settings file that disagrees with its fingerprint."""
     import tomllib
 
-    out = {}
+    from vlcp.report.fingerprints import as_made
+
+    out, notes = {}, []
     for stage, rel in (("caption", "captions/caption.toml"), ("encode", "latents/encode.toml"),
                        ("prototypes", "prototypes/prototypes.toml"), ("synthesize", "distilled/synthesize.toml"),
                        ("evaluate", "eval/evaluate.toml")):
@@ -601,13 +605,14 @@ def _stage_settings(run_dir: Path) -> dict[str, dict]:
             table = tomllib.loads((run_dir / rel).read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
-        out[stage] = dict(table.get(stage, table))
-    return out
+        out[stage], note = as_made(run_dir, stage, dict(table.get(stage, table)))
+        notes += [note] if note else []
+    return out, notes
 
 
 def summary(run_dir: Path, rows: list[dict]) -> str:
     """One paragraph: what the method did in this run, from the files each stage left, and where it stands."""
-    st = _stage_settings(run_dir)
+    st, notes = _stage_settings(run_dir)
     data = data_description(run_dir, rows)
     cap, proto, syn = st.get("caption", {}), st.get("prototypes", {}), st.get("synthesize", {})
     n_caps = sum(1 for _ in (run_dir / "captions" / "metadata.jsonl").open()) if (
@@ -624,7 +629,7 @@ def summary(run_dir: Path, rows: list[dict]) -> str:
         parts.append(f"Each distilled image: its prototype latent {_sampler_sentence(syn)}, with its text prototype "
                      f"as the prompt ({syn.get('steps', '?')} steps, guidance {syn.get('guidance_scale', '?')}).")
     parts.append(_standing(rows))
-    return f'<p class="summary">{_e(" ".join(p for p in parts if p))}</p>'
+    return f'<p class="summary">{_e(" ".join(p for p in parts if p))}</p>' + "".join(_note(n) for n in notes)
 
 
 def _sampler_sentence(syn: dict) -> str:
@@ -678,7 +683,7 @@ def section_settings(run_dir: Path) -> str:
                    if not any(part.startswith(".") for part in p.relative_to(run_dir).parts))
     if not files:
         return _section("Settings", _note("No *.toml settings in the run folder."))
-    parts = []
+    parts = [_note(n) for n in _stage_settings(run_dir)[1]]  # a settings file edited after its stage ran
     for p in files:
         try:
             text = p.read_text("utf-8")
