@@ -155,3 +155,75 @@ def test_the_report_shows_the_fingerprinted_settings_of_an_edited_synthesize_tom
     assert "999 steps" not in html and "(2 steps, guidance 10.0)" in html
     assert html.count("distilled/synthesize.toml disagrees with the fingerprint its outputs were made under "
                       "(distilled/.fingerprint-synthesize.json): steps = 999 there, 2 in the fingerprint") == 2
+
+
+# ---- model files: one line naming the file, and what to do -------------------------------------------------
+class _Code:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+@pytest.fixture()
+def model_dir(tiny_model, tmp_path):
+    from vlcp.models.embedded import save_generator
+
+    save_generator(tiny_model, tmp_path / "model")
+    return tmp_path / "model"
+
+
+def _encode(tmp_path, model):
+    return ["encode", "--run", str(tmp_path / "r"), "--model", str(model), "--data-dir", str(cat_dog(tmp_path / "ds")),
+            "--no-progress"]
+
+
+@pytest.mark.parametrize("module", ["vae", "unet"])
+def test_a_pickle_in_a_model_folder_is_refused_in_one_line_naming_the_file(model_dir, tmp_path, capfd, module):
+    (model_dir / module / "diffusion_pytorch_model.safetensors").unlink()
+    torch.save({"x": _Code()}, model_dir / module / "diffusion_pytorch_model.bin")
+    capfd.readouterr()
+    code = main(_encode(tmp_path, model_dir))
+    out, err = capfd.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.strip() == (f"vlcp encode: error: {model_dir / module / 'diffusion_pytorch_model.bin'}: the file holds "
+                           "more than weights (pickled objects or code), so it was refused; use safetensors weights "
+                           "(diffusers: save_pretrained(safe_serialization=True))")
+    assert "code ran" not in out + err and "weights_only" not in err
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("channels", 3, "channels 3 does not fit the model's VAE (vae/config.json: in_channels 1, out_channels 1); "
+                    "set channels to 1"),
+    ("resolution", 30, "resolution 30 does not fit the model (unet/config.json: sample_size 16 latent cells × the "
+                       "VAE's 2 px per cell = 32 px); set resolution to 32"),
+    ("resolution", 64, "resolution 64 does not fit the model"),
+    ("resolution", "32", "'resolution' is '32', expected a positive integer"),
+    ("text_encoder", "/path", "text_encoder '/path' is not one vlcp loads by itself (it loads 'minilm'); load this "
+                              "folder from Python with vlcp.models.embedded.load_generator(folder, text_encoder=...)"),
+])
+def test_a_model_record_that_does_not_fit_its_model_is_named(model_dir, tmp_path, capsys, key, value, expected):
+    path = model_dir / "vlcp_model.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+    refused(capsys, _encode(tmp_path, model_dir), path, expected)
+    assert not (tmp_path / "r" / "latents").exists()
+
+
+def test_the_committed_and_a_saved_model_still_load(model_dir, tiny_model):
+    from vlcp.models import load_model
+
+    assert load_model("embedded").resolution == 32
+    assert torch.equal(load_model(str(model_dir)).unet.conv_in.weight, tiny_model.unet.conv_in.weight)
+
+
+def test_a_pickled_optimizer_state_is_refused_naming_the_file_without_unsafe_advice(tmp_path, capsys):
+    from vlcp.errors import VlcpError
+    from vlcp.files.checkpoint import load_optimizer
+
+    step = tmp_path / "checkpoint" / "step-unet-00000002"
+    step.mkdir(parents=True)
+    torch.save({"state": {}, "param_groups": [], "x": _Code()}, step / "optimizer.pt")
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))])
+    with pytest.raises(VlcpError) as e:
+        load_optimizer(tmp_path / "checkpoint", {"dir": step.name}, optimizer)
+    assert str(e.value) == (f"{step / 'optimizer.pt'}: the file holds more than weights (pickled objects or code), "
+                            f"so it was refused; delete {tmp_path / 'checkpoint'} to start over")
+    assert "code ran" not in capsys.readouterr().out
