@@ -227,3 +227,19 @@ def test_a_pickled_optimizer_state_is_refused_naming_the_file_without_unsafe_adv
     assert str(e.value) == (f"{step / 'optimizer.pt'}: the file holds more than weights (pickled objects or code), "
                             f"so it was refused; delete {tmp_path / 'checkpoint'} to start over")
     assert "code ran" not in capsys.readouterr().out
+
+
+# ---- evaluate --run with a test class the training split lacks: advice about the data, not --run -----------
+def test_an_extra_test_class_is_named_with_advice_that_works(tmp_path, capsys):
+    data = cat_dog(tmp_path / "ds", extra_val=("bird",))
+    run = tmp_path / "run"
+    assert main(["baseline", "--run", str(run), "--data-dir", str(data), "--method", "random", "--ipc", "1",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    argv = ["evaluate", "--run", str(run), "--epochs", "1", "--repeats", "1", "--no-progress"]
+    err = refused(capsys, argv, data / "val", "test class(es) bird are not in the training split",
+                  "--classes distilled")
+    assert "--run" not in err
+    assert main([*argv, "--classes", "distilled"]) == 0  # the advice given works
+    rows = json.loads((run / "eval" / "results.json").read_text())
+    assert [r["method"] for r in (rows["rows"] if isinstance(rows, dict) else rows)] == ["random"]

@@ -269,6 +269,20 @@ def distilled_classes(folder: str | Path, test: ImageDataset) -> list[str]:
     return [c for c in test_classes if c in found]
 
 
+def check_test_classes(test: ImageDataset, train: ImageDataset) -> None:
+    """Stop when the test split holds classes the training split lacks (an extra ``val/`` class folder):
+    no distilled set can hold them, so the advice is about the data, not the distilled folder."""
+    known = set(train.classes)
+    extra = [c for c in test.classes if c not in known]
+    if not extra:
+        return
+    where = getattr(getattr(test, "parent", test), "root", None) or "the test split"
+    source = getattr(getattr(train, "parent", train), "root", None) or "the training split"
+    raise VlcpError(f"{where}: test class(es) {', '.join(extra[:10])}{' …' if len(extra) > 10 else ''} are not in "
+                    f"the training split ({source}), so no distilled set holds them; remove them from the test "
+                    "split, or pass --classes distilled to test on the distilled set's classes only")
+
+
 def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """A distilled ImageFolder as (uint8 images at the test set's size, labels in the test set's class order,
     per-class counts). Class folders are matched to the test set's classes by name."""
@@ -279,8 +293,9 @@ def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor
     missing = [c for c in test_classes if c not in ds.classes]
     if missing:
         raise VlcpError(f"{folder}: no images for test class(es): {', '.join(missing[:10])}"
-                        f"{' …' if len(missing) > 10 else ''}; to test on the distilled classes only, evaluate "
-                        f"with --run RUN (the run's recorded subset) or set [data] num_classes")
+                        f"{' …' if len(missing) > 10 else ''}; remake it with every class, or pass --classes "
+                        f"distilled to test on its classes only (outside a run: --run RUN tests on the run's "
+                        f"recorded subset)")
     remap = np.array([test_classes.index(c) for c in ds.classes], dtype=np.int64)
     labels = torch.from_numpy(remap[np.asarray(ds.labels)])
     x = images_uint8(ds)
@@ -402,6 +417,8 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
         chosen = distilled_classes(folder, test)
         test = class_subset(test, chosen)
         train = class_subset(train, chosen) if train is not None else None
+    elif train is not None:
+        check_test_classes(test, train)
     x, y, counts = load_distilled(folder, test)
     default_method, info = _folder_method(folder)
     method = method or default_method
