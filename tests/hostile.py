@@ -139,3 +139,19 @@ def odd_size_tree(root: Path, side: int = 28, n: int = 4, odd: tuple[int, int] =
             size = odd if (c, i) == ("a", 0) else (side, side)
             Image.fromarray(rng.integers(0, 255, size[::-1], dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
     return root
+
+
+class _RunsCode:
+    """Unpickling this calls ``print`` — what a weights file that holds code does."""
+
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def code_pickle(path: Path, extra: dict | None = None) -> Path:
+    """A torch.save file whose unpickling would run code (``print("code ran")``), beside ``extra`` entries."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**(extra or {}), "x": _RunsCode()}, path)
+    return path

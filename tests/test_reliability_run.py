@@ -127,10 +127,12 @@ ROW = {"method": "random", "ipc": 1, "model": "convnet", "protocol": "dc", "mean
 @pytest.mark.parametrize("fault", ["truncated", "not_rows"])
 def test_an_unreadable_results_file_stops_the_report(run, capsys, fault):
     path = _results_file(run, [ROW, ROW | {"method": "vlcp"}])
-    path.write_text(path.read_text()[:40] if fault == "truncated" else '{"rows": 3}')
-    capsys.readouterr()
-    refused(capsys, ["report", "--run", str(run)], path, "rerun `vlcp evaluate`")
-    assert not (run / "report.html").exists() and not (run / "report.toml").exists()
+    data = path.read_bytes()
+    for cut in hostile.truncations(data, 4) if fault == "truncated" else [None]:
+        path.write_bytes(data[:cut] if cut else b'{"rows": 3}')
+        capsys.readouterr()
+        refused(capsys, ["report", "--run", str(run)], path, "rerun `vlcp evaluate`")
+        assert not (run / "report.html").exists() and not (run / "report.toml").exists()
     other = run.parent / "other"
     shutil.copytree(run, other)
     _results_file(other, [ROW])
@@ -158,11 +160,6 @@ def test_the_report_shows_the_fingerprinted_settings_of_an_edited_synthesize_tom
 
 
 # ---- model files: one line naming the file, and what to do -------------------------------------------------
-class _Code:
-    def __reduce__(self):
-        return (print, ("code ran",))
-
-
 @pytest.fixture()
 def model_dir(tiny_model, tmp_path):
     from vlcp.models.embedded import save_generator
@@ -179,7 +176,7 @@ def _encode(tmp_path, model):
 @pytest.mark.parametrize("module", ["vae", "unet"])
 def test_a_pickle_in_a_model_folder_is_refused_in_one_line_naming_the_file(model_dir, tmp_path, capfd, module):
     (model_dir / module / "diffusion_pytorch_model.safetensors").unlink()
-    torch.save({"x": _Code()}, model_dir / module / "diffusion_pytorch_model.bin")
+    hostile.code_pickle(model_dir / module / "diffusion_pytorch_model.bin")
     capfd.readouterr()
     code = main(_encode(tmp_path, model_dir))
     out, err = capfd.readouterr()
@@ -220,7 +217,7 @@ def test_a_pickled_optimizer_state_is_refused_naming_the_file_without_unsafe_adv
 
     step = tmp_path / "checkpoint" / "step-unet-00000002"
     step.mkdir(parents=True)
-    torch.save({"state": {}, "param_groups": [], "x": _Code()}, step / "optimizer.pt")
+    hostile.code_pickle(step / "optimizer.pt", {"state": {}, "param_groups": []})
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))])
     with pytest.raises(VlcpError) as e:
         load_optimizer(tmp_path / "checkpoint", {"dir": step.name}, optimizer)
