@@ -278,3 +278,19 @@ def large_image(folder: Path, side: int = SIDE) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.round(pattern() * 255).astype(np.uint8)).resize((side, side)).save(folder / "big.png")
     return folder / "big.png"
+
+
+class _RunsCode:
+    """Unpickling this calls ``print`` — what a weights file that holds code does."""
+
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def code_pickle(path: Path, extra: dict | None = None) -> Path:
+    """A torch.save file whose unpickling would run code (``print("code ran")``), beside ``extra`` entries."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**(extra or {}), "x": _RunsCode()}, path)
+    return path

@@ -158,6 +158,7 @@ def captions_missing_late(tmp):
     ds = DataConfig(per_class=600).load("train")
     rows = [{"file_name": ds.file_name(i), "text": "x", "label": int(ds.labels[i])} for i in range(5000)]
     vlcp.files.atomic.atomic_write_text(tmp / "run" / "captions" / "metadata.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    (tmp / "run" / "settings.toml").write_text("[data]\nper_class = 600\n")  # as the caption stage records it
     return ["train", "--run", str(tmp / "run"), "--per-class", "600", "--vae-steps", "1", "--unet-steps", "1", "--no-progress"], \
         "no caption for 1000 training image(s)"
 

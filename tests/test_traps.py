@@ -61,6 +61,7 @@ def test_train_refuses_an_untrained_vae(tmp_path, capsys):
     caps = tmp_path / "r" / "captions"
     caps.mkdir(parents=True)
     (caps / "metadata.jsonl").write_text(json.dumps({"file_name": "0/0.png", "text": "a shirt", "label": 0}) + "\n")
+    (tmp_path / "r" / "settings.toml").write_text("[data]\nper_class = 1\n")  # as the caption stage records it
     err = _error(["train", "--run", str(tmp_path / "r")], capsys)
     assert "vae_steps" in err and "--vae-steps" in err and "--base" in err
 

@@ -572,15 +572,18 @@ def _dispatch(args) -> int:
     """Call the subcommand; a stage that writes into a run folder records how long it took there."""
     import time
 
+    from vlcp.run.progress import is_main_process
+    from vlcp.run.state import check_times, record_time
+
+    run = getattr(args, "run", None)
+    timed = args.command in STAGES and is_main_process()  # one record per stage under a multi-process launch
+    if timed and isinstance(run, Path) and run.is_dir():
+        check_times(run)  # a damaged times.json is said and started afresh before the stage, not after it
     started = time.monotonic()
     code = int(args.func(args) or 0)
     run = getattr(args, "run", None)
-    if code == 0 and args.command in STAGES and isinstance(run, Path) and run.is_dir():
-        from vlcp.run.progress import is_main_process
-        from vlcp.run.state import record_time
-
-        if is_main_process():  # one record per stage under a multi-process launch
-            record_time(run, args.command, time.monotonic() - started)
+    if code == 0 and timed and isinstance(run, Path) and run.is_dir():
+        record_time(run, args.command, time.monotonic() - started)
     return code
 
 

@@ -130,13 +130,15 @@ def test_missing_sections_are_notes(tmp_path: Path):
 def test_images_without_manifest_and_unreadable_json(tmp_path: Path):
     run = tmp_path / "run"
     _distilled(run, manifest=False)
-    (run / "eval").mkdir()
-    (run / "eval" / "results.json").write_text("{not json")
     (run / "prototypes").mkdir()
     (run / "prototypes" / "prototype_report.json").write_text('["nope"]')
     html = report(run).read_text("utf-8")
     assert len(re.findall(r"<img ", html)) == 2 * 4  # the class grid and the per-image figures
     assert "No metadata.jsonl" in html and "Unreadable" in html
+    (run / "eval").mkdir()
+    (run / "eval" / "results.json").write_text("{not json")  # the results themselves: no page without them
+    with pytest.raises(VlcpError, match=r"eval/results\.json: not valid JSON .*rerun `vlcp evaluate`"):
+        report(run)
 
 
 def test_prototype_report_bare_mapping(tmp_path: Path):

@@ -14,7 +14,7 @@ from PIL import Image
 from vlcp.data import ImageDataset
 from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import images_uint8
-from vlcp.files.atomic import atomic_write_json
+from vlcp.files.atomic import atomic_write_json, read_json
 
 
 def _png(img: np.ndarray) -> Image.Image:
@@ -73,3 +73,28 @@ def write_baseline(dataset: ImageDataset, indices: Sequence[int], out_dir: str |
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+BASELINE_FIELDS = {"method": str, "description": str, "ipc": int, "images": int, "per_class": dict}
+
+
+def read_baseline_info(folder: str | Path) -> dict:
+    """``<folder>/baseline.json`` ({} when absent), its fields checked: a wrong type (``"method": 5``) stops
+    with one line naming the file and the field, instead of becoming a table column."""
+    path = Path(folder) / "baseline.json"
+    if not path.exists():
+        return {}
+    info = read_json(path)
+    if not isinstance(info, dict):
+        raise VlcpError(f"{path}: expected a JSON object (method, description, ipc, ...); rerun `vlcp baseline`")
+    for key, kind in BASELINE_FIELDS.items():
+        value = info.get(key)
+        wrong = value is not None and (not isinstance(value, kind) or isinstance(value, bool))
+        if wrong or (kind is dict and value is not None and not all(
+                isinstance(n, int) and not isinstance(n, bool) for n in value.values())):
+            raise VlcpError(f"{path}: field {key!r} is {value!r}, expected {_KIND_WORDS[kind]}; restore the file "
+                            "or rerun `vlcp baseline` for this folder")
+    return info
+
+
+_KIND_WORDS = {str: "a string", int: "an integer", dict: "a mapping of class to image count"}

@@ -26,8 +26,8 @@ from vlcp.data import ImageDataset
 from vlcp.data.imagefolder import is_image_file
 from vlcp.errors import VlcpError
 from vlcp.evaluate.tensors import channel_stats, images_uint8
-from vlcp.evaluate.baseline_folder import commit_folder, prepare_folder, write_baseline
-from vlcp.files.atomic import atomic_write_json, read_json
+from vlcp.evaluate.baseline_folder import commit_folder, prepare_folder, read_baseline_info, write_baseline
+from vlcp.files.atomic import atomic_write_json
 from vlcp.settings.registry import Registry
 
 # name -> rule(train, out_dir, request: BaselineRequest) -> Path; a new baseline is one registered function.
@@ -343,5 +343,5 @@ def make_baseline(method: str, train: ImageDataset, out_dir: str | Path, *, ipc:
 
 
 def baseline_info(folder: str | Path) -> dict:
-    p = Path(folder) / "baseline.json"
-    return read_json(p) if p.exists() else {}
+    """A baseline folder's ``baseline.json`` (checked, ``read_baseline_info``); {} when absent."""
+    return read_baseline_info(folder)

@@ -128,6 +128,7 @@ def _load_splits(data, resolution, test_resolution=None):
 
 
 def run_evaluate(args) -> int:
+    from vlcp.evaluate.baseline_folder import read_baseline_info
     from vlcp.evaluate.evaluation import EvalConfig, default_side, evaluate_folder
     from vlcp.evaluate.protocols import PROTOCOLS
     from vlcp.evaluate.references import ensure_random, needs_references, skip_cached_whole
@@ -145,6 +146,8 @@ def run_evaluate(args) -> int:
                             f"or `vlcp baseline --run {args.run}` first)")
     if not args.folders and not args.merge:
         raise VlcpError("nothing to evaluate: give distilled FOLDER(s), --run RUN or --merge results.json files")
+    for folder in args.folders:  # every folder's record checked before any network trains
+        read_baseline_info(folder)
     if args.run is not None and args.folders and needs_references(config.protocol):
         args.folders += [f for f in ensure_random(args.run, args.folders, config.seed) if f not in args.folders]
     out = args.out or (args.run / "eval" if args.run is not None else None) or (

@@ -15,12 +15,13 @@ from vlcp.settings.config import check, check_choices, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
 from vlcp.settings.devices import is_device_name
 from vlcp.errors import VlcpError
+from vlcp.evaluate.baseline_folder import read_baseline_info
 from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
 from vlcp.evaluate.protocols import PROTOCOLS
 from vlcp.evaluate.results import ResultRow
 from vlcp.evaluate.tensors import channel_stats, class_subset, images_uint8, split_tensors, tensor_stats
 from vlcp.evaluate.trainer import Rng, train_and_test
-from vlcp.files.atomic import image_records, read_json
+from vlcp.files.atomic import image_records
 
 
 
@@ -285,15 +286,12 @@ def teacher_record(teacher: torch.nn.Module, meta: dict | None, test_x: torch.Te
 def _folder_method(folder: Path) -> tuple[str, dict]:
     """Default method name: baseline.json's method; ``vlcp`` for a synthesize output (it has image records,
     ``vlcp.files.atomic.image_records``); else the folder name."""
-    info = {}
-    meta = folder / "baseline.json"
-    if meta.exists():
-        info = read_json(meta)
-        if isinstance(info, dict) and info.get("method"):
-            return str(info["method"]), info
+    info = read_baseline_info(folder)
+    if info.get("method"):
+        return info["method"], info
     if image_records(folder) is not None:
         return "vlcp", {}
-    return folder.name, info if isinstance(info, dict) else {}
+    return folder.name, info
 
 
 def distilled_classes(folder: str | Path, test: ImageDataset) -> list[str]:
@@ -310,6 +308,20 @@ def distilled_classes(folder: str | Path, test: ImageDataset) -> list[str]:
     return [c for c in test_classes if c in found]
 
 
+def check_test_classes(test: ImageDataset, train: ImageDataset) -> None:
+    """Stop when the test split holds classes the training split lacks (an extra ``val/`` class folder):
+    no distilled set can hold them, so the advice is about the data, not the distilled folder."""
+    known = set(train.classes)
+    extra = [c for c in test.classes if c not in known]
+    if not extra:
+        return
+    where = getattr(getattr(test, "parent", test), "root", None) or "the test split"
+    source = getattr(getattr(train, "parent", train), "root", None) or "the training split"
+    raise VlcpError(f"{where}: test class(es) {', '.join(extra[:10])}{' …' if len(extra) > 10 else ''} are not in "
+                    f"the training split ({source}), so no distilled set holds them; remove them from the test "
+                    "split, or pass --classes distilled to test on the distilled set's classes only")
+
+
 def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """A distilled ImageFolder as (uint8 images at the test set's size, labels in the test set's class order,
     per-class counts). Class folders are matched to the test set's classes by name."""
@@ -320,8 +332,9 @@ def load_distilled(folder: str | Path, test: ImageDataset) -> tuple[torch.Tensor
     missing = [c for c in test_classes if c not in ds.classes]
     if missing:
         raise VlcpError(f"{folder}: no images for test class(es): {', '.join(missing[:10])}"
-                        f"{' …' if len(missing) > 10 else ''}; to test on the distilled classes only, evaluate "
-                        f"with --run RUN (the run's recorded subset) or set [data] num_classes")
+                        f"{' …' if len(missing) > 10 else ''}; remake it with every class, or pass --classes "
+                        f"distilled to test on its classes only (outside a run: --run RUN tests on the run's "
+                        f"recorded subset)")
     remap = np.array([test_classes.index(c) for c in ds.classes], dtype=np.int64)
     labels = torch.from_numpy(remap[np.asarray(ds.labels)])
     x = images_uint8(ds)
@@ -453,6 +466,8 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
         chosen = distilled_classes(folder, test)
         test = class_subset(test, chosen)
         train = class_subset(train, chosen) if train is not None else None
+    elif train is not None:
+        check_test_classes(test, train)
     x, y, counts = load_distilled(folder, test)
     default_method, info = _folder_method(folder)
     method = method or default_method

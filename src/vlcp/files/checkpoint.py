@@ -24,7 +24,7 @@ import torch
 
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import atomic_write_json, read_json
-from vlcp.files.tensors import save_safetensors
+from vlcp.files.tensors import save_safetensors, torch_load_weights
 
 VERSION = 2
 
@@ -107,10 +107,13 @@ def load_tensors(ckpt: Path, state: Mapping, key: str) -> dict[str, torch.Tensor
 
 
 def load_optimizer(ckpt: Path, state: Mapping, optimizer) -> None:
+    """The optimizer's state from ``optimizer.pt``, read weights-only: a file holding more than tensors (a
+    pickle with code) or a damaged one stops with one line naming it, never advice to load it unsafely."""
     path = step_dir(ckpt, state) / "optimizer.pt"
+    saved = torch_load_weights(path, fix=f"delete {ckpt} to start over")
     try:
-        optimizer.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
-    except (OSError, RuntimeError, ValueError, EOFError) as e:
+        optimizer.load_state_dict(saved)
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError) as e:
         raise VlcpError(f"{path}: cannot read checkpoint ({e}); delete {ckpt} to start over") from None
 
 

@@ -17,6 +17,7 @@ from vlcp.errors import VlcpError
 from vlcp.files.atomic import atomic_write_json, read_json
 from vlcp.models.generator import LatentDiffusion
 from vlcp.models.text import TextEncoder, load_minilm
+from vlcp.models.weights import refusals_in_one_line
 
 RESOLUTION = 32
 CHANNELS = 1
@@ -83,19 +84,63 @@ def save_generator(model: LatentDiffusion, folder: str | Path, dtype: torch.dtyp
 
 def load_generator(folder: str | Path | None = None, text_encoder: TextEncoder | None = None,
                    device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> LatentDiffusion:
-    """Load a folder written by ``save_generator`` (default: the committed embedded checkpoint)."""
+    """Load a folder written by ``save_generator`` (default: the committed embedded checkpoint); its
+    ``vlcp_model.json`` is checked against the VAE and UNet it describes (``_check_fit``)."""
     folder = Path(folder) if folder is not None else embedded_checkpoint()
     if not (folder / MODEL_INFO).exists():
         raise VlcpError(f"{folder}: not a vlcp model folder (missing {MODEL_INFO}; train one with `vlcp train`)")
-    info = read_json(folder / MODEL_INFO)
+    info = _read_info(folder / MODEL_INFO)
     if text_encoder is None:
-        if info["text_encoder"] != "minilm":
-            raise VlcpError(f"{folder}: text encoder {info['text_encoder']!r} must be passed in")
-        text_encoder = load_minilm(device, max_length=info.get("text_max_length") or 64)
-    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype)
+        text_encoder = _text_encoder(folder / MODEL_INFO, info, device)
+    with refusals_in_one_line(folder, "vae"):
+        vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
+    with refusals_in_one_line(folder, "unet"):
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype)
     scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
-    model = LatentDiffusion(vae, unet, scheduler, text_encoder, int(info["resolution"]), int(info["channels"]),
-                            pad_small=True)
+    _check_fit(folder / MODEL_INFO, info, vae, unet)
+    model = LatentDiffusion(vae, unet, scheduler, text_encoder, info["resolution"], info["channels"], pad_small=True)
     return model.to(device, dtype)
 
+
+def _read_info(path: Path) -> dict:
+    """``vlcp_model.json``: ``text_encoder`` a name, ``resolution`` and ``channels`` positive integers."""
+    info = read_json(path)
+    if not isinstance(info, dict):
+        raise VlcpError(f"{path}: expected a JSON object (text_encoder, resolution, channels); retrain the model")
+    for key, ok, want in (("text_encoder", isinstance(info.get("text_encoder"), str), "a text encoder's name"),
+                          ("resolution", _positive_int(info.get("resolution")), "a positive integer"),
+                          ("channels", _positive_int(info.get("channels")), "a positive integer")):
+        if not ok:
+            raise VlcpError(f"{path}: {key!r} is {info.get(key)!r}, expected {want}; restore the file or retrain "
+                            "the model")
+    return info
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _text_encoder(path: Path, info: dict, device) -> TextEncoder:
+    """The text encoder ``info`` names: MiniLM, the one vlcp builds by itself."""
+    name = info["text_encoder"]
+    if name != "minilm":
+        raise VlcpError(f"{path}: text_encoder {name!r} is not one vlcp loads by itself (it loads 'minilm'); load "
+                        "this folder from Python with vlcp.models.embedded.load_generator(folder, text_encoder=...) "
+                        "giving that encoder, or, if the model was trained with MiniLM, set \"text_encoder\": "
+                        "\"minilm\" in the file")
+    return load_minilm(device, max_length=info.get("text_max_length") or 64)
+
+
+def _check_fit(path: Path, info: dict, vae, unet) -> None:
+    """Stop when ``vlcp_model.json``'s channels or resolution do not fit the VAE and UNet it describes."""
+    vae_channels = int(vae.config.in_channels)
+    if info["channels"] != vae_channels or int(vae.config.out_channels) != vae_channels:
+        raise VlcpError(f"{path}: channels {info['channels']} does not fit the model's VAE (vae/config.json: "
+                        f"in_channels {vae_channels}, out_channels {vae.config.out_channels}); set channels to "
+                        f"{vae_channels}, or retrain the model")
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    side = int(unet.config.sample_size) * factor
+    if info["resolution"] != side:
+        raise VlcpError(f"{path}: resolution {info['resolution']} does not fit the model (unet/config.json: "
+                        f"sample_size {unet.config.sample_size} latent cells × the VAE's {factor} px per cell = "
+                        f"{side} px); set resolution to {side}, or retrain the model")

@@ -23,6 +23,7 @@ from vlcp.errors import VlcpError
 from vlcp.files.atomic import atomic_write_json, read_json
 from vlcp.models.clip_text import CLIPTextEncoder
 from vlcp.models.generator import LatentDiffusion
+from vlcp.models.weights import refusals_in_one_line
 
 MODEL_INFO = "vlcp_model.json"
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # the paper's base (formerly runwayml/stable-diffusion-v1-5)
@@ -50,19 +51,6 @@ def _info(spec: str) -> dict:
     return read_json(path) if path.exists() else {}
 
 
-def _refused_pickle(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is torch's weights-only unpickler refusing an object."""
-    import pickle
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, pickle.UnpicklingError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                           *, resolution: int | None = None, max_chunks: int | None = None,
                           revision: str | None = None, variant: str | None = None) -> LatentDiffusion:
@@ -82,23 +70,19 @@ def load_stable_diffusion(spec: str | Path, device: torch.device | str = "cpu", 
         raise VlcpError(f"{spec}: not a diffusers Stable Diffusion folder (no model_index.json or unet/)")
     info = _info(spec)
     kw = {k: v for k, v in {"revision": revision, "variant": variant}.items() if v is not None}
-    from vlcp.run.progress import quiet_loading
-
     try:
-        with quiet_loading():  # no "An error occurred while trying to fetch" line for a .bin UNet
+        with refusals_in_one_line(spec, "vae"):
             vae = AutoencoderKL.from_pretrained(spec, subfolder="vae", torch_dtype=dtype, **kw)
+        with refusals_in_one_line(spec, "unet"):
             unet = UNet2DConditionModel.from_pretrained(spec, subfolder="unet", torch_dtype=dtype, **kw)
         sched_cfg = DDPMScheduler.load_config(spec, subfolder="scheduler", **({"revision": revision} if revision else {}))
         sampling = sampling_scheduler(dict(sched_cfg))
         sched_cfg.setdefault("clip_sample", False)  # SD v1.5's PNDM config lacks it; latents are never clipped
         scheduler = DDPMScheduler.from_config(sched_cfg)
-        text = load_clip_text(spec, dtype=dtype, max_chunks=int(max_chunks if max_chunks is not None
-                                                                   else info.get("max_chunks") or 0), **kw)
+        with refusals_in_one_line(spec, "text_encoder"):
+            text = load_clip_text(spec, dtype=dtype, max_chunks=int(max_chunks if max_chunks is not None
+                                                                       else info.get("max_chunks") or 0), **kw)
     except (OSError, ValueError) as e:
-        if _refused_pickle(e):
-            raise VlcpError(f"{spec}: a weights file (.bin) holds more than weights (pickled objects or code), so it "
-                            "was refused; use safetensors weights (diffusers: save_pretrained(safe_serialization="
-                            "True))") from None
         raise VlcpError(f"{spec}: cannot load a Stable Diffusion model from this folder or hub id — it must be a "
                         f"local diffusers folder or a hub id in your Hugging Face cache (or reachable hub) "
                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e

@@ -131,11 +131,15 @@ def natural_key(s: str) -> list:
 
 # ---- results -------------------------------------------------------------------------------------
 def load_results(path: Path) -> list[dict]:
-    """The rows of a results file: a list of rows, or ``{"rows": [...]}``."""
-    data = read_json(path)
+    """The rows of a results file: a list of rows, or ``{"rows": [...]}``; anything else stops with one line."""
+    fix = "restore it, or rerun `vlcp evaluate` to remake it"
+    try:
+        data = read_json(path)
+    except VlcpError as e:
+        raise VlcpError(f"{e}; {fix}") from None
     rows = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "method" in r for r in rows):
-        raise VlcpError(f"{path}: expected a list of rows with 'method' (or {{\"rows\": [...]}})")
+        raise VlcpError(f"{path}: expected a list of rows with 'method' (or {{\"rows\": [...]}}); {fix}")
     return rows
 
 
@@ -230,23 +234,19 @@ def results_charts(rows: list[dict], colours: dict[str, str]) -> list[str]:
     return out
 
 
-def _result_rows(run_dir: Path) -> tuple[list[dict], list[str]]:
-    """The run's rows — ``eval/results.json``, then ``results.json`` rows for cells it lacks — and notes."""
-    rows, notes, seen = [], [], set()
+def _result_rows(run_dir: Path) -> list[dict]:
+    """The run's rows — ``eval/results.json``, then ``results.json`` rows for cells it lacks. An unreadable
+    results file stops the report with one line naming it (``load_results``), never a page without its results."""
+    rows, seen = [], set()
     for path in (run_dir / "eval" / "results.json", run_dir / "results.json"):
         if not path.exists():
             continue
-        try:
-            found = load_results(path)
-        except VlcpError as err:
-            notes.append(f"Unreadable: {err}")
-            continue
-        for r in found:
+        for r in load_results(path):
             key = (str(r["method"]),) + _setting(r)
             if key not in seen:
                 seen.add(key)
                 rows.append(r)
-    return rows, notes
+    return rows
 
 
 def protocol_table(rows: list[dict]) -> str:
@@ -302,16 +302,15 @@ def scores_section(rows: list[dict]) -> str:
 
 
 def section_results(run_dir: Path, colours: dict[str, str] | None = None) -> str:
-    rows, notes = _result_rows(run_dir)
+    rows = _result_rows(run_dir)
     if not rows:
-        return _section("Results", _note(" ".join(notes) or "No results (eval/results.json or results.json)."))
+        return _section("Results", _note("No results (eval/results.json or results.json)."))
     from vlcp.report.chart import method_colours
 
     colours = colours or method_colours(method_order(rows))
     subset = f"<p>Test accuracy (%) on the real test images of: {_e(data_description(run_dir, rows))}.</p>"
-    parts = [_note(n) for n in notes] + [subset, _scroll(results_table(rows)), scores_section(rows),
-                                         *results_charts(rows, colours), "<h3>Protocol as run</h3>",
-                                         protocol_table(rows)]
+    parts = [subset, _scroll(results_table(rows)), scores_section(rows), *results_charts(rows, colours),
+             "<h3>Protocol as run</h3>", protocol_table(rows)]
     return _section("Results", "\n".join(parts))
 
 
@@ -604,7 +603,7 @@ def section_run(run_dir: Path, rows: list[dict] | None = None) -> str:
     """Dataset, subset, class count, model, device used, package versions, git commit and stage times."""
     from vlcp.run.state import read_settings
 
-    rows = rows if rows is not None else _result_rows(run_dir)[0]
+    rows = rows if rows is not None else _result_rows(run_dir)
     settings = read_settings(run_dir)
     run = settings["run"]
     classes = "—"
@@ -622,11 +621,15 @@ def section_run(run_dir: Path, rows: list[dict] | None = None) -> str:
     return _section("Run", f'<dl class="run">{body}</dl>')
 
 
-def _stage_settings(run_dir: Path) -> dict[str, dict]:
-    """The settings each stage saved beside its outputs (``<stage>.toml``), by stage; unreadable ones skipped."""
+def _stage_settings(run_dir: Path) -> tuple[dict[str, dict], list[str]]:
+    """The settings each stage's outputs were made under, by stage: its ``<stage>.toml`` (unreadable ones
+    skipped) with the values its fingerprint recorded (``vlcp.report.fingerprints``); and a note for each
+    settings file that disagrees with its fingerprint."""
     import tomllib
 
-    out = {}
+    from vlcp.report.fingerprints import as_made
+
+    out, notes = {}, []
     for stage, rel in (("caption", "captions/caption.toml"), ("encode", "latents/encode.toml"),
                        ("prototypes", "prototypes/prototypes.toml"), ("synthesize", "distilled/synthesize.toml"),
                        ("evaluate", "eval/evaluate.toml")):
@@ -634,13 +637,14 @@ def _stage_settings(run_dir: Path) -> dict[str, dict]:
             table = tomllib.loads((run_dir / rel).read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
-        out[stage] = dict(table.get(stage, table))
-    return out
+        out[stage], note = as_made(run_dir, stage, dict(table.get(stage, table)))
+        notes += [note] if note else []
+    return out, notes
 
 
 def summary(run_dir: Path, rows: list[dict]) -> str:
     """One paragraph: what the method did in this run, from the files each stage left, and where it stands."""
-    st = _stage_settings(run_dir)
+    st, notes = _stage_settings(run_dir)
     data = data_description(run_dir, rows)
     cap, proto, syn = st.get("caption", {}), st.get("prototypes", {}), st.get("synthesize", {})
     n_caps = sum(1 for _ in (run_dir / "captions" / "metadata.jsonl").open()) if (
@@ -657,7 +661,7 @@ def summary(run_dir: Path, rows: list[dict]) -> str:
         parts.append(f"Each distilled image: its prototype latent {_sampler_sentence(syn)}, with its text prototype "
                      f"as the prompt ({syn.get('steps', '?')} steps, guidance {syn.get('guidance_scale', '?')}).")
     parts.append(_standing(rows))
-    return f'<p class="summary">{_e(" ".join(p for p in parts if p))}</p>'
+    return f'<p class="summary">{_e(" ".join(p for p in parts if p))}</p>' + "".join(_note(n) for n in notes)
 
 
 def _sampler_sentence(syn: dict) -> str:
@@ -711,7 +715,7 @@ def section_settings(run_dir: Path) -> str:
                    if not any(part.startswith(".") for part in p.relative_to(run_dir).parts))
     if not files:
         return _section("Settings", _note("No *.toml settings in the run folder."))
-    parts = []
+    parts = [_note(n) for n in _stage_settings(run_dir)[1]]  # a settings file edited after its stage ran
     for p in files:
         try:
             text = p.read_text("utf-8")
@@ -736,9 +740,12 @@ def report(run_dir: Path, out: Path | None = None) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise VlcpError(f"{run_dir}: run folder not found")
+    from vlcp.run.state import check_record
+
+    check_record(run_dir)  # a run without its record is not described as the default dataset
     out = Path(out) if out is not None else run_dir / "report.html"
     protos, names = section_prototypes(run_dir)
-    rows = _result_rows(run_dir)[0]
+    rows = _result_rows(run_dir)
     sections = [summary(run_dir, rows), section_run(run_dir, rows), section_results(run_dir),
                 section_images(run_dir, names), protos, section_settings(run_dir)]
     atomic_write_text(out, _page(f"vlcp report — {run_dir.resolve().name}", str(run_dir.resolve()), sections))
@@ -751,11 +758,14 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
     from vlcp.report.chart import method_colours, svg_chart
 
     runs = [Path(r) for r in run_dirs]
+    from vlcp.run.state import check_record
+
     for r in runs:
         if not r.is_dir():
             raise VlcpError(f"{r}: run folder not found")
+        check_record(r)
     names = [r.resolve().name for r in runs]
-    rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)[0]]
+    rows = [{**row, "run": name} for r, name in zip(runs, names) for row in _result_rows(r)]
     colours = method_colours(method_order(rows)) if rows else {}
     parts = [_note("No results in these runs.")] if not rows else []
     if rows:

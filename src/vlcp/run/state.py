@@ -26,31 +26,50 @@ RUN_KEYS = ("model", "device")
 def _tables(run: Path) -> dict[str, dict]:
     """The tables recorded in ``run`` (only those present)."""
     path = run / SETTINGS
-    if path.exists():
-        try:
-            tables = {k: dict(v) for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, dict)}
-        except tomllib.TOMLDecodeError as e:
-            raise VlcpError(f"{path}: not valid TOML ({e})") from None
-        made = _data_outputs(run) if not tables.get("data") else []
-        if made:
-            raise VlcpError(f"{path}: the run's record is empty or has no [data] table, but {made[0]} "
-                            "exists; restore settings.toml (or rerun from `vlcp caption` in a new --run) so that "
-                            "no stage falls back to the default dataset")
-        return tables
+    if not path.exists() and any((run / name).exists() for name in ("data.toml", "model.json")):
+        return _legacy_tables(run)  # runs written before settings.toml
+    if not path.exists():
+        return {}
+    try:
+        return {k: dict(v) for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, dict)}
+    except tomllib.TOMLDecodeError as e:
+        raise VlcpError(f"{path}: not valid TOML ({e})") from None
+
+
+def _legacy_tables(run: Path) -> dict[str, dict]:
+    """The settings of a run written before ``settings.toml`` (``data.toml``, ``model.json``)."""
     out: dict[str, dict] = {}
-    if (run / "data.toml").exists():  # runs written before settings.toml
+    if (run / "data.toml").exists():
         out["data"] = dict(tomllib.loads((run / "data.toml").read_text("utf-8")).get("data", {}))
     if (run / "model.json").exists():
         out["run"] = {"model": json.loads((run / "model.json").read_text("utf-8")).get("model")}
     return out
 
 
+def check_record(run: str | Path) -> None:
+    """Stop when ``run`` holds stage outputs made from a recorded dataset (captions, latents, baselines) but
+    its record names no dataset (``settings.toml`` deleted, emptied or without ``[data]``), so that no stage
+    falls back to the default dataset."""
+    run = Path(run)
+    if _tables(run).get("data"):
+        return
+    made = _data_outputs(run)
+    if not made:
+        return
+    path = run / SETTINGS
+    what = "is empty or has no [data] table" if path.exists() else "is missing"
+    raise VlcpError(f"{path}: the run's record {what}, but {made[0]} exists; restore settings.toml (or rerun "
+                    "from `vlcp caption` in a new --run) so that no stage falls back to the default dataset")
+
+
 DATA_OUTPUTS = ("captions/metadata.jsonl", "latents/index.json")  # stage outputs made from a recorded dataset
 
 
 def _data_outputs(run: Path) -> list[Path]:
-    """The stage outputs in ``run`` that were made from the dataset its record names."""
-    return [run / rel for rel in DATA_OUTPUTS if (run / rel).exists()]
+    """The stage outputs in ``run`` that were made from the dataset its record names (captions, latents,
+    baseline folders)."""
+    found = [run / rel for rel in DATA_OUTPUTS if (run / rel).exists()]
+    return found + sorted((run / "baselines").glob("*/baseline.json"))
 
 
 def read_settings(run: str | Path) -> dict[str, dict]:
@@ -75,8 +94,9 @@ def settle(run: str | Path, table: str, given: dict[str, Any], defaults: dict[st
     """Merge the values ``given`` by this stage with those recorded in ``run``'s ``[table]`` and return them. A given value that differs from the recorded one (or from ``defaults`` when
     the run recorded the table without that key) raises, naming ``sources[key]`` (e.g. the flag)."""
     run = Path(run)
-    tables = _tables(run)
-    recorded = tables.get(table)
+    if table == "data":
+        check_record(run)
+    recorded = _tables(run).get(table)
     for key, value in given.items():
         if value is None or recorded is None or (key not in recorded and key not in defaults):
             continue
@@ -124,6 +144,7 @@ def recorded_data(run: str | Path):
     from vlcp.settings.config import from_dict
     from vlcp.data.config import DataConfig
 
+    check_record(run)
     return from_dict(DataConfig, read_settings(run)["data"], source=str(Path(run) / SETTINGS))
 
 
@@ -189,19 +210,42 @@ def note_inputs(out_dir: str | Path, folder: str, dataset=None, model=None) -> N
 TIMES = "times.json"
 
 
+def _read_times(path: Path) -> dict[str, float]:
+    """``{stage: seconds}`` of ``path``; anything else stops with one line naming it."""
+    from vlcp.files.atomic import read_json
+
+    times = read_json(path)
+    if not isinstance(times, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in times.values()):
+        raise VlcpError(f"{path}: expected {{stage: seconds}}")
+    return times
+
+
+def check_times(run: str | Path) -> None:
+    """Before a stage runs: a damaged ``RUN/times.json`` (it holds only stage times) is removed, said in
+    one note line, so that the stage's time is recorded afresh after it succeeds."""
+    path = Path(run) / TIMES
+    if not path.exists():
+        return
+    try:
+        _read_times(path)
+    except VlcpError as e:
+        print(f"note: {e}; it only holds stage times, so it is started afresh", flush=True)
+        path.unlink()
+
+
 def record_time(run: str | Path, stage: str, seconds: float) -> None:
     """Add ``stage``'s wall time to ``RUN/times.json`` (``{stage: seconds}``, the last run of each stage)."""
-    from vlcp.files.atomic import atomic_write_json, read_json
+    from vlcp.files.atomic import atomic_write_json
 
+    check_times(run)
     path = Path(run) / TIMES
-    times = read_json(path) if path.exists() else {}
+    times = _read_times(path) if path.exists() else {}
     times[stage] = round(float(seconds), 1)
     atomic_write_json(path, times)
 
 
 def stage_times(run: str | Path) -> dict[str, float]:
     """``{stage: seconds}`` recorded in ``run`` (empty when none)."""
-    from vlcp.files.atomic import read_json
-
     path = Path(run) / TIMES
-    return dict(read_json(path)) if path.exists() else {}
+    return dict(_read_times(path)) if path.exists() else {}
