@@ -287,3 +287,20 @@ def test_a_second_synthesize_on_one_folder_stops_and_a_stale_lock_does_not(tiny_
     (out / ".lock-synthesize-000-of-001").write_text(f"{holder.pid}\n")
     synthesize(tiny_model, tmp_path / "p", out, cfg, 28, 1, progress=False)
     assert len(list(out.rglob("*.png"))) == 2 and not list(out.glob(".lock-*"))
+
+
+def test_a_prompt_that_is_not_a_string_is_named_with_its_file_and_class(tmp_path):
+    """A non-string ``text`` in text_prototypes.json stops with one line, not a tokenizer error."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from vlcp.errors import VlcpError
+    from vlcp.synthesize import load_prototypes
+
+    save_file({"bag": np.zeros((1, 4, 16, 16), np.float32)}, str(tmp_path / "prototypes.safetensors"))
+    (tmp_path / "text_prototypes.json").write_text(json.dumps({"strategy": "label", "classes": {
+        "bag": [{"cluster": 0, "text": 5, "size": 1}]}}))
+    with pytest.raises(VlcpError, match=r"text_prototypes.json: class 'bag' cluster 0: 'text' must be a string, got int"):
+        load_prototypes(tmp_path)
