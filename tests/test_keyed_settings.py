@@ -20,7 +20,7 @@ def test_plain_then_protocol_then_ipc():
 
 @pytest.mark.parametrize("table, message", [
     ({"ipc": {"ten": {"strength": 0.5}}}, r"\[ipc.ten\]: the IPC must be a positive integer"),
-    ({"protocol": {"dcc": {"strength": 0.5}}}, r"\[protocol.dcc\]: unknown protocol; known: dc, dsa"),
+    ({"protocol": {"dcc": {"strength": 0.5}}}, r"\[protocol.dcc\]: unknown protocol; known: dc, .*dsa"),
     ({"ipc": {"50": {"strenght": 0.5}}}, r"unknown key\(s\) strenght in \[ipc.50\]"),
     ({"ipc": 50}, r"'ipc' must hold tables"),
 ])

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+
+from vlcp.run.state import write_settings
 from PIL import Image
 
 import hostile
@@ -68,6 +70,7 @@ def test_a_class_missing_from_both_prototype_files_stops_synthesize(tmp_path, ca
     if fault == "latents":
         (tmp_path / "run" / "latents").mkdir()
         (tmp_path / "run" / "latents" / "index.json").write_text(json.dumps({"classes": ["bag", "trouser"]}))
+        write_settings(tmp_path / "run", {"data": {"data_dir": str(data_dir)}})  # as the encode stage records it
     err = refused(capsys, ["synthesize", "--run", str(tmp_path / "run"), "--data-dir", str(data_dir),
                            "--no-progress"], "trouser", "rerun `vlcp prototypes --force`")
     assert "text_prototypes.json" in err
@@ -78,6 +81,7 @@ def test_prototypes_of_a_class_outside_the_run_stop_synthesize(tmp_path, capsys,
     hostile.damaged_prototypes(tmp_path / "run" / "prototypes", "none", classes=("bag", "trouser", "sandal"))
     (tmp_path / "run" / "latents").mkdir()
     (tmp_path / "run" / "latents" / "index.json").write_text(json.dumps({"classes": ["bag", "trouser"]}))
+    write_settings(tmp_path / "run", {"data": {"data_dir": str(data_dir)}})  # as the encode stage records it
     refused(capsys, ["synthesize", "--run", str(tmp_path / "run"), "--data-dir", str(data_dir), "--no-progress"],
             "'sandal'", "not among the run's classes")
 

@@ -70,6 +70,10 @@ def test_generator_prototypes_and_baselines_never_see_val(tiny_model, tmp_path):
     # latents, clusters (members and LOF outliers) and the baselines built from them
     from vlcp.models import load_model
 
+    from vlcp.run.state import write_settings
+    from vlcp.settings.config import to_dict
+
+    write_settings(tmp_path / "run", {"data": to_dict(cfg)})  # the run's record, as `vlcp caption` writes it
     store = encode(load_model(str(model)), train, tmp_path / "run" / "latents", EncodeConfig(), progress=False)
     encoded = {n for cid in store.classes() for n in store.read_class(cid).file_names}
     assert encoded == tr
