@@ -84,9 +84,9 @@ class SharedSynthesizeSettings:
         check(self.selector_epochs >= 1, "selector_epochs", "must be >= 1")
 
 
-def _config_type(fields: list) -> type:
-    """The synthesize config: the shared settings plus ``fields`` (the samplers' own), frozen."""
-    return dataclasses.make_dataclass("SynthesizeConfig", fields, bases=(SharedSynthesizeSettings,), frozen=True,
+def _config_type(fields: list, base: type = SharedSynthesizeSettings) -> type:
+    """The synthesize config: ``base``'s settings plus ``fields`` (samplers' own), frozen."""
+    return dataclasses.make_dataclass("SynthesizeConfig", fields, bases=(base,), frozen=True,
                                       namespace={"__module__": __name__, "__doc__": _CONFIG_DOC})
 
 
@@ -108,8 +108,7 @@ def synthesize_config_type() -> type:
         return SynthesizeConfig
     key = tuple((name, f.default, repr(dict(f.metadata))) for name, _, f in extra)
     if key not in _EXTENDED:
-        _EXTENDED[key] = dataclasses.make_dataclass("SynthesizeConfig", extra, bases=(SynthesizeConfig,), frozen=True,
-                                                    namespace={"__module__": __name__, "__doc__": _CONFIG_DOC})
+        _EXTENDED[key] = _config_type(extra, base=SynthesizeConfig)
     return _EXTENDED[key]
 
 
