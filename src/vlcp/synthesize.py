@@ -30,6 +30,7 @@ from vlcp.files.images import save_png
 from vlcp.files.atomic import IMAGE_RECORDS, append_jsonl, atomic_write_text, read_json, read_jsonl
 from vlcp.models.generator import LatentDiffusion, PixelAdapter
 from vlcp.samplers import SAMPLERS
+from vlcp.samplers.selection import PICKS
 from vlcp.samplers.base import is_quiet_default, sampler_fields, sampler_setting_names, settings_of
 from vlcp.run.shards import Shard, barrier
 
@@ -56,6 +57,10 @@ class SharedSynthesizeSettings:
         "help": "candidates > 1: who picks the candidate: classifier (that ConvNet) or teacher (the soft-label "
                 "teacher of [evaluate], under rded: the lowest teacher cross-entropy, RDED's realism score)",
         "choices": list(SELECTORS), "quiet": True})
+    pick: str = field(default="confident", metadata={
+        "help": "candidates > 1: which candidate is kept: confident (the highest class probability) or hard "
+                "(CaO2's high-IPC rule: the least confident of those the selector classifies right)",
+        "choices": list(PICKS), "quiet": True})
     sampler: str = field(default="img2img", metadata={
         "help": "how a prototype becomes an image (vlcp.samplers): img2img (the paper: noised to strength, "
                 "denoised), mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype), "
@@ -390,7 +395,7 @@ def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path
         siblings, classes = torch.stack([p.sibling for p in batch]), [p.class_id for p in batch]
         images, seeds, scores = best_of_candidates(
             lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config, siblings, classes)),
-            [config.seed + p.number for p in batch], classes, config.candidates, selector)
+            [config.seed + p.number for p in batch], classes, config.candidates, selector, config.pick)
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
@@ -448,7 +453,8 @@ def _image_record(p: Prototype, rel: str, seed: int, config: SynthesizeConfig, s
               "negative_prompt": config.negative_prompt}
     if score is not None:
         record.update(candidates=config.candidates, selector_score=round(score, 6),
-                      **({"selector": config.selector} if config.selector != "classifier" else {}))
+                      **({"selector": config.selector} if config.selector != "classifier" else {}),
+                      **({"pick": config.pick} if config.pick != "confident" else {}))
     return record
 
 

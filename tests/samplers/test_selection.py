@@ -177,3 +177,48 @@ def test_teacher_selection_keeps_the_candidate_with_the_lowest_teacher_loss(tmp_
     assert kept != seeds  # the teacher moved at least one choice off the paper's seed
     with pytest.raises(VlcpError, match="no teacher"):
         teacher_selector(train, EvalConfig(protocol="dc"))
+
+
+def test_pick_hard_keeps_the_least_confident_correct_candidate():
+    """CaO2's high-IPC rule on a constructed case: of the candidates classified right, the lowest probability;
+    the most confident where none is right; ``confident`` stays the argmax."""
+    scores = torch.tensor([[0.95, 0.30, 0.20], [0.60, 0.45, 0.10], [0.80, 0.40, 0.35]])  # (candidates, images)
+    correct = torch.tensor([[True, False, False], [True, False, False], [True, True, False]])
+    # image 0: all right, the lowest is 0.60; image 1: only 0.40 is right; image 2: none right, the highest 0.35
+    assert pick_best(scores, correct, "hard").tolist() == [1, 2, 2]
+    assert pick_best(scores, correct, "confident").tolist() == [0, 1, 2]
+    with pytest.raises(VlcpError, match="pick"):
+        pick_best(scores, correct, "median")
+
+
+def test_best_of_candidates_hard_pick_uses_the_selectors_predictions():
+    def generate(seeds):  # flat images, brightness from the seed
+        vals = [torch.rand(1, generator=torch.Generator().manual_seed(s)).item() for s in seeds]
+        return torch.stack([torch.full((1, 28, 28), v) for v in vals])
+
+    sel = brightness_selector(["light", "dark"])
+    seeds, classes = [10, 11, 12, 13], ["light", "dark", "light", "dark"]
+    _, kept, scores = best_of_candidates(generate, seeds, classes, 6, sel, pick="hard")
+    for i in range(4):
+        cands = [candidate_seeds(seeds, j)[i] for j in range(6)]
+        judged = [sel.judge(generate([c]), [classes[i]]) for c in cands]
+        right = [(p.item(), c) for (p, ok), c in zip(judged, cands) if ok.item()]
+        want = min(right)[1] if right else max((p.item(), c) for (p, _), c in zip(judged, cands))[1]
+        assert kept[i] == want
+    confident = best_of_candidates(generate, seeds, classes, 6, sel)[1]
+    assert kept != confident  # the rule changes what is kept here
+
+
+def test_pick_setting_is_checked_recorded_and_fingerprinted():
+    from vlcp.synthesize import SynthesizeConfig, _image_record, _settings_parts
+    from vlcp.synthesize import Prototype
+
+    with pytest.raises(VlcpError, match="pick"):
+        SynthesizeConfig(pick="median")
+    paper, hard = SynthesizeConfig(candidates=4), SynthesizeConfig(candidates=4, pick="hard")
+    assert "pick" not in _settings_parts(paper)  # the default leaves old fingerprints as they were
+    assert _settings_parts(hard)["pick"] == "hard"
+    p = Prototype(number=0, class_id="bag", cluster=0, prompt="a bag", latent=torch.zeros(4, 8, 8),
+                  sibling=torch.zeros(4, 8, 8))
+    assert "pick" not in _image_record(p, "bag/0.png", 0, paper, 0.5)
+    assert _image_record(p, "bag/0.png", 0, hard, 0.5)["pick"] == "hard"

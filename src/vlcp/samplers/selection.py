@@ -13,6 +13,12 @@ extractor (``vlcp.evaluate.teacher``), cached as safetensors (``RUN/selector_<mo
 under ``rded`` (:func:`teacher_selector`), so the kept candidate is the one with the lowest teacher
 cross-entropy, RDED's realism score. Either is passed into the stage; compute functions never load
 checkpoints themselves. The highest class probability is the lowest cross-entropy: one rule for both.
+
+Which candidate is kept (``SynthesizeConfig.pick``): ``confident`` (the default) keeps the highest class
+probability; ``hard`` keeps, among the candidates the selector classifies as their class, the one with the
+lowest class probability (the hardest correct sample), and the most confident when none is classified
+right. ``hard`` is CaO2's rule for high IPC (ICCV 2025: 2×IPC samples, teacher-correct ones kept, the least
+confident at IPC 50, the most confident at IPC 10).
 """
 from __future__ import annotations
 
@@ -26,9 +32,10 @@ import torch.nn.functional as F
 from vlcp.errors import VlcpError
 
 __all__ = ["Selector", "train_selector", "teacher_selector", "candidate_seeds", "pick_best", "best_of_candidates",
-           "CANDIDATE_SEED_STRIDE"]
+           "CANDIDATE_SEED_STRIDE", "PICKS"]
 
 CANDIDATE_SEED_STRIDE = 1_000_003  # candidate j of image i: seed + i + j * stride (j = 0: the paper's seed)
+PICKS = ("confident", "hard")  # which candidate is kept (SynthesizeConfig.pick; see the module docstring)
 
 
 @dataclass
@@ -44,9 +51,10 @@ class Selector:
     device: str | torch.device = "cpu"
 
     @torch.inference_mode()
-    def scores(self, images: torch.Tensor, class_ids: Sequence[str]) -> torch.Tensor:
-        """Softmax probability of each image's class: ``images`` (b, C, H, W) in [0, 1] (scored as the
-        uint8 PNGs they are saved as), ``class_ids`` (b,) class ids. Returns (b,) float32 on the CPU."""
+    def judge(self, images: torch.Tensor, class_ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Softmax probability of each image's class and whether that class is the network's prediction:
+        ``images`` (b, C, H, W) in [0, 1] (scored as the uint8 PNGs they are saved as), ``class_ids`` (b,)
+        class ids. Returns (b,) float32 and (b,) bool, on the CPU."""
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = [c for c in class_ids if c not in index]
         if unknown:
@@ -60,7 +68,11 @@ class Selector:
         self.net.eval()
         logits = self.net(((x - mean) / std).to(self.device)).float().cpu()
         y = torch.tensor([index[c] for c in class_ids], dtype=torch.long)
-        return logits.softmax(dim=1).gather(1, y[:, None])[:, 0]
+        return logits.softmax(dim=1).gather(1, y[:, None])[:, 0], logits.argmax(dim=1) == y
+
+    def scores(self, images: torch.Tensor, class_ids: Sequence[str]) -> torch.Tensor:
+        """Softmax probability of each image's class (:meth:`judge`'s first part): (b,) float32 on the CPU."""
+        return self.judge(images, class_ids)[0]
 
 
 def train_selector(train, *, model: str = "convnet3", epochs: int = 3, seed: int = 0,
@@ -94,15 +106,25 @@ def candidate_seeds(seeds: Sequence[int], j: int) -> list[int]:
     return [int(s) + j * CANDIDATE_SEED_STRIDE for s in seeds]
 
 
-def pick_best(scores: torch.Tensor) -> torch.Tensor:
-    """(candidates, b) scores → (b,) index of the best candidate per image (the first on ties)."""
-    return scores.argmax(dim=0)
+def pick_best(scores: torch.Tensor, correct: torch.Tensor | None = None, rule: str = "confident") -> torch.Tensor:
+    """(candidates, b) scores → (b,) index of the kept candidate per image (the first on ties).
+
+    ``confident``: the highest score. ``hard``: among the candidates whose ``correct`` (candidates, b) is
+    True, the lowest score; the highest score for an image with no correct candidate."""
+    if rule == "confident":
+        return scores.argmax(dim=0)
+    if rule not in PICKS:
+        raise VlcpError(f"setting 'pick': {rule!r} is not one of {', '.join(PICKS)}")
+    if correct is None:
+        raise VlcpError("setting 'pick': 'hard' needs the selector's predictions (Selector.judge)")
+    hardest = scores.masked_fill(~correct, float("inf")).argmin(dim=0)
+    return torch.where(correct.any(dim=0), hardest, scores.argmax(dim=0))
 
 
 def best_of_candidates(generate: Callable[[list[int]], torch.Tensor], seeds: Sequence[int],
-                       class_ids: Sequence[str], n: int, selector: Selector | None
+                       class_ids: Sequence[str], n: int, selector: Selector | None, pick: str = "confident"
                        ) -> tuple[torch.Tensor, list[int], list[float] | None]:
-    """Generate ``n`` candidates of a batch and keep the best of each image.
+    """Generate ``n`` candidates of a batch and keep one of each image by the rule ``pick`` (:func:`pick_best`).
 
     ``generate(seeds)`` returns (b, C, H, W) images in [0, 1] for one seed per image. Returns the kept
     images, their seeds, and their selector scores (None when ``n == 1``, which calls ``generate``
@@ -113,15 +135,17 @@ def best_of_candidates(generate: Callable[[list[int]], torch.Tensor], seeds: Seq
     if selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
                         "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
-    images, scores, all_seeds = [], [], []
+    images, scores, correct, all_seeds = [], [], [], []
     for j in range(n):
         s = candidate_seeds(seeds, j)
         img = generate(s)
         images.append(img)
-        scores.append(selector.scores(img, class_ids))
+        p, ok = selector.judge(img, class_ids)
+        scores.append(p)
+        correct.append(ok)
         all_seeds.append(s)
     score = torch.stack(scores)
-    best = pick_best(score)
+    best = pick_best(score, torch.stack(correct), pick)
     cols = torch.arange(len(seeds))
     kept = torch.stack(images)[best, cols]
     return kept, [all_seeds[int(b)][i] for i, b in enumerate(best)], score[best, cols].tolist()
