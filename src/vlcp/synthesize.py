@@ -61,6 +61,10 @@ class SharedSynthesizeSettings:
         "help": "candidates > 1: which candidate is kept: confident (the highest class probability) or hard "
                 "(CaO2's high-IPC rule: the least confident of those the selector classifies right)",
         "choices": list(PICKS), "quiet": True})
+    diversity: float = field(default=0.0, metadata={
+        "help": "candidates > 1: weight μ of staying apart from the images already kept for the class (the "
+                "selector's features; the score minus μ × the largest cosine similarity; 0: off; one process)",
+        "quiet": True})
     sampler: str = field(default="img2img", metadata={
         "help": "how a prototype becomes an image (vlcp.samplers): img2img (the paper: noised to strength, "
                 "denoised), mode_guided (beyond the paper, MGD³: from pure noise, pulled towards the prototype), "
@@ -87,6 +91,8 @@ class SharedSynthesizeSettings:
         check(self.image_size >= 0, "image_size", "must be >= 0")
         check(self.candidates >= 1, "candidates", "must be >= 1")
         check(self.selector_epochs >= 1, "selector_epochs", "must be >= 1")
+        check(math.isfinite(self.diversity) and self.diversity >= 0, "diversity", "must be a finite number >= 0")
+        check(self.diversity == 0 or self.candidates > 1, "diversity", "needs candidates > 1 to choose from")
 
 
 def _config_type(fields: list, base: type = SharedSynthesizeSettings) -> type:
@@ -353,7 +359,7 @@ def synthesize(model: LatentDiffusion, prototypes_dir: str | Path, out_dir: str 
     from vlcp.run.lock import stage_lock
 
     out_dir = Path(out_dir)
-    wants_guide = _check_parts(config, selector, guide)
+    wants_guide = _check_parts(config, selector, guide, shard)
     protos = load_prototypes(prototypes_dir, config.start, config.start_mix, classes)
     model.check_latents([p.latent for p in protos], Path(prototypes_dir) / "prototypes.safetensors")
     res = config.image_size or data_resolution
@@ -383,6 +389,7 @@ def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path
 
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = intact_images(out_dir, part)
+    kept = _kept_so_far(out_dir, part, done, selector, config)
     sampler = make_sampler(model, config.sampler, guide)
     batches = batch_groups(protos, config.batch_size,
                            lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
@@ -395,7 +402,8 @@ def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path
         siblings, classes = torch.stack([p.sibling for p in batch]), [p.class_id for p in batch]
         images, seeds, scores = best_of_candidates(
             lambda s: adapter.to_data(synthesize_batch(sampler, model, latents, prompts, s, config, siblings, classes)),
-            [config.seed + p.number for p in batch], classes, config.candidates, selector, config.pick)
+            [config.seed + p.number for p in batch], classes, config.candidates, selector, config.pick,
+            config.diversity, kept)
         records = []
         for k, (p, img, seed) in enumerate(zip(batch, images, seeds)):
             rel = f"{p.class_id}/{p.cluster}.png"
@@ -405,6 +413,19 @@ def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path
         append_jsonl(part, records)
         bar.update(len(batch))
     bar.close()
+
+
+def _kept_so_far(out_dir: Path, part: Path, done: set[int], selector, config: SynthesizeConfig):
+    """diversity > 0: the selector's features of the images this process already made (read back from their
+    PNGs, in the order made), per class; else None."""
+    if config.diversity <= 0:
+        return None
+    from vlcp.files.images import read_png
+    from vlcp.samplers.selection import kept_features
+
+    records = {r["number"]: r for r in read_jsonl(part)} if part.exists() else {}
+    made = [r for r in records.values() if r["number"] in done]
+    return kept_features(selector, [(r["class"], read_png(out_dir / r["file_name"])) for r in made])
 
 
 DIGEST = "png_sha256"  # a manifest record's digest of the image it wrote (kept out of metadata.jsonl)
@@ -434,11 +455,14 @@ def needs_guide(config: SynthesizeConfig) -> bool:
     return settings_of(config).uses_guide()
 
 
-def _check_parts(config: SynthesizeConfig, selector, guide) -> bool:
+def _check_parts(config: SynthesizeConfig, selector, guide, shard: Shard = Shard()) -> bool:
     """Stop before any image when the settings need a part not passed in; True when the guide is used."""
     if config.candidates > 1 and selector is None:
         raise VlcpError("setting 'candidates': more than 1 candidate needs a selector "
                         "(vlcp.samplers.selection.train_selector on the training split; the CLI builds one)")
+    if config.diversity > 0 and shard.world > 1:
+        raise VlcpError(f"setting 'diversity': it chooses each image after the ones kept before it, so it runs in "
+                        f"one process, not {shard.world}; launch synthesize without accelerate")
     wants_guide = needs_guide(config)
     if wants_guide and guide is None:
         raise VlcpError(settings_of(config).guide_help)
@@ -454,7 +478,8 @@ def _image_record(p: Prototype, rel: str, seed: int, config: SynthesizeConfig, s
     if score is not None:
         record.update(candidates=config.candidates, selector_score=round(score, 6),
                       **({"selector": config.selector} if config.selector != "classifier" else {}),
-                      **({"pick": config.pick} if config.pick != "confident" else {}))
+                      **({"pick": config.pick} if config.pick != "confident" else {}),
+                      **({"diversity": config.diversity} if config.diversity else {}))
     return record
 
 

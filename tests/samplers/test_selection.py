@@ -11,7 +11,7 @@ from PIL import Image
 
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import read_jsonl
-from vlcp.samplers.selection import (CANDIDATE_SEED_STRIDE, Selector, best_of_candidates, candidate_seeds, pick_best,
+from vlcp.samplers.selection import (CANDIDATE_SEED_STRIDE, Selector, best_of_candidates, candidate_seeds, kept_features, pick_best,
                             train_selector)
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
@@ -222,3 +222,94 @@ def test_pick_setting_is_checked_recorded_and_fingerprinted():
                   sibling=torch.zeros(4, 8, 8))
     assert "pick" not in _image_record(p, "bag/0.png", 0, paper, 0.5)
     assert _image_record(p, "bag/0.png", 0, hard, 0.5)["pick"] == "hard"
+
+
+class TwoFeatures(torch.nn.Module):
+    """features = (mean, std) of the pixels; class 0 prefers bright images (the Brightness rule)."""
+
+    def features(self, x):
+        return torch.stack([x.mean(dim=(1, 2, 3)), x.std(dim=(1, 2, 3)) + 0.1], dim=1)
+
+    def forward(self, x):
+        m = self.features(x)[:, 0]
+        return torch.stack([10 * m, -10 * m], dim=1)
+
+
+def flat_or_striped(seeds):
+    """Candidate images from seeds: even seeds flat grey 0.8, odd seeds stripes of 0.6 / 1.0 (same mean)."""
+    out = []
+    for s in seeds:
+        img = torch.full((1, 28, 28), 0.8)
+        if s % 2:
+            img[:, ::2] = 0.6
+            img[:, 1::2] = 1.0
+        out.append(img + 1e-4 * (s % 7))
+    return torch.stack(out)
+
+
+def test_diversity_keeps_a_candidate_apart_from_the_ones_already_kept():
+    """Two prototypes of one class in a batch, the same two kinds of candidate: without diversity both keep
+    the flat one (the higher class probability); with it the second keeps the striped one, unlike the first."""
+    sel = Selector(TwoFeatures(), (0.0,), (1.0,), ["light", "dark"], 28)
+    seeds, classes = [10, 12], ["light", "light"]  # candidate 0 even (flat), candidate 1 odd (striped)
+    plain = best_of_candidates(flat_or_striped, seeds, classes, 2, sel)
+    kinds = [s % 2 for s in plain[1]]
+    assert kinds == [0, 0]
+    zero = best_of_candidates(flat_or_striped, seeds, classes, 2, sel, diversity=0.0, kept={})
+    assert zero[1] == plain[1] and torch.equal(zero[0], plain[0])  # μ = 0: the plain rule, bit for bit
+    kept: dict = {}
+    apart = best_of_candidates(flat_or_striped, seeds, classes, 2, sel, diversity=5.0, kept=kept)
+    assert [s % 2 for s in apart[1]] == [0, 1]
+    assert len(kept["light"]) == 2  # each choice joined the kept set
+    # an image kept earlier (another batch, or read back on resume) counts the same way
+    again = best_of_candidates(flat_or_striped, [14], ["light"], 2, sel, diversity=5.0,
+                               kept=kept_features(sel, [("light", flat_or_striped([0])[0])]))
+    assert again[1][0] % 2 == 1
+
+
+def test_diversity_settings_are_checked():
+    from vlcp.synthesize import SynthesizeConfig
+
+    with pytest.raises(VlcpError, match="diversity"):
+        SynthesizeConfig(diversity=0.5)  # nothing to choose from
+    with pytest.raises(VlcpError, match="diversity"):
+        SynthesizeConfig(candidates=2, diversity=-1.0)
+    with pytest.raises(VlcpError, match="features"):
+        brightness_selector(["light", "dark"]).embed(torch.zeros(1, 1, 28, 28))
+
+
+@pytest.mark.slow
+def test_diversity_resumes_as_an_uninterrupted_run(tiny_model, tmp_path, monkeypatch):
+    """Killed after the first batch, a diversity run chooses the rest from the PNGs already on disk, as an
+    uninterrupted run does: the same seeds and the same images."""
+    from test_stages_embedded import write_prototypes
+
+    import importlib
+
+    from vlcp.synthesize import SynthesizeConfig, synthesize
+
+    stage = importlib.import_module("vlcp.synthesize")  # the module (vlcp.synthesize is also the function)
+
+    write_prototypes(tmp_path / "p", k=3)
+    config = SynthesizeConfig(steps=2, guidance_scale=3.0, batch_size=2, strength=0.9, candidates=3, diversity=100.0)
+    sel = Selector(TwoFeatures(), (0.0,), (1.0,), ["trouser", "bag"], 28)
+    whole = synthesize(tiny_model, tmp_path / "p", tmp_path / "a", config, 28, 1, progress=False, selector=sel)
+    real_append, calls = stage.append_jsonl, []
+
+    def die_after_one_batch(path, records):
+        real_append(path, records)
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stage, "append_jsonl", die_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(tiny_model, tmp_path / "p", tmp_path / "b", config, 28, 1, progress=False, selector=sel)
+    monkeypatch.setattr(stage, "append_jsonl", real_append)
+    resumed = synthesize(tiny_model, tmp_path / "p", tmp_path / "b", config, 28, 1, progress=False, selector=sel)
+    a = {r["number"]: r for r in read_jsonl(whole / "metadata.jsonl")}
+    b = {r["number"]: r for r in read_jsonl(resumed / "metadata.jsonl")}
+    assert calls == [1] and len(a) == 6
+    assert {n: r["seed"] for n, r in a.items()} == {n: r["seed"] for n, r in b.items()}
+    assert all(r["diversity"] == 100.0 for r in a.values())
+    for r in a.values():
+        assert (whole / r["file_name"]).read_bytes() == (resumed / r["file_name"]).read_bytes()
