@@ -118,6 +118,7 @@ class Protocol:
         return side // 7 * 8 if self.test_crop else side
 
     def __post_init__(self) -> None:
+        """Every part key must be registered."""
         for registry, key in self._part_keys():
             registry.get(key)  # an unknown part: one VlcpError line naming the choices
 
@@ -168,15 +169,19 @@ class Protocol:
         return d
 
     def schedule_text(self, epochs: int) -> str:
+        """The schedule part's text for ``epochs``."""
         return SCHEDULES.get(self.schedule).describe(epochs)
 
     def augment_text(self) -> str:
+        """The augmentation part's text."""
         return self.augmentation.text
 
     def loss_text(self) -> str:
+        """The loss part's text (with this protocol's temperature)."""
         return self.loss_part.describe(self.temperature)
 
     def test_text(self, epochs: int) -> str:
+        """The test points part's text (which number the row reports)."""
         return TEST_POINTS.get(self.test_points).describe(epochs, self.report)
 
 
