@@ -173,7 +173,7 @@ def evaluate_tensors(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
         stats_source = (settings or {}).get("normalisation_source", "given")
     if len(mean) != train_x.shape[1]:
         raise VlcpError(f"setting 'mean': {len(mean)} values for {train_x.shape[1]}-channel images")
-    if protocol.loss == "kd_cutmix" and teacher is None:
+    if protocol.needs_teacher and teacher is None:
         raise VlcpError(f"protocol {protocol.name!r} needs a teacher trained on the full training set: "
                         "use evaluate_folder(..., train=<training split>) or pass teacher=")
     dc_augment = config.dc_augment and protocol.name == "dc"  # DSA replaces it, as in the DSA code
@@ -424,7 +424,7 @@ def soft_label_teacher(config: EvalConfig, train: ImageDataset, cache_dir: str |
     ``config.protocol`` (``config.teacher``'s weights, else trained on ``train`` and cached in ``cache_dir``, the
     same file), with the normalisation it sees those images under."""
     protocol = PROTOCOLS.get(config.protocol)
-    if protocol.loss != "kd_cutmix":
+    if not protocol.needs_teacher:
         raise VlcpError(f"protocol {config.protocol!r} has no teacher (hard labels); a teacher needs a soft-label "
                         "protocol such as rded")
     mean, std, _ = _normalisation(config, protocol, train.channels, train, None)
@@ -482,7 +482,7 @@ def evaluate_folder(folder: str | Path, test: ImageDataset, config: EvalConfig, 
         source = "given"
     x, test_x, mean, std, grey = repeat_grey(protocol, x, test_x, mean, std)
     teacher, teacher_meta = None, None
-    if protocol.loss == "kd_cutmix":
+    if protocol.needs_teacher:
         teacher, teacher_meta = _teacher(config, train, x.shape[1], len(test.classes), side, mean, std, cache_dir)
     extra = {"source": str(folder), "normalisation_source": source, "test_transform": test_transform,
              "test_classes": "the distilled set's classes" if subset else "all of the test set's",

@@ -9,16 +9,19 @@
   (32 px CIFAR, 64 px Tiny ImageNet, 128 px for its ConvNets on ImageNet subsets, else 224 px), the test
   transform Resize(side·8/7) + CenterCrop(side) and ImageNet's mean / std for colour images.
 
-A protocol is data: optimiser, schedule, epochs / batch size by IPC, augmentation, loss and the test
-points. ``vlcp.evaluate.trainer`` runs it.
+A protocol is data: epochs / batch size by IPC, lr, weight decay, and its parts named by registry key
+(``vlcp.evaluate.parts``: optimiser, schedule, augmentation, loss, test points), so a TOML file or a flag
+names a protocol and a protocol names its parts. Each part describes itself for the results and does its
+work; ``vlcp.evaluate.trainer`` runs them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from vlcp.evaluate.parts import (AUGMENTATIONS, LOSSES, OPTIMIZERS, SCHEDULES, TEST_POINTS, Augmentation, Loss,
+                                 OptimizerPart)
 from vlcp.settings.registry import Registry
-from vlcp.models.schedules import cosine_factor
 
 PROTOCOLS: Registry["Protocol"] = Registry("protocol")
 
@@ -71,16 +74,16 @@ class Protocol:
     title: str
     default_epochs: Callable[[int, int], int]
     default_batch_size: Callable[[int, int], int]
-    optimizer: str  # "sgd" | "adamw"
+    optimizer: str  # an OPTIMIZERS key: "sgd" | "adamw"
     lr: float
     weight_decay: float
     momentum: float = 0.0
-    schedule: str = "constant"  # "half" | "multistep" | "rded_cosine"
-    augment: str = "none"  # "none" | "dsa" | "minimax" | "rded" | "crop_flip" (the full-set recipe)
+    schedule: str = "constant"  # a SCHEDULES key: "half" | "multistep" | "rded_cosine"
+    augment: str = "none"  # an AUGMENTATIONS key: "none" | "dsa" | "minimax" | "rded" | "crop_flip" (full set)
     normalize_first: bool = True  # True: augment normalised images (DC/DSA); False: augment [0, 1] images
-    loss: str = "ce"  # "ce" | "cutmix_ce" | "kd_cutmix"
+    loss: str = "ce"  # a LOSSES key: "ce" | "cutmix_ce" | "kd_cutmix" (soft labels: needs a teacher)
     temperature: float = 1.0
-    test_points: str = "last"  # "last" | "minimax" (every epochs//100) | "rded" (every 10th in the last 20 %)
+    test_points: str = "last"  # a TEST_POINTS key: "minimax" (every epochs//100) | "rded" | "every10"
     reset_momentum_on_decay: bool = False
     default_resolution: int | Callable[[str, int], int] | None = None  # a side, or (model, native side) → side
     default_norm: str = "instance"  # normalisation layers of the networks (EvalConfig norm = "auto")
@@ -114,28 +117,42 @@ class Protocol:
         """The short side test images are resized to before the centre crop to ``side``."""
         return side // 7 * 8 if self.test_crop else side
 
+    def __post_init__(self) -> None:
+        """Every part key must be registered."""
+        for registry, key in self._part_keys():
+            registry.get(key)  # an unknown part: one VlcpError line naming the choices
+
+    def _part_keys(self) -> tuple[tuple[Registry, str], ...]:
+        return ((AUGMENTATIONS, self.augment), (LOSSES, self.loss), (SCHEDULES, self.schedule),
+                (TEST_POINTS, self.test_points), (OPTIMIZERS, self.optimizer))
+
+    @property
+    def augmentation(self) -> Augmentation:
+        """The augmentation part ``augment`` names."""
+        return AUGMENTATIONS.get(self.augment)
+
+    @property
+    def loss_part(self) -> Loss:
+        """The loss part ``loss`` names."""
+        return LOSSES.get(self.loss)
+
+    @property
+    def needs_teacher(self) -> bool:
+        """True for soft labels: the loss part learns from a teacher network."""
+        return self.loss_part.needs_teacher
+
+    @property
+    def optimizer_part(self) -> OptimizerPart:
+        """The optimiser part ``optimizer`` names."""
+        return OPTIMIZERS.get(self.optimizer)
+
     def lr_factor(self, epoch: int, epochs: int) -> float:
-        if self.schedule == "half":  # ×0.1 for the second half of training
-            return 0.1 if epoch >= epochs // 2 else 1.0
-        if self.schedule == "multistep":  # MultiStepLR(milestones=[2E//3, 5E//6], gamma=0.2), stepped per epoch
-            return 0.2 ** sum(epoch >= m for m in (2 * epochs // 3, 5 * epochs // 6))
-        if self.schedule == "rded_cosine":  # RDED's LambdaLR: 0.5 (1 + cos(π e / E / 2)), stepped per epoch
-            return cosine_factor(epoch, epochs, span=2) if epoch <= epochs else 0.0
-        return 1.0
+        """What multiplies ``lr`` during 0-based ``epoch`` of ``epochs`` (the ``schedule`` part)."""
+        return SCHEDULES.get(self.schedule).factor(epoch, epochs)
 
     def test_epochs(self, epochs: int) -> list[int]:
-        """0-based epochs after which the test set is scored (the last one always)."""
-        last = epochs - 1
-        if self.test_points == "minimax":
-            every = max(1, epochs // 100)
-            pts = [e - 1 for e in range(every, epochs + 1, every)]
-        elif self.test_points == "rded":
-            pts = [e for e in range(epochs) if e % 10 == 9 and e > 0.8 * epochs]
-        elif self.test_points == "every10":
-            pts = [e for e in range(epochs) if e % 10 == 9]
-        else:
-            pts = []
-        return sorted(set(pts) | {last})
+        """0-based epochs after which the test set is scored (the ``test_points`` part's; the last one always)."""
+        return sorted(set(TEST_POINTS.get(self.test_points).points(epochs)) | {epochs - 1})
 
     def settings(self, epochs: int, batch_size: int) -> dict:
         """The protocol as it ran, for the results' settings."""
@@ -143,7 +160,7 @@ class Protocol:
              "optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
              "schedule": self.schedule_text(epochs), "augmentation": self.augment_text(),
              "loss": self.loss_text(), "test": self.test_text(epochs)}
-        if self.optimizer == "sgd":
+        if self.optimizer_part.uses_momentum:
             d["momentum"] = self.momentum
         if self.lr_grid:
             d["lr"] = f"best of the grid {', '.join(f'{x:g}' for x in self.lr_grid)} (selected on the test set)"
@@ -152,40 +169,20 @@ class Protocol:
         return d
 
     def schedule_text(self, epochs: int) -> str:
-        if self.schedule == "half":
-            return f"lr ×0.1 from epoch {epochs // 2} (0-based) of {epochs}"
-        if self.schedule == "multistep":
-            return f"MultiStepLR milestones [{2 * epochs // 3}, {5 * epochs // 6}], gamma 0.2"
-        if self.schedule == "rded_cosine":
-            return "cosine, RDED's LambdaLR 0.5·(1 + cos(π·epoch/epochs/2)) per epoch"
-        return "constant"
+        """The schedule part's text for ``epochs``."""
+        return SCHEDULES.get(self.schedule).describe(epochs)
 
     def augment_text(self) -> str:
-        return {"none": "none",
-                "dsa": "DSA color_crop_cutout_flip_scale_rotate (one op per batch, parameters per image)",
-                "crop_flip": "DSA's random crop and horizontal flip on normalised images (the full-set recipe)",
-                "minimax": "RandomResizedCrop(scale 0.5-1) + hflip + ColorJitter(0.4, 0.4, 0.4) + PCA lighting 0.1; "
-                           "CutMix every batch (beta 1)",
-                "rded": "RandomResizedCrop(scale 0.5-1) + hflip; CutMix every batch (beta 1)"}[self.augment]
+        """The augmentation part's text."""
+        return self.augmentation.text
 
     def loss_text(self) -> str:
-        return {"ce": "cross-entropy, hard labels",
-                "cutmix_ce": "cross-entropy, hard labels weighted by CutMix area",
-                "kd_cutmix": f"KL(student ‖ teacher soft labels), temperature {self.temperature:g}, "
-                             "teacher on the same CutMix batch"}[self.loss]
+        """The loss part's text (with this protocol's temperature)."""
+        return self.loss_part.describe(self.temperature)
 
     def test_text(self, epochs: int) -> str:
-        if self.test_points == "minimax":
-            return (f"final epoch reported; also best of tests every {max(1, epochs // 100)} epochs "
-                    "(selected on the test set, as the Minimax code reports)")
-        if self.test_points == "rded":
-            return "final epoch reported; also best of tests every 10 epochs in the last 20 % (selected on the test set)"
-        if self.test_points == "every10" and self.report == "best":
-            return ("REPORTED: best of tests every 10 epochs (and of the lr grid), selected on the test set, as "
-                    "ddranking 0.2.0 reports; not comparable with final-epoch numbers")
-        if self.test_points == "every10":
-            return "final epoch reported; also best of tests every 10 epochs (selected on the test set, as ddranking)"
-        return "after the last epoch"
+        """The test points part's text (which number the row reports)."""
+        return TEST_POINTS.get(self.test_points).describe(epochs, self.report)
 
 
 DC = PROTOCOLS.register("dc")(Protocol(

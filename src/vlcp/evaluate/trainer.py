@@ -15,11 +15,10 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 import vlcp.evaluate.dsa as dsa_ops
-import vlcp.evaluate.transforms as T
+from vlcp.evaluate.parts import Loss
 from vlcp.evaluate.protocols import Protocol
 
 
@@ -69,39 +68,22 @@ class Normalizer:
 
 def batch_transform(protocol: Protocol, norm: Normalizer, *, dc_augment: bool = False
                     ) -> Callable[[torch.Tensor, Rng], torch.Tensor]:
-    """The protocol's per-batch input pipeline: raw batch (uint8 or [0, 1]) → network input."""
-    aug = protocol.augment
+    """The protocol's per-batch input pipeline: raw batch (uint8 or [0, 1]) → network input. The augmentation
+    part sees normalised images (``normalize_first``, then DC's MNIST augmentation when asked) or [0, 1] ones."""
+    augment = protocol.augmentation.apply
 
     def run(x: torch.Tensor, rng: Rng) -> torch.Tensor:
         if protocol.normalize_first:
-            x = norm(x)
-            if aug == "dsa":
-                x = dsa_ops.dsa_augment(x, rng.torch)
-            elif aug == "crop_flip":
-                x = dsa_ops.rand_flip(dsa_ops.rand_crop(x, rng.torch), rng.torch)
-            if dc_augment:
-                x = dsa_ops.dc_augment(x, rng.torch)
-            return x
-        x = to_float(x)
-        if aug in ("minimax", "rded"):
-            x = T.random_resized_crop(x, rng.torch, scale=(0.5, 1.0))
-            x = T.random_hflip(x, rng.torch)
-        if aug == "minimax":
-            x = T.color_jitter(x, rng.torch, 0.4, 0.4, 0.4)
-            x = T.lighting(x, rng.torch, 0.1)
-        return norm(x)
+            x = augment(norm(x), rng.torch)
+            return dsa_ops.dc_augment(x, rng.torch) if dc_augment else x
+        return norm(augment(to_float(x), rng.torch))
 
     return run
 
 
 def make_optimizer(protocol: Protocol, net: nn.Module) -> torch.optim.Optimizer:
-    if protocol.optimizer == "adamw":
-        decay = [p for n, p in net.named_parameters() if "weight" in n and p.ndim > 1]
-        rest = [p for n, p in net.named_parameters() if not ("weight" in n and p.ndim > 1)]
-        return torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0.0}], lr=protocol.lr,
-                                 betas=(0.9, 0.999), weight_decay=protocol.weight_decay)
-    return torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                           weight_decay=protocol.weight_decay)
+    """The protocol's optimiser part built for ``net``."""
+    return protocol.optimizer_part.build(net, protocol.lr, protocol.weight_decay, protocol.momentum)
 
 
 @torch.inference_mode()
@@ -151,6 +133,82 @@ class _Clock:
             self.t = now
 
 
+@dataclass
+class _Steps:
+    """What every training batch uses: the network as called, its optimiser, the input pipeline, the loss part."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    transform: Callable[[torch.Tensor, Rng], torch.Tensor]
+    loss: Loss
+    teacher: nn.Module | None
+    temperature: float
+    clock: _Clock
+    device: torch.device
+    amp: bool
+
+
+def _steps(net: nn.Module, protocol: Protocol, norm: Normalizer, device: torch.device, *, teacher: nn.Module | None,
+           dc_augment: bool, compile: bool, timings: dict | None, amp: bool) -> _Steps:
+    """The training steps of ``net`` under ``protocol`` (a soft-label loss part needs ``teacher``)."""
+    transform = batch_transform(protocol, norm, dc_augment=dc_augment)
+    optimizer = make_optimizer(protocol, net)
+    model = torch.compile(net) if compile else net
+    if protocol.needs_teacher:
+        if teacher is None:
+            raise ValueError(f"protocol {protocol.name} needs a teacher network")
+        teacher = teacher.to(device).eval()
+    return _Steps(model, optimizer, transform, protocol.loss_part, teacher, protocol.temperature,
+                  _Clock(timings, device), device, bool(amp) and device.type == "cuda")
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, protocol: Protocol, epoch: int, epochs: int,
+            previous: float | None) -> float:
+    """Set the epoch's lr when the schedule part's factor changes (DC restarts the optimiser at the decay);
+    returns the factor."""
+    factor = protocol.lr_factor(epoch, epochs)
+    if factor != previous:
+        if previous is not None and protocol.reset_momentum_on_decay:
+            optimizer.state.clear()  # the DC code builds a fresh optimiser at the decay
+        for group in optimizer.param_groups:
+            group["lr"] = protocol.lr * factor
+    return factor
+
+
+def _train_batch(s: _Steps, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, rng: Rng) -> torch.Tensor:
+    """One optimiser step on the images ``idx``: augmented, mixed by the loss part, its loss; returns the loss."""
+    s.clock.start()
+    batch = s.loss.batch(s.transform(x[idx], rng), y[idx], rng.torch, rng.np)
+    s.clock.lap("data")
+    with torch.autocast(device_type=s.device.type, dtype=torch.bfloat16, enabled=s.amp):
+        loss = s.loss.forward(s.model, batch, s.teacher, s.temperature)
+    s.clock.lap("forward")
+    s.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    s.clock.lap("backward")
+    s.optimizer.step()
+    s.clock.lap("step")
+    return loss.detach()
+
+
+def _train_epoch(s: _Steps, x: torch.Tensor, y: torch.Tensor, batch_size: int, rng: Rng) -> torch.Tensor:
+    """One pass over (x, y) in a random order; returns the mean training loss (a tensor on the device)."""
+    n = len(x)
+    order = dsa_ops.put(torch.randperm(n, generator=rng.torch), s.device)
+    epoch_loss = torch.zeros((), device=s.device)
+    for b in range(0, n, batch_size):
+        idx = order[b:b + batch_size]
+        epoch_loss += _train_batch(s, x, y, idx, rng) * len(idx)
+    return epoch_loss / n
+
+
+def _outcome(seed: int, tests: list[tuple[int, float]], last_loss: torch.Tensor, start: float) -> RunOutcome:
+    final = tests[-1][1] if tests else float("nan")
+    best_epoch, best = max(tests, key=lambda t: t[1]) if tests else (-1, float("nan"))
+    return RunOutcome(seed=seed, final=final, best=best, best_epoch=best_epoch, tests=tests,
+                      train_loss=float(last_loss), seconds=time.perf_counter() - start)
+
+
 def train_and_test(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor | None,
                    test_y: torch.Tensor | None, protocol: Protocol, *, epochs: int, batch_size: int, rng: Rng,
                    mean, std, device: torch.device, teacher: nn.Module | None = None, dc_augment: bool = False,
@@ -159,7 +217,8 @@ def train_and_test(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
     """Train ``net`` (already initialised) on (train_x, train_y) under ``protocol`` and test it.
 
     ``train_x``: (n, C, H, W) float in [0, 1] or uint8, ``train_y``: (n,) int64; both ideally already on
-    ``device``. ``test_x`` likewise (None: train only). ``teacher`` is needed by soft-label protocols (``kd_cutmix``).
+    ``device``. ``test_x`` likewise (None: train only). ``teacher`` is needed by soft-label protocols (a loss
+    part with ``needs_teacher``).
     ``timings``: when a dict, seconds spent in data (indexing + augmentation), forward (incl. loss), backward,
     step, test and total are added to it — for benchmarks (on CUDA this synchronises around each part).
     ``amp``: bf16 autocast for the forward pass on CUDA (the reference protocols train in fp32).
@@ -167,65 +226,20 @@ def train_and_test(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor,
     start = time.perf_counter()
     net = net.to(device).train()
     norm = Normalizer(mean, std, device)
-    transform = batch_transform(protocol, norm, dc_augment=dc_augment)
-    optimizer = make_optimizer(protocol, net)
-    model = torch.compile(net) if compile else net
-    if protocol.loss == "kd_cutmix":
-        if teacher is None:
-            raise ValueError(f"protocol {protocol.name} needs a teacher network")
-        teacher = teacher.to(device).eval()
+    steps = _steps(net, protocol, norm, device, teacher=teacher, dc_augment=dc_augment, compile=compile,
+                   timings=timings, amp=amp)
     x, y = train_x.to(device), train_y.to(device)
-    n = len(x)
     test_at = set(protocol.test_epochs(epochs))
     tests: list[tuple[int, float]] = []
     last_loss = torch.zeros((), device=device)
-    prev_factor = None
-    clock = _Clock(timings, device)
-    use_amp = bool(amp) and device.type == "cuda"
+    factor = None
     for epoch in tqdm(range(epochs), desc=desc, leave=False, disable=not progress, unit="epoch"):
-        factor = protocol.lr_factor(epoch, epochs)
-        if factor != prev_factor:
-            if prev_factor is not None and protocol.reset_momentum_on_decay:
-                optimizer.state.clear()  # the DC code builds a fresh optimiser at the decay
-            for group in optimizer.param_groups:
-                group["lr"] = protocol.lr * factor
-            prev_factor = factor
-        order = dsa_ops.put(torch.randperm(n, generator=rng.torch), device)
-        epoch_loss = torch.zeros((), device=device)
-        for b in range(0, n, batch_size):
-            clock.start()
-            idx = order[b:b + batch_size]
-            xb = transform(x[idx], rng)
-            yb = y[idx]
-            if protocol.loss != "ce":
-                xb, partner, w = T.cutmix(xb, rng.torch, rng.np)
-            clock.lap("data")
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                if protocol.loss == "ce":
-                    loss = F.cross_entropy(model(xb).float(), yb)
-                elif protocol.loss == "cutmix_ce":
-                    out = model(xb).float()
-                    loss = F.cross_entropy(out, yb) * w + F.cross_entropy(out, yb[partner]) * (1.0 - w)
-                else:  # kd_cutmix: soft labels from the teacher on the same mixed batch
-                    with torch.no_grad():
-                        soft = F.softmax(teacher(xb).float() / protocol.temperature, dim=1)
-                    out = F.log_softmax(model(xb).float() / protocol.temperature, dim=1)
-                    loss = F.kl_div(out, soft, reduction="batchmean")
-            clock.lap("forward")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            clock.lap("backward")
-            optimizer.step()
-            clock.lap("step")
-            epoch_loss += loss.detach() * len(idx)
-        last_loss = epoch_loss / n
+        factor = _set_lr(steps.optimizer, protocol, epoch, epochs, factor)
+        last_loss = _train_epoch(steps, x, y, batch_size, rng)
         if epoch in test_at and test_x is not None:
-            clock.start()
+            steps.clock.start()
             tests.append((epoch, test_accuracy(net, test_x, test_y, norm, test_batch_size, device)))
-            clock.lap("test")
+            steps.clock.lap("test")
     if timings is not None:
         timings["total"] = timings.get("total", 0.0) + time.perf_counter() - start
-    final = tests[-1][1] if tests else float("nan")
-    best_epoch, best = max(tests, key=lambda t: t[1]) if tests else (-1, float("nan"))
-    return RunOutcome(seed=rng.seed, final=final, best=best, best_epoch=best_epoch, tests=tests,
-                      train_loss=float(last_loss), seconds=time.perf_counter() - start)
+    return _outcome(rng.seed, tests, last_loss, start)

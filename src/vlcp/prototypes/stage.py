@@ -20,18 +20,18 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
 from vlcp.caption import read_captions  # noqa: F401  (re-exported: the stage reads this format)
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import atomic_write_json
-from vlcp.files.latents import LatentStore
+from vlcp.files.latents import ClassLatents, LatentStore
 from vlcp.prototypes.config import PrototypesConfig
 from vlcp.prototypes.image import ImagePrototypes
 from vlcp.prototypes.report import write_report
-from vlcp.prototypes.strategies import STRATEGIES, KeywordSentenceGenerator
+from vlcp.prototypes.strategies import STRATEGIES, KeywordSentenceGenerator, PromptStrategy
 from vlcp.prototypes.text import TextPrototype, default_stop_words, load_stop_words, text_prototypes
 from vlcp.settings.config import save_config, to_dict
 
@@ -71,6 +71,114 @@ def _class_captions(cid: str, file_names: list[str], captions: Mapping[str, str]
                         + (f" and {len(empty) - 1} more" if len(empty) > 1 else ""))
 
 
+@dataclass
+class _Outputs:
+    """What the stage writes, per class id, filled one class at a time."""
+
+    centres: dict[str, np.ndarray] = field(default_factory=dict)
+    medoids: dict[str, np.ndarray] = field(default_factory=dict)
+    clusters: dict[str, dict] = field(default_factory=dict)
+    texts: dict[str, list[dict]] = field(default_factory=dict)
+    report: dict[str, dict] = field(default_factory=dict)
+
+
+def _store_layout(store: LatentStore, class_names: list[str] | None) -> tuple[list[str], list[str], tuple[int, ...]]:
+    """(class ids, prompt names, latent shape) of ``store``; one line when it is missing or the names do not fit."""
+    if not store.exists():
+        raise VlcpError(f"{store.root}: no latents store (index.json missing; run `vlcp encode` first)")
+    index = store.index
+    classes = list(index["classes"])
+    names = list(class_names) if class_names is not None else list(index.get("class_names") or classes)
+    if len(names) != len(classes):
+        raise VlcpError(f"{len(names)} class names for {len(classes)} classes in {store.root}")
+    return classes, names, tuple(int(s) for s in index["shape"])
+
+
+def _fit_class(cl: ClassLatents, cid: str, config: PrototypesConfig, shape: tuple[int, ...],
+               captions: Mapping[str, str]) -> tuple[ImagePrototypes, np.ndarray]:
+    """The class's fitted image prototypes and its medoids (k, *shape), after checking its latents and captions."""
+    X = cl.flat()
+    if X.shape[1] != int(np.prod(shape)):
+        raise VlcpError(f"class {cid!r}: latents of size {X.shape[1]} do not match the store's shape {list(shape)}")
+    _class_captions(cid, cl.file_names, captions)
+    est = ImagePrototypes(n_prototypes=config.ipc, contamination=config.contamination,
+                          n_neighbors=config.n_neighbors, n_init=config.n_init,
+                          random_state=config.seed, allow_fewer=config.allow_fewer)
+    est.fit(X, ids=np.arange(len(X)), name=cid)
+    medoids = cluster_medoids(X, est).reshape((est.k_, *shape))
+    if est.k_ < config.ipc:
+        log.warning("class %r: %d inliers, using k = %d instead of ipc = %d", cid, est.n_inliers_, est.k_, config.ipc)
+    return est, medoids
+
+
+def _cluster_rows(est: ImagePrototypes, cl: ClassLatents, cname: str, protos: list[TextPrototype],
+                  prompts: Iterable[str], order: list[int]) -> tuple[list[dict], list[dict]]:
+    """(text_prototypes.json entries, report rows), one per cluster; an empty cluster's prompt is the class name."""
+    by_cluster: dict[int, TextPrototype] = {p.cluster: p for p in protos}
+    prompts_present = iter(prompts)
+    nonrep = protos[0].nonrepresentative if protos else []
+    entries, rows = [], []
+    for c in range(est.k_):
+        p = by_cluster.get(c)
+        if p is None:  # an empty cluster (duplicate latents): the class name is all there is
+            entries.append({"cluster": c, "text": cname, "size": 0, "caption": None, "file_name": None})
+            rows.append({"cluster": c, "size": 0, "keywords": [], "text": "", "file_name": None,
+                         "score": 0, "prompt": cname, "nonrepresentative": nonrep})
+            continue
+        prompt = next(prompts_present)
+        fn = cl.file_names[order[p.index]]
+        entries.append({"cluster": c, "text": prompt, "size": p.size, "caption": p.text, "file_name": fn})
+        rows.append({"cluster": c, "size": p.size, "keywords": [[w, n] for w, n in p.keywords],
+                     "text": p.text, "file_name": fn, "score": p.score, "prompt": prompt,
+                     "nonrepresentative": nonrep})
+    return entries, rows
+
+
+def _class_texts(est: ImagePrototypes, cl: ClassLatents, cname: str, captions: Mapping[str, str],
+                 config: PrototypesConfig, stop: frozenset[str], strategy: PromptStrategy
+                 ) -> tuple[list[dict], list[dict], list[str]]:
+    """(entries, report rows, non-representative words) of one class: Algorithm 2 over its clusters' captions,
+    members nearest the centre first, then the strategy's prompts for the clusters that have captions."""
+    order = [int(i) for g in est.members_ for i in g]
+    assign = [c for c, g in enumerate(est.members_) for _ in g]
+    protos = text_prototypes([captions[cl.file_names[i]] for i in order], assign, cname,
+                             beta=config.beta, top_k=config.top_k, stop_words=stop)
+    by_cluster = {p.cluster: p for p in protos}
+    present = [by_cluster[c] for c in range(est.k_) if c in by_cluster]
+    entries, rows = _cluster_rows(est, cl, cname, protos, strategy.prompts(cname, present), order)
+    return entries, rows, protos[0].nonrepresentative if protos else []
+
+
+def _add_class(out: _Outputs, result: PrototypesResult, cid: str, cname: str, est: ImagePrototypes,
+               cl: ClassLatents, shape: tuple[int, ...], texts: tuple[list[dict], list[dict], list[str]]) -> None:
+    """Record one finished class in ``out`` and ``result``."""
+    entries, rows, nonrep = texts
+    fnames = np.asarray(cl.file_names, dtype=object)
+    out.centres[cid] = est.centers_.reshape((est.k_, *shape)).astype(np.float32, copy=False)
+    out.clusters[cid] = {"k": est.k_, "members": [fnames[g].tolist() for g in est.members_],
+                         "outliers": fnames[est.outliers_].tolist(), "n": est.n_samples_,
+                         "n_inliers": est.n_inliers_}
+    out.texts[cid] = entries
+    out.report[cid] = {"class_name": cname, "n": est.n_samples_, "n_inliers": est.n_inliers_,
+                       "n_outliers": est.n_samples_ - est.n_inliers_, "k": est.k_,
+                       "nonrepresentative": nonrep, "clusters": rows}
+    result.classes[cid] = {"k": est.k_, "n": est.n_samples_, "n_inliers": est.n_inliers_,
+                           "prompts": [e["text"] for e in entries]}
+    log.info("class %s: n=%d inliers=%d k=%d", cid, est.n_samples_, est.n_inliers_, est.k_)
+
+
+def _write_outputs(out: _Outputs, result: PrototypesResult, config: PrototypesConfig, classes: list[str],
+                   shape: tuple[int, ...]) -> None:
+    """Write every artifact into ``result.out_dir``."""
+    result.out_dir.mkdir(parents=True, exist_ok=True)
+    for key, tensors in (("prototypes", out.centres), ("medoids", out.medoids)):
+        _save_safetensors(result.paths[key], tensors, {"shape": json.dumps(list(shape)), "classes": json.dumps(classes)})
+    atomic_write_json(result.paths["clusters"], out.clusters)
+    atomic_write_json(result.paths["text_prototypes"], {"strategy": config.strategy, "classes": out.texts})
+    write_report({"strategy": config.strategy, "config": to_dict(config), "classes": out.report}, result.out_dir)
+    save_config(config, result.paths["config"], section="prototypes")
+
+
 def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str | Path,
                    config: PrototypesConfig, class_names: list[str] | None = None,
                    generator: KeywordSentenceGenerator | None = None, device: str = "cpu") -> PrototypesResult:
@@ -82,90 +190,21 @@ def run_prototypes(store: LatentStore, captions: Mapping[str, str], out_dir: str
     omitted it is loaded from ``config.generator_model`` onto ``device``.
     """
     out_dir = Path(out_dir)
-    if not store.exists():
-        raise VlcpError(f"{store.root}: no latents store (index.json missing; run `vlcp encode` first)")
-    index = store.index
-    classes = list(index["classes"])
-    names = list(class_names) if class_names is not None else list(index.get("class_names") or classes)
-    if len(names) != len(classes):
-        raise VlcpError(f"{len(names)} class names for {len(classes)} classes in {store.root}")
-    shape = tuple(int(s) for s in index["shape"])
-    dim = int(np.prod(shape))
-
+    classes, names, shape = _store_layout(store, class_names)
     if config.strategy == "generated" and generator is None:
         generator = KeywordSentenceGenerator.from_pretrained(config.generator_model, max_new_tokens=config.max_new_tokens,
                                                              device=device)
     strategy = STRATEGIES.get(config.strategy)(generator=generator)
     stop = default_stop_words() if config.stop_words is None else _stop_words(config.stop_words)
-
-    centres: dict[str, np.ndarray] = {}
-    medoids: dict[str, np.ndarray] = {}
-    clusters: dict[str, dict] = {}
-    texts: dict[str, list[dict]] = {}
-    report_classes: dict[str, dict] = {}
+    out = _Outputs()
     result = PrototypesResult(out_dir=out_dir, paths={k: out_dir / v for k, v in ARTIFACTS.items()})
-
     for cid, cname in zip(classes, names):
         cl = store.read_class(cid)
-        X = cl.flat()
-        if X.shape[1] != dim:
-            raise VlcpError(f"class {cid!r}: latents of size {X.shape[1]} do not match the store's shape {list(shape)}")
-        _class_captions(cid, cl.file_names, captions)
-        fnames = np.asarray(cl.file_names, dtype=object)
-
-        est = ImagePrototypes(n_prototypes=config.ipc, contamination=config.contamination,
-                              n_neighbors=config.n_neighbors, n_init=config.n_init,
-                              random_state=config.seed, allow_fewer=config.allow_fewer)
-        est.fit(X, ids=np.arange(len(X)), name=cid)
-        medoids[cid] = cluster_medoids(X, est).reshape((est.k_, *shape))
-        del X
-        if est.k_ < config.ipc:
-            log.warning("class %r: %d inliers, using k = %d instead of ipc = %d", cid, est.n_inliers_, est.k_, config.ipc)
-
-        # Captions cluster by cluster, members nearest the centre first.
-        order = [int(i) for g in est.members_ for i in g]
-        assign = [c for c, g in enumerate(est.members_) for _ in g]
-        protos = text_prototypes([captions[cl.file_names[i]] for i in order], assign, cname,
-                                 beta=config.beta, top_k=config.top_k, stop_words=stop)
-        by_cluster: dict[int, TextPrototype] = {p.cluster: p for p in protos}
-        present = [by_cluster[c] for c in range(est.k_) if c in by_cluster]
-        prompts_present = iter(strategy.prompts(cname, present))
-        nonrep = protos[0].nonrepresentative if protos else []
-
-        centres[cid] = est.centers_.reshape((est.k_, *shape)).astype(np.float32, copy=False)
-        clusters[cid] = {"k": est.k_, "members": [fnames[g].tolist() for g in est.members_],
-                         "outliers": fnames[est.outliers_].tolist(), "n": est.n_samples_,
-                         "n_inliers": est.n_inliers_}
-        entries, rows = [], []
-        for c in range(est.k_):
-            p = by_cluster.get(c)
-            if p is None:  # an empty cluster (duplicate latents): the class name is all there is
-                entries.append({"cluster": c, "text": cname, "size": 0, "caption": None, "file_name": None})
-                rows.append({"cluster": c, "size": 0, "keywords": [], "text": "", "file_name": None,
-                             "score": 0, "prompt": cname, "nonrepresentative": nonrep})
-                continue
-            prompt = next(prompts_present)
-            fn = cl.file_names[order[p.index]]
-            entries.append({"cluster": c, "text": prompt, "size": p.size, "caption": p.text, "file_name": fn})
-            rows.append({"cluster": c, "size": p.size, "keywords": [[w, n] for w, n in p.keywords],
-                         "text": p.text, "file_name": fn, "score": p.score, "prompt": prompt,
-                         "nonrepresentative": nonrep})
-        texts[cid] = entries
-        report_classes[cid] = {"class_name": cname, "n": est.n_samples_, "n_inliers": est.n_inliers_,
-                               "n_outliers": est.n_samples_ - est.n_inliers_, "k": est.k_,
-                               "nonrepresentative": nonrep, "clusters": rows}
-        result.classes[cid] = {"k": est.k_, "n": est.n_samples_, "n_inliers": est.n_inliers_,
-                               "prompts": [e["text"] for e in entries]}
-        log.info("class %s: n=%d inliers=%d k=%d", cid, est.n_samples_, est.n_inliers_, est.k_)
+        est, out.medoids[cid] = _fit_class(cl, cid, config, shape, captions)
+        texts = _class_texts(est, cl, cname, captions, config, stop, strategy)
+        _add_class(out, result, cid, cname, est, cl, shape, texts)
         del cl, est
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for key, tensors in (("prototypes", centres), ("medoids", medoids)):
-        _save_safetensors(result.paths[key], tensors, {"shape": json.dumps(list(shape)), "classes": json.dumps(classes)})
-    atomic_write_json(result.paths["clusters"], clusters)
-    atomic_write_json(result.paths["text_prototypes"], {"strategy": config.strategy, "classes": texts})
-    write_report({"strategy": config.strategy, "config": to_dict(config), "classes": report_classes}, out_dir)
-    save_config(config, result.paths["config"], section="prototypes")
+    _write_outputs(out, result, config, classes, shape)
     return result
 
 

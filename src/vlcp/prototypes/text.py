@@ -202,6 +202,82 @@ def _check_inputs(captions: Sequence[str], assignments: Sequence[int], beta: flo
     return labels.astype(np.int64, copy=False)
 
 
+def _word_flags(vocab: list[str], stop: frozenset[str], class_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(is_stop, in_name): per word id, whether it is a stop word / a word of the class name."""
+    n_words = len(vocab)
+    word_id = dict(zip(vocab, range(n_words)))
+    is_stop = np.zeros(n_words, dtype=bool)
+    is_stop[[i for i in map(word_id.get, stop) if i is not None]] = True
+    in_name = np.zeros(n_words, dtype=bool)
+    in_name[[i for i in map(word_id.get, tokenize(class_name)) if i is not None]] = True
+    return is_stop, in_name
+
+
+def _distinct_pairs(row: np.ndarray, tok: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(caption, word) of each distinct pair of the tokens, sorted by caption then word."""
+    key = np.sort(row * stride + tok)
+    if len(key):
+        first = np.empty(len(key), dtype=bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        key = key[first]
+    return np.divmod(key, stride)
+
+
+def _cluster_counts(ck: np.ndarray, m: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cluster, word, count) triples sorted by (cluster, word) from the keys ``cluster * stride + word``."""
+    if m * stride <= 1 << 22:
+        dense = np.bincount(ck, minlength=m * stride)
+        ckey = np.flatnonzero(dense)
+        ccount = dense[ckey]
+    else:
+        ckey, ccount = np.unique(ck, return_counts=True)
+    ccl, cword = np.divmod(ckey, stride)
+    return ccl, cword, ccount
+
+
+def _top_words(ccl: np.ndarray, cword: np.ndarray, ccount: np.ndarray, top_k: int, m: int) -> tuple:
+    """Rw (Eq. 3): per cluster the ``top_k`` words by count, descending; equal counts by word id, i.e.
+    alphabetically. Returns (cluster, word, count, bounds): cluster c's words are ``bounds[c]:bounds[c + 1]``."""
+    order = np.lexsort((cword, -ccount, ccl))
+    ccl, cword, ccount = ccl[order], cword[order], ccount[order]
+    rank = np.arange(len(ccl)) - np.searchsorted(ccl, ccl)
+    top = rank < top_k
+    rw_cl, rw_word, rw_count = ccl[top], cword[top], ccount[top]
+    return rw_cl, rw_word, rw_count, np.searchsorted(rw_cl, np.arange(m + 1))
+
+
+def _caption_scores(rw: tuple, cpos: np.ndarray, prow: np.ndarray, ptok: np.ndarray, stride: int,
+                    n: int) -> np.ndarray:
+    """Scores (Eqs. 4-5): each distinct Rw word of a caption adds its cluster count."""
+    rw_cl, rw_word, rw_count, _ = rw
+    rw_key = rw_cl * stride + rw_word
+    by_key = np.argsort(rw_key)
+    rw_key, rw_weight = rw_key[by_key], rw_count[by_key]
+    query = cpos[prow] * stride + ptok
+    at = np.minimum(np.searchsorted(rw_key, query), max(len(rw_key) - 1, 0))
+    hit = rw_key[at] == query if len(rw_key) else np.zeros(len(query), dtype=bool)
+    return np.bincount(prow[hit], weights=rw_weight[at[hit]], minlength=n).astype(np.int64)
+
+
+def _winners(captions: list[str], vocab: list[str], present: np.ndarray, cpos: np.ndarray, scores: np.ndarray,
+             rw: tuple, nonrep_words: list[str]) -> list[TextPrototype]:
+    """Winner per cluster: highest score, then the earliest caption."""
+    n, m = len(captions), len(present)
+    _, rw_word, rw_count, rw_bounds = rw
+    best = np.lexsort((np.arange(n), -scores, cpos))
+    best = best[np.searchsorted(cpos[best], np.arange(m))]
+    sizes = np.bincount(cpos, minlength=m)
+    out = []
+    for c in range(m):
+        s, e = rw_bounds[c], rw_bounds[c + 1]
+        i = int(best[c])
+        out.append(TextPrototype(cluster=int(present[c]), index=i, text=captions[i],
+                                 keywords=[(vocab[w], int(k)) for w, k in zip(rw_word[s:e].tolist(), rw_count[s:e].tolist())],
+                                 nonrepresentative=list(nonrep_words), size=int(sizes[c]), score=int(scores[i])))
+    return out
+
+
 def text_prototypes(captions: Sequence[str], assignments: Sequence[int], class_name: str, *,
                     beta: float, top_k: int, stop_words: Iterable[str] | None = None) -> list[TextPrototype]:
     """Algorithm 2 for one class: one :class:`TextPrototype` per cluster id present, by increasing id.
@@ -223,71 +299,24 @@ def text_prototypes(captions: Sequence[str], assignments: Sequence[int], class_n
     # Tokenise once; word ids follow alphabetical order, so sorting by count, then id, orders
     # equal counts alphabetically.
     vocab, tok, row = _tokenize_class(captions)
-    n_words = len(vocab)
-    stride = max(n_words, 1)
-    word_id = dict(zip(vocab, range(n_words)))
-    is_stop = np.zeros(n_words, dtype=bool)
-    is_stop[[i for i in map(word_id.get, stop) if i is not None]] = True
-    in_name = np.zeros(n_words, dtype=bool)
-    in_name[[i for i in map(word_id.get, tokenize(class_name)) if i is not None]] = True
+    stride = max(len(vocab), 1)
+    is_stop, in_name = _word_flags(vocab, stop, class_name)
     # Stop words play no further part (never counted, never listed in N): drop their tokens.
     keep = ~is_stop[tok]
     tok, row = tok[keep], row[keep]
 
     # Document frequency over the class (Eq. 2) from the distinct (caption, word) pairs.
-    key = np.sort(row * stride + tok)
-    if len(key):
-        first = np.empty(len(key), dtype=bool)
-        first[0] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        key = key[first]
-    prow, ptok = np.divmod(key, stride)
-    df = np.bincount(ptok, minlength=n_words)
+    prow, ptok = _distinct_pairs(row, tok, stride)
+    df = np.bincount(ptok, minlength=len(vocab))
     nonrep = (df / n) > float(beta)
     nonrep_words = [vocab[i] for i in np.flatnonzero(nonrep).tolist()]
 
     # Cluster counts (Eq. 3's f_c): total occurrences per cluster of the words that are neither
-    # stop words, class-name words nor in N, as (cluster, word, count) triples sorted by
-    # (cluster, word); clusters compacted to 0..m-1 in increasing id order.
+    # stop words, class-name words nor in N; clusters compacted to 0..m-1 in increasing id order.
     present, cpos = np.unique(labels, return_inverse=True)
     cpos = cpos.reshape(-1)
-    m = len(present)
     kept = ~(nonrep | in_name)[tok]
-    ck = cpos[row[kept]] * stride + tok[kept]
-    if m * stride <= 1 << 22:
-        dense = np.bincount(ck, minlength=m * stride)
-        ckey = np.flatnonzero(dense)
-        ccount = dense[ckey]
-    else:
-        ckey, ccount = np.unique(ck, return_counts=True)
-    ccl, cword = np.divmod(ckey, stride)
-
-    # Rw (Eq. 3): per cluster by count, descending; equal counts by word id, i.e. alphabetically.
-    order = np.lexsort((cword, -ccount, ccl))
-    ccl, cword, ccount = ccl[order], cword[order], ccount[order]
-    rank = np.arange(len(ccl)) - np.searchsorted(ccl, ccl)
-    top = rank < top_k
-    rw_cl, rw_word, rw_count = ccl[top], cword[top], ccount[top]
-    rw_bounds = np.searchsorted(rw_cl, np.arange(m + 1))
-
-    # Scores (Eqs. 4-5): each distinct Rw word of a caption adds its cluster count.
-    rw_key = rw_cl * stride + rw_word
-    by_key = np.argsort(rw_key)
-    rw_key, rw_weight = rw_key[by_key], rw_count[by_key]
-    query = cpos[prow] * stride + ptok
-    at = np.minimum(np.searchsorted(rw_key, query), max(len(rw_key) - 1, 0))
-    hit = rw_key[at] == query if len(rw_key) else np.zeros(len(query), dtype=bool)
-    scores = np.bincount(prow[hit], weights=rw_weight[at[hit]], minlength=n).astype(np.int64)
-
-    # Winner per cluster: highest score, then the earliest caption.
-    best = np.lexsort((np.arange(n), -scores, cpos))
-    best = best[np.searchsorted(cpos[best], np.arange(m))]
-    sizes = np.bincount(cpos, minlength=m)
-    out = []
-    for c in range(m):
-        s, e = rw_bounds[c], rw_bounds[c + 1]
-        i = int(best[c])
-        out.append(TextPrototype(cluster=int(present[c]), index=i, text=captions[i],
-                                 keywords=[(vocab[w], int(k)) for w, k in zip(rw_word[s:e].tolist(), rw_count[s:e].tolist())],
-                                 nonrepresentative=list(nonrep_words), size=int(sizes[c]), score=int(scores[i])))
-    return out
+    counts = _cluster_counts(cpos[row[kept]] * stride + tok[kept], len(present), stride)
+    rw = _top_words(*counts, top_k, len(present))
+    scores = _caption_scores(rw, cpos, prow, ptok, stride, n)
+    return _winners(captions, vocab, present, cpos, scores, rw, nonrep_words)
