@@ -100,7 +100,7 @@ def test_vlcp_run_gives_each_stage_the_declared_options(tmp_path):
     assert [c["method"] for c in calls["baseline"]] == ["random", "kmeans"]
     assert calls["baseline"][0]["ipc"] == [10] and "ipc" not in calls["baseline"][1]
     assert argv("baseline", calls["baseline"][0]) == ["baseline", "--run", str(run), "--method", "random", "--ipc",
-                                                      "10", "--seed", "3", "--no-progress", "--device", "cpu"]
+                                                      "10", "--seed", "3", "--device", "cpu", "--no-progress"]
 
 
 def test_the_toml_check_knows_every_stage_section():

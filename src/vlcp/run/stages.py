@@ -83,10 +83,11 @@ class Stage:
         calls = []
         for extra in (load(self.expand_ref)(cfg) if self.expand_ref else [{}]):
             values: dict[str, Any] = {"run": run, **({"config": config_file} if self.toml else {}), **extra}
-            if self.progress and not progress:
-                values["progress"] = False
-            if self.device and device:
-                values["device"] = device
+            given = {"progress": False} if self.progress and not progress else {}
+            given.update({"device": device} if self.device and device else {})
+            if self.expand_ref:  # an expanded stage's options end in --device, then --no-progress (as printed so far)
+                given = dict(reversed(given.items()))
+            values.update(given)
             if self.dtype and dtype and (self.dtype_if_ref is None or load(self.dtype_if_ref)(cfg)):
                 values["dtype"] = dtype
             calls.append(values)
