@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import read_json
+from vlcp.run.context import RunContext
 from vlcp.run.progress import add_progress_flag
 from vlcp.settings.config import save_config
 from vlcp.settings.devices import CHOICES, add_device_arg
@@ -27,7 +28,12 @@ training set, the upper bound). Folders: <out>/<method>_ipc<ipc>, <out>/kmeans, 
 
 def add_parsers(subparsers) -> None:
     """Register ``evaluate`` and ``baseline`` on the main CLI's subparsers."""
-    from vlcp.evaluate.baselines import BaselineConfig, baseline_names
+    add_evaluate_parser(subparsers)
+    add_baseline_parser(subparsers)
+
+
+def add_evaluate_parser(subparsers) -> None:
+    """Register ``vlcp evaluate`` and its arguments."""
     from vlcp.evaluate.evaluation import EvalConfig
 
     p = subparsers.add_parser("evaluate", help="score distilled ImageFolders against the real test set",
@@ -53,6 +59,11 @@ def add_parsers(subparsers) -> None:
     add_device_arg(p, help=f"{CHOICES} (default: [evaluate] device, else the run's recorded device, else auto)")
     add_config_args(p, EvalConfig, skip=("device",))
     p.set_defaults(func=run_evaluate)
+
+
+def add_baseline_parser(subparsers) -> None:
+    """Register ``vlcp baseline`` and its arguments."""
+    from vlcp.evaluate.baselines import BaselineConfig, baseline_names
 
     b = subparsers.add_parser("baseline", help=f"write a baseline ImageFolder ({', '.join(baseline_names())})",
                               description=BASELINE_HELP)
@@ -97,14 +108,15 @@ def _keep(run, data) -> None:
         keep_data(run, data)
 
 
-def _run_device(args, section: dict | None = None) -> str | None:
-    """``--device``, else ``section``'s (the TOML's [evaluate]), else the run's recorded device (None: auto)."""
-    if args.device is not None or (section or {}).get("device") is not None:
-        return args.device
-    if args.run is not None:
+def _evaluate_device(ctx: RunContext, section: dict) -> str | None:
+    """``--device``, else ``section``'s (the TOML's [evaluate]), else the run's recorded device (None: auto);
+    unlike the other stages, a device other than the recorded one is allowed (scoring does not depend on it)."""
+    if ctx.flag("device") is not None or section.get("device") is not None:
+        return ctx.flag("device")
+    if ctx.run is not None:
         from vlcp.run.state import read_settings
 
-        return read_settings(args.run)["run"].get("device")
+        return read_settings(ctx.run)["run"].get("device")
     return None
 
 
@@ -128,17 +140,33 @@ def _load_splits(data, resolution, test_resolution=None):
 
 
 def run_evaluate(args) -> int:
+    """``vlcp evaluate`` on parsed arguments."""
+    ctx = RunContext(args)
+    return evaluate_stage(ctx, evaluate_config(ctx))
+
+
+def evaluate_config(ctx: RunContext):
+    """The evaluate settings: ``[evaluate]`` under the flags, the device as ``_evaluate_device`` says;
+    without FOLDERs or ``--merge``, the run folder defaults to runs/latest."""
+    from vlcp.evaluate.evaluation import EvalConfig
+
+    args = ctx.flags
+    if args.run is None and not args.folders and not args.merge:
+        args.run = Path("runs/latest")
+    section = ctx.section("evaluate")
+    args.device = _evaluate_device(ctx, section)
+    return config_from_args(EvalConfig, args, section)
+
+
+def evaluate_stage(ctx: RunContext, config) -> int:
+    """Score the FOLDERs (or the run's image sets) under ``config``; write the tables."""
     from vlcp.evaluate.baseline_folder import read_baseline_info
-    from vlcp.evaluate.evaluation import EvalConfig, default_side, evaluate_folder
+    from vlcp.evaluate.evaluation import default_side, evaluate_folder
     from vlcp.evaluate.protocols import PROTOCOLS
     from vlcp.evaluate.references import ensure_random, needs_references, skip_cached_whole
     from vlcp.evaluate.results import merge_results, merge_rows, read_results, write_results
 
-    if args.run is None and not args.folders and not args.merge:
-        args.run = Path("runs/latest")
-    section = toml_section(args.config, "evaluate")
-    args.device = _run_device(args, section)
-    config = config_from_args(EvalConfig, args, section)
+    args = ctx.flags
     if args.run is not None and not args.folders:
         args.folders = skip_cached_whole(run_folders(args.run), args.out or args.run / "eval", config)
         if not args.folders and not args.merge:
@@ -199,26 +227,24 @@ def _whole_reference(args, config, rows, train, side: int) -> None:
 
 
 def run_baseline(args) -> int:
-    from vlcp.settings.devices import resolve_device
-    from vlcp.evaluate.baselines import (BaselineConfig, baseline_info, baseline_needs_run, baseline_targets,
-                                         make_baseline)
+    """``vlcp baseline`` on parsed arguments."""
+    from vlcp.evaluate.baselines import BaselineConfig
 
-    config = config_from_args(BaselineConfig, args)
+    return baseline_stage(RunContext(args), config_from_args(BaselineConfig, args))
+
+
+def baseline_stage(ctx: RunContext, config) -> int:
+    """Write the baseline folder(s) of ``config`` (one per IPC); say how to score them."""
+    from vlcp.evaluate.baselines import baseline_info, baseline_needs_run, baseline_targets, make_baseline
+
+    args = ctx.flags
     if args.run is None and baseline_needs_run(config.method):
         args.run = Path("runs/latest")
-    device = args.device
-    if args.run is not None:
-        from vlcp.run.state import run_value
-
-        device = run_value(args.run, "device", args.device, "--device", keep=False)
-    device = resolve_device(device)
+    device = ctx.device(keep=False)
     out: Path = args.out or (args.run / "baselines" if args.run is not None else Path("runs/baselines"))
     targets = baseline_targets(config.method, config.ipc, out, lambda: _prototype_ipc(args.run))
     train = _baseline_train(args, config)
-    if args.run is not None and args.device:  # recorded once the inputs have loaded
-        from vlcp.run.state import keep_value
-
-        keep_value(args.run, "device", args.device)
+    ctx.keep_device()  # recorded once the inputs have loaded
     for ipc, folder in targets:
         path = make_baseline(config.method, train, folder, ipc=ipc, seed=config.seed,
                              feature_model=config.feature_model, feature_epochs=config.feature_epochs, device=device,

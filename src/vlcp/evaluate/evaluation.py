@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from vlcp.run.progress import progress_bar as tqdm  # a bar on a terminal, plain lines otherwise
 from vlcp.settings.config import check, check_choices, to_dict
 from vlcp.data import ImageDataset, ImageFolderDataset
-from vlcp.settings.devices import is_device_name
+from vlcp.settings.devices import is_device_name, resolve_device  # resolve_device: vlcp.evaluate re-exports it
 from vlcp.errors import VlcpError
 from vlcp.evaluate.baseline_folder import read_baseline_info
 from vlcp.evaluate.networks import NETWORKS, NORMS, build_network, count_parameters
@@ -93,18 +93,11 @@ class EvalConfig:
             check(all(s > 0 for s in self.std), "std", "values must be > 0")
 
     def resolved_device(self) -> torch.device:
-        return resolve_device(self.device)
+        return torch.device(resolve_device(self.device))
 
     def resolved_norm(self) -> str:
         """The networks' normalisation layers: ``norm``, or for auto the protocol's default."""
         return PROTOCOLS.get(self.protocol).default_norm if self.norm == "auto" else self.norm
-
-
-def resolve_device(name: str) -> torch.device:
-    """``name`` (cpu, cuda, cuda:N, mps, auto) as a torch device, checked against this machine (``vlcp.settings.devices``)."""
-    from vlcp.settings.devices import resolve_device as resolve
-
-    return torch.device(resolve(name))
 
 
 @contextlib.contextmanager

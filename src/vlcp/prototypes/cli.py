@@ -6,10 +6,11 @@ from pathlib import Path
 
 from vlcp.errors import VlcpError
 from vlcp.run.progress import add_progress_flag
-from vlcp.settings.devices import DEVICE_HELP, add_device_arg, resolve_device
-from vlcp.settings.options import add_config_args, config_from_args, toml_section
+from vlcp.run.context import RunContext
+from vlcp.settings.devices import DEVICE_HELP, add_device_arg
+from vlcp.settings.options import add_config_args, config_from_args
 
-__all__ = ["add_parser", "main"]
+__all__ = ["add_parser", "main", "run"]
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
@@ -42,20 +43,26 @@ def _resolve(args: argparse.Namespace, given: Path | None, under_run: str) -> Pa
 
 
 def main(args: argparse.Namespace) -> int:
-    from vlcp.files.latents import LatentStore
+    """``vlcp prototypes`` on parsed arguments."""
     from vlcp.prototypes.config import PrototypesConfig
+
+    ctx = RunContext(args)
+    return run(ctx, config_from_args(PrototypesConfig, args, ctx.section("prototypes")))
+
+
+def run(ctx: RunContext, config) -> int:
+    """The prototypes stage with ``config``: the run's latents and captions in, prototypes out."""
+    from vlcp.files.latents import LatentStore
     from vlcp.prototypes.stage import read_captions, run_prototypes
 
-    config = config_from_args(PrototypesConfig, args, toml_section(args.config, "prototypes"))
+    args = ctx.flags
     latents = _resolve(args, args.latents, "latents")
     captions = _resolve(args, args.captions, "captions/metadata.jsonl")
     out = _resolve(args, args.out, "prototypes")
     store = LatentStore(latents)
     if not store.exists():
         raise VlcpError(f"{latents}: no latents store (index.json missing; run `vlcp encode` first)")
-    from vlcp.run.state import run_value
-
-    device = resolve_device(run_value(args.run, "device", args.device, "--device", keep=False))
+    device = ctx.device(keep=False)
     result = run_prototypes(store, read_captions(captions), out, config, device=device)
     n = len(result.classes)
     k = sum(c["k"] for c in result.classes.values())

@@ -16,6 +16,7 @@ from typing import Any
 import tomli_w
 
 from vlcp.errors import VlcpError
+from vlcp.run.stages import STAGES, load, stages as all_stages
 from vlcp.settings.keyed import resolve_keyed
 
 DEFAULT_BASELINES = ("random", "kmeans")
@@ -106,23 +107,54 @@ def resolved_settings(cfg: dict, stages: list[str], source: str, device: str | N
         return _full(from_dict(classes[section](), table, source=f"{source} [{section}]"))
 
     out = {"data": build("data")}
-    for stage in stages:
-        if stage in classes:
-            out[stage] = build(stage)
-        if stage == "caption":
-            options = {**captioner_defaults(out["caption"]["captioner"]), **cfg.get("captioner", {})}
-            if "device" in options and "device" not in cfg.get("captioner", {}):
-                options["device"] = device or "auto"  # the run's device
-            if dtype and "dtype" in options:
-                options["dtype"] = dtype
-            out["captioner"] = options
-        elif stage == "evaluate" and device:
-            out["evaluate"]["device"] = device
-        elif stage == "train":
-            out["train_model"] = {"base": cfg.get("train_model", {}).get("base")}
-        elif stage == "baseline":
-            out["baseline"] = baseline_settings(cfg)
+    for name in stages:
+        stage = STAGES.get(name)
+        if name in classes:
+            out[name] = build(name)
+        if stage.settings_ref:  # what else the stage resolves (captioner options, base model, methods …)
+            out.update(load(stage.settings_ref)(cfg, out, device, dtype))
     return out
+
+
+def captioner_settings(cfg: dict, settings: dict, device: str | None, dtype: str | None) -> dict:
+    """The caption stage's ``[captioner]``: the captioner's options with defaults, the run's device and dtype."""
+    options = {**captioner_defaults(settings["caption"]["captioner"]), **cfg.get("captioner", {})}
+    if "device" in options and "device" not in cfg.get("captioner", {}):
+        options["device"] = device or "auto"  # the run's device
+    if dtype and "dtype" in options:
+        options["dtype"] = dtype
+    return {"captioner": options}
+
+
+def captioner_takes_dtype(cfg: dict) -> bool:
+    """Whether the config's captioner has a ``dtype`` option (the attributes captioner has no model)."""
+    from vlcp.settings.tomlcheck import captioner_options
+
+    return "dtype" in captioner_options(cfg.get("caption", {}).get("captioner", "attributes"))
+
+
+def evaluate_settings(cfg: dict, settings: dict, device: str | None, dtype: str | None) -> dict:
+    """The evaluate stage's device: ``vlcp run --device`` over ``[evaluate] device``."""
+    return {"evaluate": {**settings["evaluate"], "device": device}} if device else {}
+
+
+def train_model_settings(cfg: dict, settings: dict, device: str | None, dtype: str | None) -> dict:
+    """The train stage's ``[train_model] base`` (None: a new embedded model)."""
+    return {"train_model": {"base": cfg.get("train_model", {}).get("base")}}
+
+
+def baseline_section(cfg: dict, settings: dict, device: str | None, dtype: str | None) -> dict:
+    """The baseline stage's settings (``baseline_settings``)."""
+    return {"baseline": baseline_settings(cfg)}
+
+
+def baseline_calls(cfg: dict) -> list[dict[str, Any]]:
+    """The options of each ``vlcp baseline`` call ``vlcp run`` makes: one per method of ``[baseline] methods``
+    (kmeans takes no IPC: it decodes every centroid of the run's prototypes)."""
+    section, settings = cfg.get("baseline", {}), baseline_settings(cfg)
+    ipcs = settings["ipc"] if isinstance(settings["ipc"], list) else [settings["ipc"]]
+    extra = {k: section[k] for k in ("seed", "feature_model", "feature_epochs") if k in section}
+    return [{"method": m, **({"ipc": list(ipcs)} if m != "kmeans" else {}), **extra} for m in settings["methods"]]
 
 
 def baseline_settings(cfg: dict) -> dict:
@@ -177,12 +209,13 @@ def _weights(settings: dict, stages: list[str], run: Path, cfg: dict) -> list[tu
             out.append((f"caption: captioner {settings['caption']['captioner']!r}", str(model), "config.json"))
     if "train" in stages and settings["train_model"]["base"]:
         out.append(("train: base model", str(settings["train_model"]["base"]), "model_index.json"))
-    if {"encode", "synthesize"} & set(stages):
+    if any("model" in STAGES.get(s).reads for s in stages):  # a stage that loads the run's model
+        what = "/".join(s.name for s in all_stages() if "model" in s.reads) + ": model"
         model = cfg.get("model", {}).get("path")
         if model is None and "train" in stages:
-            out.append(("encode/synthesize: model", f"{run / 'model'} (made by the train stage)", "made"))
+            out.append((what, f"{run / 'model'} (made by the train stage)", "made"))
         else:
-            out.append(("encode/synthesize: model", str(model or "embedded"), "model_index.json"))
+            out.append((what, str(model or "embedded"), "model_index.json"))
     if "prototypes" in stages and settings["prototypes"].get("strategy") == "generated":
         model = settings["prototypes"].get("generator_model")
         if model:

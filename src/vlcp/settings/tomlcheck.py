@@ -11,26 +11,29 @@ from typing import Callable
 from vlcp.errors import VlcpError
 from vlcp.settings.keyed import KEYED, check_keyed
 
-# sections whose keys are read directly (no config dataclass)
-PLAIN_SECTIONS = {
-    "run": ("dir", "stages", "baselines"),
-    "model": ("path",),
-    "train_model": ("base",),
-    "baseline": ("methods", "ipc", "seed", "feature_model", "feature_epochs"),
-    "report": (),
-}
+def plain_sections() -> dict[str, tuple[str, ...]]:
+    """Sections whose keys are read directly (no config dataclass): ``[run]``, and those the stages declare."""
+    from vlcp.run.stages import stages
+
+    out: dict[str, tuple[str, ...]] = {"run": ("dir", "stages", "baselines")}
+    for stage in stages():
+        out.update(stage.sections)
+        if stage.section_keys is not None:
+            out[stage.name] = stage.section_keys
+    return out
+
+
+def _lazy(module: str, name: str) -> Callable[[], type]:
+    return lambda: getattr(__import__(module, fromlist=[name]), name)
 
 
 def _config_classes() -> dict[str, Callable[[], type]]:
-    """section -> the config dataclass whose fields are its keys (imported lazily)."""
-    def lazy(module: str, name: str) -> Callable[[], type]:
-        return lambda: getattr(__import__(module, fromlist=[name]), name)
+    """section -> the config dataclass whose fields are its keys (imported lazily): ``[data]``, every stage
+    whose section holds its config's fields, ``[demo]``."""
+    from vlcp.run.stages import stages
 
-    return {"data": lazy("vlcp.data.config", "DataConfig"), "caption": lazy("vlcp.caption", "CaptionConfig"),
-            "train": lazy("vlcp.train", "TrainConfig"), "encode": lazy("vlcp.encode", "EncodeConfig"),
-            "prototypes": lazy("vlcp.prototypes.config", "PrototypesConfig"),
-            "synthesize": lambda: lazy("vlcp.synthesize", "synthesize_config_type")()(),
-            "evaluate": lazy("vlcp.evaluate.evaluation", "EvalConfig"), "demo": lazy("vlcp.demo", "DemoConfig")}
+    found = {s.name: s.config_type for s in stages() if s.config_ref and s.section_keys is None}
+    return {"data": _lazy("vlcp.data.config", "DataConfig"), **found, "demo": _lazy("vlcp.demo", "DemoConfig")}
 
 
 KEYED_SECTIONS = ("synthesize",)  # sections that may hold settings keyed by IPC or protocol
@@ -41,7 +44,7 @@ def _protocol_names() -> list[str]:
 
 
 def known_sections() -> list[str]:
-    return sorted({*PLAIN_SECTIONS, *_config_classes(), "captioner"})
+    return sorted({*plain_sections(), *_config_classes(), "captioner"})
 
 
 def captioner_options(name: str) -> list[str]:
@@ -67,12 +70,12 @@ def check_config(path: str | Path, tables: dict) -> None:
     if bad:
         raise VlcpError(f"{path}: unknown section(s) {', '.join(f'[{b}]' for b in bad)}; known: "
                         f"{', '.join(f'[{s}]' for s in known_sections())}")
-    classes = _config_classes()
+    classes, plain = _config_classes(), plain_sections()
     for section, table in tables.items():
         if not isinstance(table, dict):
             raise VlcpError(f"{path}: '{section}' must be a [section], not a value")
-        if section in PLAIN_SECTIONS:
-            _unknown(path, f"[{section}]", table, PLAIN_SECTIONS[section])
+        if section in plain:
+            _unknown(path, f"[{section}]", table, plain[section])
         elif section == "captioner":
             name = tables.get("caption", {}).get("captioner", "attributes")
             _unknown(path, f"[captioner] (captioner {name!r})", table, captioner_options(name))
