@@ -148,3 +148,10 @@ def test_markdown_renders_the_same_table_object():
     accuracy = md.split("\n\n")[1].splitlines()  # header, rule, then one line per table line
     assert len(accuracy) == 2 + len(table.lines) and accuracy[2].startswith("| 10 | convnet3 | dc | 70.0 ± 0.5 |")
     assert all(f"- {n}" in md for n in table.notes()) and "zeta within one std of the best (vlcp)" in md
+
+
+def test_the_whole_set_note_ignores_rows_without_recorded_epochs():
+    rows = [ResultRow.from_accuracies("vlcp", 10, "convnet3", "dc", [60.0]),
+            ResultRow.from_accuracies("full", 6000, "convnet3", "dc", [90.0], {"epochs": 10})]
+    (whole,) = [n for n in ResultTable.of(rows).notes() if n.startswith("whole set")]
+    assert "None" not in whole and "other columns" not in whole

@@ -245,7 +245,8 @@ def _whole_note(rows: Sequence[ResultRow], full: dict) -> str:
     parts = []
     for r in full.values():
         images = r.settings.get("train_images")
-        ep, others = r.settings.get("epochs"), {x.settings.get("epochs") for x in rows if x.method != FULL_METHOD}
+        ep = r.settings.get("epochs")
+        others = {x.settings.get("epochs") for x in rows if x.method != FULL_METHOD} - {None}
         text = f"every real training image ({images:,})" if isinstance(images, int) else "every real training image"
         if ep is not None and others and others != {ep}:
             text += f", trained {ep} epochs (the other columns: {', '.join(str(o) for o in sorted(others, key=str))})"
