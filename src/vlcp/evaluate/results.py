@@ -200,8 +200,6 @@ def method_order(methods: Iterable[str]) -> list[str]:
     return first + middle + last
 
 
-_method_order = method_order  # the name results.md's writer used
-
 
 def spread_text(mean: float, std: float, runs: int, digits: int = 1) -> str:
     """``mean ± std``, or the mean alone for one network (no spread was measured)."""
