@@ -155,3 +155,10 @@ def test_the_whole_set_note_ignores_rows_without_recorded_epochs():
             ResultRow.from_accuracies("full", 6000, "convnet3", "dc", [90.0], {"epochs": 10})]
     (whole,) = [n for n in ResultTable.of(rows).notes() if n.startswith("whole set")]
     assert "None" not in whole and "other columns" not in whole
+
+
+def test_the_standing_speaks_of_the_runs_own_distilled_folder(tmp_path: Path):
+    rows = [_row("mine", 60.0, source=str(tmp_path / "distilled")), _row("elsewhere", 70.0, source="/else/where"),
+            _row("odd", 71.0, source="a\0b"), _row("random", 50.0)]
+    write_results(rows, tmp_path / "eval")
+    assert "the distilled set (mine) scores 60.0 %" in _summary(report(tmp_path).read_text("utf-8"))

@@ -200,7 +200,6 @@ def method_order(methods: Iterable[str]) -> list[str]:
     return first + middle + last
 
 
-
 def spread_text(mean: float, std: float, runs: int, digits: int = 1) -> str:
     """``mean ± std``, or the mean alone for one network (no spread was measured)."""
     return f"{mean:.{digits}f}" if runs == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"

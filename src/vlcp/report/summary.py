@@ -38,6 +38,14 @@ def protocol_sentence(protocol: str) -> str:
     return f"Protocol {protocol}: {description}." if description else ""
 
 
+def _is_folder(source: object, folder: Path) -> bool:
+    """True when a row's recorded ``source`` is ``folder`` (a resolved path)."""
+    try:
+        return isinstance(source, str) and Path(source).resolve() == folder
+    except (OSError, ValueError):  # not a path (a description, a NUL byte)
+        return False
+
+
 def _headline(rows: list[ResultRow], run_dir: Path) -> ResultRow:
     """The distilled-set row the summary speaks of: the run's own ``distilled/`` folder first, then the
     first registered protocol, then the best mean."""
@@ -47,9 +55,7 @@ def _headline(rows: list[ResultRow], run_dir: Path) -> ResultRow:
     own = (run_dir / "distilled").resolve()
 
     def rank(r: ResultRow) -> tuple:
-        source = r.settings.get("source")
-        mine = isinstance(source, str) and Path(source).resolve() == own
-        return (mine, -order.get(r.protocol, len(order)), r.mean)
+        return (_is_folder(r.settings.get("source"), own), -order.get(r.protocol, len(order)), r.mean)
 
     return max(rows, key=rank)
 
