@@ -1,12 +1,13 @@
 """``vlcp report``: one run's page, or with several runs a comparison page."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from vlcp.report.page import compare, report
 
 
-def _cmd_report(args) -> int:
+def _cmd_report(args: argparse.Namespace) -> int:
     """Write the page (several RUNs: the comparison page) and print its path."""
     runs = list(args.runs or [])
     if len(runs) > 1:
@@ -16,7 +17,7 @@ def _cmd_report(args) -> int:
     return 0
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """The ``report`` subcommand and its options."""
     from vlcp.run.progress import add_progress_flag
 

@@ -13,13 +13,21 @@ from vlcp.evaluate.results import FULL_METHOD, ResultRow, read_results
 from vlcp.files.atomic import image_records, read_json, read_jsonl
 from vlcp.report.markup import natural_key, png_uri
 
-# Per stage the report describes, in pipeline order: (its settings file, the output that says when it last
-# wrote), relative to the run folder. The one stage list of the report (later: the stage registry's names).
+# Per stage the report describes: (its settings file, the output that says when it last wrote), relative
+# to the run folder.
 STAGE_FILES = {"caption": ("captions/caption.toml", "captions/metadata.jsonl"),
                "encode": ("latents/encode.toml", "latents/index.json"),
                "prototypes": ("prototypes/prototypes.toml", "prototypes/prototypes.toml"),
                "synthesize": ("distilled/synthesize.toml", "distilled/metadata.jsonl"),
                "evaluate": ("eval/evaluate.toml", "eval/results.json")}
+
+
+def report_stages() -> list[str]:
+    """The stages the report describes, in pipeline order: the report's one stage list (to become the stage
+    registry's ``stage_names()`` filtered to ``STAGE_FILES``)."""
+    return list(STAGE_FILES)
+
+
 RESULT_FILES = ("eval/results.json", "results.json")  # the run's rows, then rows for cells the first lacks
 MEMBERS_SHOWN = 6  # training images shown beside each prototype (its cluster's nearest members)
 
@@ -90,9 +98,9 @@ def stage_settings(run_dir: Path) -> tuple[dict[str, dict], list[str]]:
     from vlcp.report.fingerprints import as_made
 
     out, notes = {}, []
-    for stage, (rel, _) in STAGE_FILES.items():
+    for stage in report_stages():
         try:
-            table = tomllib.loads((run_dir / rel).read_text("utf-8"))
+            table = tomllib.loads((run_dir / STAGE_FILES[stage][0]).read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         out[stage], made_note = as_made(run_dir, stage, dict(table.get(stage, table)))
@@ -102,7 +110,8 @@ def stage_settings(run_dir: Path) -> tuple[dict[str, dict], list[str]]:
 
 def stage_written(run_dir: Path) -> str:
     """When each stage's output was last written, in words ('' when none is there)."""
-    found = [(st, (run_dir / rel).stat().st_mtime) for st, (_, rel) in STAGE_FILES.items() if (run_dir / rel).exists()]
+    marks = [(st, run_dir / STAGE_FILES[st][1]) for st in report_stages()]
+    found = [(st, path.stat().st_mtime) for st, path in marks if path.exists()]
     return ", ".join(f"{st} {dt.datetime.fromtimestamp(t, dt.timezone.utc):%Y-%m-%d %H:%M} UTC" for st, t in found)
 
 
