@@ -188,11 +188,9 @@ def test_cli_run_gets_its_random_subset_and_says_about_the_whole_set(tmp_path, t
 
 
 def test_report_reads_the_whole_set_epochs_against_its_own_recipe():
-    from vlcp.report.page import protocol_table
+    from vlcp.report.results_html import protocol_table
 
-    rows = [{"method": "full", "ipc": 5500, "model": "convnet3", "protocol": "ddranking",
-             "settings": {"epochs": 200, "num_classes": 10}},
-            {"method": "vlcp", "ipc": 10, "model": "convnet3", "protocol": "ddranking",
-             "settings": {"epochs": 30, "num_classes": 10}}]
+    rows = [ResultRow("full", 5500, "convnet3", "ddranking", 90.0, 0.0, 1, settings={"epochs": 200, "num_classes": 10}),
+            ResultRow("vlcp", 10, "convnet3", "ddranking", 60.0, 0.0, 1, settings={"epochs": 30, "num_classes": 10})]
     html = protocol_table(rows)
     assert "<td>30 of 1000 (shortened)</td>" in html and "<td>200</td>" in html and "200 of" not in html

@@ -38,8 +38,8 @@ def _results(run: Path, wrapped: bool = False) -> None:
         {"method": "vlcp", "ipc": 10, "model": "convnet", "protocol": "dc", "mean": 83.1, "std": 0.4, "runs": 5,
          "extra": "ignored"},
         {"method": "random", "ipc": 10, "model": "convnet", "protocol": "dc", "mean": 70.3, "std": 1.0, "runs": 5},
-        {"method": "vlcp", "ipc": 1, "model": "convnet", "protocol": "dc", "mean": 61.0, "std": 2.5,
-         "runs": [60.0, 62.0, 61.0]},
+        {"method": "vlcp", "ipc": 1, "model": "convnet", "protocol": "dc", "mean": 61.0, "std": 2.5, "runs": 3,
+         "accuracies": [60.0, 62.0, 61.0]},
     ]
     (run / "eval").mkdir(parents=True, exist_ok=True)
     (run / "eval" / "results.json").write_text(json.dumps({"rows": rows} if wrapped else rows))
@@ -80,7 +80,7 @@ def test_full_report(run: Path):
     # results table: mean ± std and N, methods as columns, settings as rows
     assert "83.1 ± 0.4" in html and "70.3 ± 1.0" in html
     assert "N=5" in html and "N=3" in html
-    assert "<th>vlcp</th><th>random</th>" in html
+    assert "<th>random</th><th>vlcp</th>" in html  # results.md's column order (baselines first)
     assert html.index("61.0 ± 2.5") < html.index("83.1 ± 0.4")  # IPC 1 before IPC 10
     # images: distilled 4 (in the class grid and again with their prompts) + k-means 4 + random 6, all embedded;
     # charts are inline SVG (bars + accuracy vs IPC)

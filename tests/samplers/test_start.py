@@ -94,7 +94,7 @@ def test_a_run_fingerprinted_by_vlcp_0x_still_resumes(tiny_model, tmp_path):
 
 
 def test_the_report_describes_each_sampler_in_its_own_words():
-    from vlcp.report.page import _sampler_sentence
+    from vlcp.report.summary import sampler_sentence as _sampler_sentence
 
     img = _sampler_sentence({"sampler": "img2img", "strength": 0.4, "mode_guidance": 0.2})
     assert img == "was noised to strength 0.4 and denoised (img2img, the paper)"

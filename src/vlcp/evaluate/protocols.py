@@ -95,6 +95,7 @@ class Protocol:
     lr_grid: tuple[float, ...] = ()  # each run trains once per lr; the best test accuracy of all is reported
     report: str = "final"  # the row's number: "final" epoch, or "best" test check (selected on the test set)
     default_channels: int | None = None  # networks see this many channels (grey images repeated); None: as loaded
+    description: str = ""  # one sentence for a summary or report: how a set is scored under this protocol
 
     def for_classes(self, num_classes: int) -> "Protocol":
         """The protocol as it runs for ``num_classes`` (``by_classes`` overrides applied)."""
@@ -187,6 +188,8 @@ class Protocol:
 
 DC = PROTOCOLS.register("dc")(Protocol(
     name="dc", title="DC evaluation (Zhao et al. 2021)",
+    description="networks trained from scratch on the set with hard labels (SGD, the learning rate halved at the "
+                "half, no augmentation), as the DC code",
     default_epochs=lambda ipc, k: 300, default_batch_size=lambda ipc, k: 256,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
     augment="none", normalize_first=True, loss="ce", reset_momentum_on_decay=True,
@@ -197,6 +200,8 @@ DC = PROTOCOLS.register("dc")(Protocol(
 
 DSA = PROTOCOLS.register("dsa")(Protocol(
     name="dsa", title="DSA / DM evaluation (Zhao & Bilen 2021, 2023)",
+    description="networks trained from scratch on the set with hard labels and DSA's augmentation on every batch "
+                "(SGD, the learning rate halved at the half), as the DSA and DM codes",
     default_epochs=lambda ipc, k: 1000, default_batch_size=lambda ipc, k: 256,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
     augment="dsa", normalize_first=True, loss="ce", reset_momentum_on_decay=True,
@@ -204,6 +209,8 @@ DSA = PROTOCOLS.register("dsa")(Protocol(
 
 MINIMAX = PROTOCOLS.register("minimax")(Protocol(
     name="minimax", title="Minimax diffusion hard-label evaluation (Gu et al. 2024)",
+    description="networks trained on the set with hard labels and CutMix at 224 px (SGD, multistep schedule), as "
+                "the Minimax diffusion code",
     default_epochs=minimax_epochs, default_batch_size=lambda ipc, k: 64 if k <= 100 else 128,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="multistep",
     augment="minimax", normalize_first=False, loss="cutmix_ce", test_points="minimax", default_resolution=224,
@@ -213,6 +220,8 @@ MINIMAX = PROTOCOLS.register("minimax")(Protocol(
 
 RDED = PROTOCOLS.register("rded")(Protocol(
     name="rded", title="RDED soft-label evaluation (Sun et al. 2024)",
+    description="networks trained on the set with a teacher's soft labels (KL divergence at temperature 20 over "
+                "CutMix batches, AdamW, cosine schedule), as the RDED code",
     default_epochs=lambda ipc, k: 300, default_batch_size=rded_batch_size,
     optimizer="adamw", lr=1e-3, weight_decay=0.01, schedule="rded_cosine",
     augment="rded", normalize_first=False, loss="kd_cutmix", temperature=20.0, test_points="rded",
@@ -260,6 +269,8 @@ DDRANKING_NOTES = (
 
 DDRANKING = PROTOCOLS.register("ddranking")(Protocol(
     name="ddranking", title="DD-Ranking hard-label evaluation (ddranking 0.2.0, Li et al. 2025)",
+    description="ConvNet-3 networks trained on the set with hard labels and DSA augmentation at 32 px, 3 channels "
+                "(SGD, the learning rate ×0.1 at the half), as the ddranking 0.2.0 package; the final epoch reported",
     default_epochs=lambda ipc, k: 1000, default_batch_size=lambda ipc, k: 128,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
     augment="dsa", normalize_first=True, loss="ce", test_points="every10",
@@ -268,6 +279,8 @@ DDRANKING = PROTOCOLS.register("ddranking")(Protocol(
 
 DDRANKING_NOAUG = PROTOCOLS.register("ddranking_noaug")(replace(
     DDRANKING, name="ddranking_noaug", title="DD-Ranking hard-label evaluation without augmentation (for ARS)",
+    description="ddranking's hard-label recipe without augmentation: the 'without augmentation' half of DD-Ranking's "
+                "ARS",
     augment="none", notes=DDRANKING_NOTES + (
         "no augmentation: the 'without augmentation' half of ARS (metrics/aug_robust.py compute_metrics; its "
         "hard-label path fails in 0.2.0: _compute_hard_label_metrics reads self.teacher_models, set for soft labels "
@@ -275,6 +288,8 @@ DDRANKING_NOAUG = PROTOCOLS.register("ddranking_noaug")(replace(
 
 DDRANKING_BEST = PROTOCOLS.register("ddranking_best")(replace(
     DDRANKING, name="ddranking_best", title="DD-Ranking as the package reports it: best test check over an lr grid",
+    description="ddranking's hard-label recipe as the package reports it: the best test check over training and "
+                "over an lr grid, selected on the test set",
     lr_grid=(0.001, 0.005, 0.01, 0.05, 0.1), report="best", notes=DDRANKING_NOTES + (
         "REPORTED NUMBER: the best test accuracy over checks every 10 epochs and over the lr grid 0.001, 0.005, 0.01, "
         "0.05, 0.1 (_hyper_param_search_for_hard_label, hard_label.py lines 168-195; used for the random subset "

@@ -189,7 +189,10 @@ def merge_results(paths: Sequence[str | Path]) -> list[ResultRow]:
 # ---- rendering -------------------------------------------------------------------------------
 
 
-def _method_order(methods: Iterable[str]) -> list[str]:
+def method_order(methods: Iterable[str]) -> list[str]:
+    """The one column order of every results table (results.md, report.html, its charts and the comparison
+    page): the canonical baselines (``CANONICAL_ORDER``: random, herding, kcenter, kmeans) first, the other
+    methods by name, the whole training set (``full``) last."""
     ms = set(methods)
     first = [m for m in CANONICAL_ORDER if m in ms]
     last = [FULL_METHOD] if FULL_METHOD in ms else []
@@ -239,7 +242,8 @@ def _whole_note(rows: Sequence[ResultRow], full: dict) -> str:
     parts = []
     for r in full.values():
         images = r.settings.get("train_images")
-        ep, others = r.settings.get("epochs"), {x.settings.get("epochs") for x in rows if x.method != FULL_METHOD}
+        ep = r.settings.get("epochs")
+        others = {x.settings.get("epochs") for x in rows if x.method != FULL_METHOD} - {None}
         text = f"every real training image ({images:,})" if isinstance(images, int) else "every real training image"
         if ep is not None and others and others != {ep}:
             text += f", trained {ep} epochs (the other columns: {', '.join(str(o) for o in sorted(others, key=str))})"
@@ -248,55 +252,108 @@ def _whole_note(rows: Sequence[ResultRow], full: dict) -> str:
     return "whole set: " + "; ".join(parts) + " — the reference a distilled set is measured against."
 
 
-def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
-    """Methods as columns, one line per (IPC, network, protocol), like Table 1 of the DC-family papers.
+@dataclass(frozen=True)
+class TableLine:
+    """One line of a results table: its group (IPC, network, protocol), its cell per method (the whole-set
+    row in its column on every line of its network and protocol) and the methods within one std of its best
+    (``within_one_std`` over the line's cells other than the whole set)."""
 
-    The whole-training-set row (method ``full``) is independent of IPC: it fills its column on every line
-    of the same network and protocol. One network per cell shows no ± (no spread was measured); a note
-    names the methods within one std of each line's best, and the class subset when not all classes.
-    """
+    ipc: int
+    model: str
+    protocol: str
+    cells: dict[str, ResultRow]
+    close: tuple[str, list[str]] | None
+
+    def close_note(self) -> str | None:
+        """The line's within-one-std sentence, or None."""
+        if not self.close:
+            return None
+        return (f"IPC {self.ipc}, {self.model}/{self.protocol}: {', '.join(self.close[1])} within one std of the "
+                f"best ({self.close[0]}) — not a measured difference.")
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """The results model's one table, rendered as results.md (:func:`markdown_table`) and in report.html
+    (``vlcp.report.results_html``): methods as columns in :func:`method_order` (baselines first, the whole
+    training set last), one line per (IPC, network, protocol) in sorted order, the whole-set column (method
+    ``full``: independent of IPC) filled on every line, the within-one-std marks per line and the notes."""
+
+    rows: tuple[ResultRow, ...]
+    methods: tuple[str, ...]
+    lines: tuple[TableLine, ...]
+    full: dict[tuple[str, str], ResultRow]
+    common_runs: int
+    mixed_runs: bool
+
+    @classmethod
+    def of(cls, rows: Sequence[ResultRow], methods: Sequence[str] | None = None) -> "ResultTable":
+        """The table of ``rows`` (columns: ``methods``, default :func:`method_order` of the rows' methods)."""
+        if not rows:
+            raise VlcpError("a results table needs at least one row")
+        methods = tuple(methods) if methods is not None else tuple(method_order(r.method for r in rows))
+        by_key = {r.key: r for r in rows}
+        full = {(r.model, r.protocol): r for r in rows if r.method == FULL_METHOD}
+        keys = sorted({(r.ipc, r.model, r.protocol) for r in rows if r.method != FULL_METHOD})
+        lines = [_line(ipc, model, protocol, methods, by_key, full)
+                 for ipc, model, protocol in keys or sorted({(r.ipc, r.model, r.protocol) for r in rows})]
+        counts = Counter(r.runs for r in rows)
+        return cls(tuple(rows), methods, tuple(lines), full, counts.most_common(1)[0][0], len(counts) > 1)
+
+    def runs_text(self) -> str:
+        """How many networks each cell averages, in words (no ± for one network)."""
+        if self.common_runs == 1:
+            text = "one network per cell (n = 1: no spread measured, so no ±)"
+        else:
+            text = f"mean ± population std over n = {self.common_runs} networks each"
+        return text + ("; other n marked" if self.mixed_runs else "")
+
+    def notes(self) -> list[str]:
+        """The table's notes as sentences: class subset, within-one-std lines, best-epoch †, teachers,
+        selections, uneven sets, reported numbers and the whole set."""
+        close = [n for line in self.lines if (n := line.close_note())]
+        return note_sentences(self.rows, close, self.full)
+
+
+def _line(ipc: int, model: str, protocol: str, methods: Sequence[str], by_key: dict, full: dict) -> TableLine:
+    """One table line: its cells per method (the whole set from ``full``) and its within-one-std mark."""
+    cells = {}
+    for m in methods:
+        r = full.get((model, protocol)) if m == FULL_METHOD else by_key.get((m, ipc, model, protocol))
+        if r is not None:
+            cells[m] = r
+    close = within_one_std({m: (r.mean, r.std) for m, r in cells.items() if m != FULL_METHOD})
+    return TableLine(ipc, model, protocol, cells, close)
+
+
+def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
+    """The :class:`ResultTable` of ``rows`` as Markdown, like Table 1 of the DC-family papers, then its notes
+    and DD-Ranking's scores. One network per cell shows no ± (no spread was measured)."""
     if not rows:
         return "_no results_\n"
-    methods = _method_order(r.method for r in rows)
-    by_key = {r.key: r for r in rows}
-    full = {(r.model, r.protocol): r for r in rows if r.method == FULL_METHOD}
-    lines_keys = sorted({(r.ipc, r.model, r.protocol) for r in rows if r.method != FULL_METHOD})
-    if not lines_keys:
-        lines_keys = sorted({(r.ipc, r.model, r.protocol) for r in rows})
-    counts = Counter(r.runs for r in rows)
-    common = counts.most_common(1)[0][0]
-    out = []
-    if title:
-        out.append(f"**{title}**\n")
-    if common == 1:
-        n_txt = "one network per cell (n = 1: no spread measured, so no ±)"
-    else:
-        n_txt = f"mean ± population std over n = {common} networks each"
-    if len(counts) > 1:
-        n_txt += "; other n marked"
-    out.append(f"Top-1 test accuracy (%), {n_txt}.\n")
-    header = ["IPC", "Network", "Protocol"] + [("whole set" if m == FULL_METHOD else m) for m in methods]
+    table = ResultTable.of(rows)
+    out = [f"**{title}**\n"] if title else []
+    out.append(f"Top-1 test accuracy (%), {table.runs_text()}.\n")
+    header = ["IPC", "Network", "Protocol"] + [("whole set" if m == FULL_METHOD else m) for m in table.methods]
     out.append("| " + " | ".join(header) + " |")
-    out.append("|" + "|".join(["---:"] + [":---"] * 2 + [":---:"] * len(methods)) + "|")
-    close_notes = []
-    for ipc, model, protocol in lines_keys:
-        cells = [str(ipc), model, protocol]
-        for m in methods:
-            r = full.get((model, protocol)) if m == FULL_METHOD else by_key.get((m, ipc, model, protocol))
-            cells.append(_cell(r, common) if r is not None else "–")
+    out.append("|" + "|".join(["---:"] + [":---"] * 2 + [":---:"] * len(table.methods)) + "|")
+    for line in table.lines:
+        cells = [str(line.ipc), line.model, line.protocol]
+        cells += [_cell(line.cells[m], table.common_runs) if m in line.cells else "–" for m in table.methods]
         out.append("| " + " | ".join(cells) + " |")
-        line = {m: (r.mean, r.std) for m in methods if m != FULL_METHOD
-                and (r := by_key.get((m, ipc, model, protocol))) is not None}
-        close = within_one_std(line)
-        if close:
-            close_notes.append(f"IPC {ipc}, {model}/{protocol}: {', '.join(close[1])} within one std of the best "
-                               f"({close[0]}) — not a measured difference.")
-    out += table_notes(rows, close_notes, full)
+    notes = table.notes()
+    out += [""] + [f"- {n}" for n in notes] if notes else []
     return "\n".join(out) + "\n" + scores_markdown(rows)
 
 
 def table_notes(rows: Sequence[ResultRow], close_notes: list[str], full: dict) -> list[str]:
     """The accuracy table's notes as Markdown list lines (with a blank line before them), or none."""
+    notes = note_sentences(rows, close_notes, full)
+    return [""] + [f"- {n}" for n in notes] if notes else []
+
+
+def note_sentences(rows: Sequence[ResultRow], close_notes: list[str], full: dict) -> list[str]:
+    """The accuracy table's notes, one sentence each (see :meth:`ResultTable.notes`)."""
     notes = []
     subset = _subset_note(rows)
     if subset:
@@ -324,7 +381,7 @@ def table_notes(rows: Sequence[ResultRow], close_notes: list[str], full: dict) -
               if r.settings.get("reported")]
     if full:
         notes.append(_whole_note(rows, full))
-    return [""] + [f"- {n}" for n in notes] if notes else []
+    return notes
 
 
 def scores_markdown(rows: Sequence[ResultRow]) -> str:
@@ -371,7 +428,7 @@ def to_csv(rows: Sequence[ResultRow]) -> str:
 
 
 def sort_rows(rows: Sequence[ResultRow]) -> list[ResultRow]:
-    order = {m: i for i, m in enumerate(_method_order(r.method for r in rows))}
+    order = {m: i for i, m in enumerate(method_order(r.method for r in rows))}
     return sorted(rows, key=lambda r: (r.protocol, r.model, r.ipc, order[r.method]))
 
 

@@ -7,8 +7,12 @@ Public API::
     add_parser(subparsers)                     ``vlcp report``
     figure(run_dir, dataset, out=None) -> Path the distilled images next to real ones, one PNG (``vlcp figure``)
 
-``page`` builds the page and its sections; ``chart`` draws its inline SVG charts; ``contact_sheet`` the PNG of
-``figure`` (not a module named ``figure``: importing it would replace the function). Names are imported lazily.
+By role: ``gather`` reads a run folder into typed things (result rows, settings as made, images); ``summary``
+and ``sections`` turn them into titled fragments (``results_html``: the results model's table, scores, charts
+and protocol as HTML; ``chart``: inline SVG); ``markup`` assembles the page (style sheet: package data
+``report.css``); ``version`` probes versions and the git commit; ``page`` holds ``report`` and ``compare``;
+``cli`` the subcommand; ``contact_sheet`` the PNG of ``figure`` (not a module named ``figure``: importing it
+would replace the function). Names are imported lazily.
 """
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ from vlcp.settings.registry import lazy_exports
 
 if TYPE_CHECKING:  # static analysers see the real names
     from vlcp.report.contact_sheet import figure
-    from vlcp.report.page import add_parser, compare, report
+    from vlcp.report.cli import add_parser
+    from vlcp.report.page import compare, report
 
-_EXPORTS = {"report": "page", "compare": "page", "add_parser": "page", "figure": "contact_sheet"}
+_EXPORTS = {"report": "page", "compare": "page", "add_parser": "cli", "figure": "contact_sheet"}
 
 __all__ = sorted(_EXPORTS)
 

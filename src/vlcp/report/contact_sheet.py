@@ -18,7 +18,7 @@ from vlcp.errors import VlcpError
 from vlcp.export import distilled_records
 from vlcp.files.atomic import atomic_write_bytes
 from vlcp.files.images import to_pil
-from vlcp.report.page import natural_key
+from vlcp.report.markup import natural_key
 
 GAP, LABEL_WIDTH, HEADER = 16, 110, 22
 

@@ -40,8 +40,15 @@ class SamplerSettings:
         """Raise a ``VlcpError`` when these settings give no sampling step at ``steps`` (default: any works)."""
 
     def describe(self) -> str:
-        """One sentence for a summary or report."""
+        """One sentence for a summary or report ('' when the sampler gives none: ``describe_as`` unset)."""
         return self.describe_as.format(**self.record())
+
+    @classmethod
+    def describe_settings(cls, settings: dict) -> str:
+        """:meth:`describe` of the settings a run recorded (a synthesize settings table: other samplers' keys
+        ignored, missing ones at their defaults); a value the checks refuse raises ``VlcpError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names}).describe()
 
 
 def is_quiet_default(obj: Any, f: dataclasses.Field) -> bool:
