@@ -12,10 +12,6 @@ NAMES = {"caption", "train", "encode", "prototypes", "synthesize", "baseline", "
 TABLE = "vlcp/run/stages.py"
 EXCEPTIONS = {
     "vlcp/__init__.py": "the stage *functions* exported by the package (caption, encode, train …), not a stage list",
-    # wired to the registry after the report split merges
-    "vlcp/report/page.py": "the report's sections per stage",
-    # wired to the registry after the report split merges
-    "vlcp/report/fingerprints.py": "the stages that fingerprint, and their folders",
 }
 
 

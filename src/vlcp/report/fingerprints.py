@@ -9,8 +9,9 @@ from typing import Any
 from vlcp.errors import VlcpError
 from vlcp.files.atomic import read_json
 from vlcp.run.fingerprint import fingerprint_path
+from vlcp.run.stages import stages
 
-FOLDERS = {"caption": "captions", "encode": "latents", "synthesize": "distilled"}  # stages that fingerprint
+FOLDERS = {st.name: st.writes[0] for st in stages() if st.fingerprinted}  # the stages that fingerprint: folder
 RESOLVED = {"image_size"}  # the fingerprint holds the resolved value (0 in the settings: the data's side)
 
 

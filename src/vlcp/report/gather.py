@@ -12,20 +12,12 @@ from vlcp.errors import VlcpError
 from vlcp.evaluate.results import FULL_METHOD, ResultRow, read_results
 from vlcp.files.atomic import image_records, read_json, read_jsonl
 from vlcp.report.markup import natural_key, png_uri
-
-# Per stage the report describes: (its settings file, the output that says when it last wrote), relative
-# to the run folder.
-STAGE_FILES = {"caption": ("captions/caption.toml", "captions/metadata.jsonl"),
-               "encode": ("latents/encode.toml", "latents/index.json"),
-               "prototypes": ("prototypes/prototypes.toml", "prototypes/prototypes.toml"),
-               "synthesize": ("distilled/synthesize.toml", "distilled/metadata.jsonl"),
-               "evaluate": ("eval/evaluate.toml", "eval/results.json")}
+from vlcp.run.stages import STAGES, stages
 
 
 def report_stages() -> list[str]:
-    """The stages the report describes, in pipeline order: the report's one stage list (to become the stage
-    registry's ``stage_names()`` filtered to ``STAGE_FILES``)."""
-    return list(STAGE_FILES)
+    """The stages the report describes, in pipeline order (the stage table's ``reported`` ones)."""
+    return [st.name for st in stages() if st.reported]
 
 
 RESULT_FILES = ("eval/results.json", "results.json")  # the run's rows, then rows for cells the first lacks
@@ -100,7 +92,7 @@ def stage_settings(run_dir: Path) -> tuple[dict[str, dict], list[str]]:
     out, notes = {}, []
     for stage in report_stages():
         try:
-            table = tomllib.loads((run_dir / STAGE_FILES[stage][0]).read_text("utf-8"))
+            table = tomllib.loads((run_dir / STAGES.get(stage).settings_file).read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         out[stage], made_note = as_made(run_dir, stage, dict(table.get(stage, table)))
@@ -110,7 +102,7 @@ def stage_settings(run_dir: Path) -> tuple[dict[str, dict], list[str]]:
 
 def stage_written(run_dir: Path) -> str:
     """When each stage's output was last written, in words ('' when none is there)."""
-    marks = [(st, run_dir / STAGE_FILES[st][1]) for st in report_stages()]
+    marks = [(st, run_dir / STAGES.get(st).done) for st in report_stages()]
     found = [(st, path.stat().st_mtime) for st, path in marks if path.exists()]
     return ", ".join(f"{st} {dt.datetime.fromtimestamp(t, dt.timezone.utc):%Y-%m-%d %H:%M} UTC" for st, t in found)
 

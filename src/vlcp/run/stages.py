@@ -48,6 +48,8 @@ class Stage:
     settings_ref: str | None = None  # ``(cfg, settings, device, dtype) -> {section: values}`` for the dry run
     expand_ref: str | None = None  # ``(cfg) -> [options]``: ``vlcp run`` calls it once per options dict
     dtype_if_ref: str | None = None  # ``(cfg) -> bool``: whether ``vlcp run``'s ``--dtype`` applies
+    reported: bool = False  # the report shows its settings (``settings_file``) and when it finished (``done``)
+    fingerprinted: bool = False  # it fingerprints its outputs in ``writes[0]`` (the report shows those values)
 
     def config_type(self) -> type | None:
         """The config class ``run`` takes (None for a stage without settings)."""
@@ -105,7 +107,8 @@ _declare(Stage(
     "caption", "vlcp.caption:CaptionConfig", reads=("data",), writes=("captions",),
     settings_file="captions/caption.toml", done="captions/metadata.jsonl",
     parser_ref="vlcp.cli:add_caption", run_ref="vlcp.cli:run_caption", distributed=True, dtype=True,
-    settings_ref="vlcp.run.plan:captioner_settings", dtype_if_ref="vlcp.run.plan:captioner_takes_dtype"))
+    settings_ref="vlcp.run.plan:captioner_settings", dtype_if_ref="vlcp.run.plan:captioner_takes_dtype",
+    reported=True, fingerprinted=True))
 _declare(Stage(
     "train", "vlcp.train:TrainConfig", reads=("data", "captions"), writes=("model",),
     settings_file="model/train.toml", done="model/vlcp_model.json",
@@ -115,16 +118,17 @@ _declare(Stage(
     "encode", "vlcp.encode:EncodeConfig", reads=("data", "model"), writes=("latents",),
     settings_file="latents/encode.toml", done="latents/index.json",
     parser_ref="vlcp.cli:add_encode", run_ref="vlcp.cli:run_encode", distributed=True, dtype=True,
-    sections=(("model", ("path",)),)))
+    sections=(("model", ("path",)),), reported=True, fingerprinted=True))
 _declare(Stage(
     "prototypes", "vlcp.prototypes.config:PrototypesConfig", reads=("latents", "captions"), writes=("prototypes",),
     settings_file="prototypes/prototypes.toml", done="prototypes/text_prototypes.json",
-    parser_ref="vlcp.prototypes.cli:add_parser", run_ref="vlcp.prototypes.cli:run"))
+    parser_ref="vlcp.prototypes.cli:add_parser", run_ref="vlcp.prototypes.cli:run", reported=True))
 _declare(Stage(
     "synthesize", "vlcp.synthesize:synthesize_config_type()", reads=("data", "model", "latents", "prototypes"),
     writes=("distilled",), settings_file="distilled/synthesize.toml", done="distilled/metadata.jsonl",
     parser_ref="vlcp.cli:add_synthesize", run_ref="vlcp.cli:run_synthesize",
-    configure_ref="vlcp.cli:synthesize_config", distributed=True, dtype=True, sections=(("model", ("path",)),)))
+    configure_ref="vlcp.cli:synthesize_config", distributed=True, dtype=True, sections=(("model", ("path",)),),
+    reported=True, fingerprinted=True))
 _declare(Stage(
     "baseline", "vlcp.evaluate.baselines:BaselineConfig", reads=("data", "prototypes"), writes=("baselines",),
     settings_file="baselines/<method>_ipc<ipc>/baseline.toml", done="baselines/<method>_ipc<ipc>/baseline.json",
@@ -136,7 +140,7 @@ _declare(Stage(
     settings_file="eval/evaluate.toml", done="eval/results.json",
     parser_ref="vlcp.evaluate.cli:add_evaluate_parser", run_ref="vlcp.evaluate.cli:evaluate_stage",
     configure_ref="vlcp.evaluate.cli:evaluate_config", run_is_output=False,
-    settings_ref="vlcp.run.plan:evaluate_settings"))
+    settings_ref="vlcp.run.plan:evaluate_settings", reported=True))
 _declare(Stage(
     "report", None, reads=("eval", "distilled", "baselines"), writes=("report.html",),
     settings_file="report.toml", done="report.html", parser_ref="vlcp.report:add_parser",
