@@ -190,7 +190,7 @@ LEVERS = [
     "rebuilds is larger than the networks' std), so the paper's 0.1 stays; every value is below the medoids "
     "(82.65) and herding (84.77).",
     "3. Repulsion at IPC 50 dc (`repulsion`, on mode_guided λ 0.2 to the end, centre start): w 0 81.02 ± 0.22, "
-    "0.02 80.57 ± 0.13: lost (−0.45); w 0.05 still queued. Off by default, as it was.",
+    "0.02 80.57 ± 0.13, 0.05 80.61 ± 0.15: lost (−0.45, −0.41). Off by default, as it was.",
     "4. Influence guidance (`influence_guided`, weights 0.05 / 0.2 over the first half) at IPC 50 dc and 5. "
     "`selector = teacher` (the rded teacher scores 4 candidates) at IPC 10 rded: built and tested; their "
     "validation rows are queued (rows below when measured).",
