@@ -58,7 +58,7 @@ def guide(bench):
 def _grid_value(key: str, text: str):
     """An axis value: an int for counts, a name for ``sampler`` (img2img, mode_guided) and ``start`` (centre,
     medoid, mix), else a float."""
-    if key in ("sampler", "start", "selector"):
+    if key in ("sampler", "start", "selector", "pick"):
         return text
     return int(text) if key in ("steps", "candidates", "top_k", "n_neighbors") else float(text)
 
