@@ -1,7 +1,9 @@
 """Golden facts of a finished run folder and of the committed configs' dry runs (tests/test_behaviour_neutral.py).
 
 `python tests/golden/capture.py` rewrites `expected.json`; do that only at a commit whose behaviour is the
-reference (it was captured at 78edaf6, before issue 30's redesign), never to make a failing check pass."""
+reference (it was captured at 78edaf6, before issue 30's redesign, with this ENV), never to make a failing check pass. 78edaf6 has no tests/golden/: recapture with
+`git worktree add W 78edaf6`, this folder copied into W/tests/golden, and
+`PYTHONPATH=W/src python W/tests/golden/capture.py` (the run's `python -m vlcp` then imports W's code)."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +17,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EXPECTED = HERE / "expected.json"
-#: one thread, so that float reductions give the same bits on any machine with this torch build
-ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+#: one thread and the same instruction set on every x86 CPU, so that float reductions give the same bits on any
+#: machine with this torch build: ATen's scalar kernels (no AVX2 / AVX-512 dispatch), oneDNN held to SSE4.1, MKL's
+#: conditional numerical reproducibility. One thread alone was not enough: an AMD AVX2 machine gave other bits
+#: than the Intel one the first capture was made on.
+ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41",
+       "MKL_CBWR": "COMPATIBLE", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 RUN_NUMBERS = ("accuracy", "best", "best_epoch", "train_loss")
 
 

@@ -23,7 +23,8 @@ random (seeded real subset), herding / kcenter (per class, in the feature space 
 vlcp on the full training set, cached in --out), kmeans (a run's k-means centroids decoded by the VAE,
 no diffusion; needs --run), medoid (per class the real training image nearest each of a run's k-means
 centres; needs --run, writes RUN/baselines/medoid_ipc<ipc> unless --out is given), full (the whole
-training set, the upper bound). Folders: <out>/<method>_ipc<ipc>, <out>/kmeans, <out>/full."""
+training set, the upper bound). Folders: <out>/<method>_ipc<ipc> (kmeans: the IPC of the run's prototypes),
+<out>/full."""
 
 
 def add_parsers(subparsers) -> None:
