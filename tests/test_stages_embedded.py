@@ -120,3 +120,19 @@ def test_decode_prototypes_writes_imagefolder(tiny_model, tmp_path):
     out = decode_prototypes(tiny_model, tmp_path / "p", tmp_path / "k", 28, 1)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
         "bag/0.png", "bag/1.png", "trouser/0.png", "trouser/1.png"]
+
+
+def test_encode_from_python_into_a_fresh_run_records_its_data_and_resumes(tiny_model, small_data, tmp_path):
+    """A fresh ``RUN/latents`` called from Python: the run's [data] is recorded before the store's index exists
+    (else the index, without a record, is refused as a deleted settings.toml), and a second call resumes."""
+    import tomllib
+
+    from vlcp.data.config import DataConfig
+
+    small_data.data_config = DataConfig(num_classes=2, per_class=6)
+    config = EncodeConfig(batch_size=4, shard_size=4)
+    encode(tiny_model, small_data, tmp_path / "run" / "latents", config, progress=False)
+    record = tomllib.loads((tmp_path / "run" / "settings.toml").read_text())
+    assert record["data"]["num_classes"] == 2 and record["data"]["per_class"] == 6
+    store = encode(tiny_model, small_data, tmp_path / "run" / "latents", config, progress=False)
+    assert store.read_class("bag").latents.shape[0] == 6

@@ -82,9 +82,11 @@ def encode(model: LatentDiffusion, dataset: ImageDataset, out_dir: str | Path, c
         _check_resume(store, _resume_parts(model, dataset, config), force, shard.rank)
         barrier()
         if shard.rank == 0:
+            # RUN/latents: the run records subset and model, before index.json exists (a store without a record
+            # is refused as a deleted settings.toml)
+            note_inputs(out_dir, "latents", dataset=dataset, model=model)
             store.init(dataset.classes, dataset.class_names, probe.shape[1:], model.latent_scale, config.shard_size)
             save_config(config, Path(out_dir) / "encode.toml")
-            note_inputs(out_dir, "latents", dataset=dataset, model=model)  # RUN/latents: the run records subset, model
         barrier()
         jobs = []
         for label, class_id in enumerate(dataset.classes):
