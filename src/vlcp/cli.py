@@ -572,7 +572,9 @@ def _guarded(args: argparse.Namespace, debug: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; failures end in one line and exit code 2 (see ``vlcp.errors.boundary``)."""
     from vlcp.errors.boundary import debug_requested
+    from vlcp.run.memory import keep_freed_memory
 
+    keep_freed_memory()  # the process's allocator, set once here like the global seed (vlcp.run.memory)
     quiet_third_party()
     argv, debug = debug_requested(list(sys.argv[1:] if argv is None else argv))
     try:
