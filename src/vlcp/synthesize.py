@@ -389,7 +389,7 @@ def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path
 
     part = out_dir / ".parts" / f"manifest-{shard.suffix}.jsonl"
     done = intact_images(out_dir, part)
-    kept = _kept_so_far(out_dir, part, done, selector, config)
+    kept = _kept_so_far(out_dir, part, done, selector, config, adapter)
     sampler = make_sampler(model, config.sampler, guide)
     batches = batch_groups(protos, config.batch_size,
                            lambda p: context_length(model.text_encoder, p.prompt, config.negative_prompt))
@@ -415,17 +415,19 @@ def _write_images(model: LatentDiffusion, protos: list[Prototype], out_dir: Path
     bar.close()
 
 
-def _kept_so_far(out_dir: Path, part: Path, done: set[int], selector, config: SynthesizeConfig):
+def _kept_so_far(out_dir: Path, part: Path, done: set[int], selector, config: SynthesizeConfig,
+                 adapter: PixelAdapter):
     """diversity > 0: the selector's features of the images this process already made (read back from their
-    PNGs, in the order made), per class; else None."""
+    PNGs, in the order made, as the dataset reader reads them), per class; else None."""
     if config.diversity <= 0:
         return None
-    from vlcp.files.images import read_png
+    from vlcp.data.imagefolder import open_image, to_tensor
     from vlcp.samplers.selection import kept_features
 
+    side, channels = adapter.data_resolution, adapter.data_channels
     records = {r["number"]: r for r in read_jsonl(part)} if part.exists() else {}
-    made = [r for r in records.values() if r["number"] in done]
-    return kept_features(selector, [(r["class"], read_png(out_dir / r["file_name"])) for r in made])
+    made = [(r["class"], out_dir / r["file_name"]) for r in records.values() if r["number"] in done]
+    return kept_features(selector, [(c, to_tensor(open_image(f, channels), side, channels)) for c, f in made])
 
 
 DIGEST = "png_sha256"  # a manifest record's digest of the image it wrote (kept out of metadata.jsonl)

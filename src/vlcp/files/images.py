@@ -51,10 +51,3 @@ def png_intact(path: Path, sha256: str | None) -> bool:
         return True
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
-
-
-def read_png(path: Path) -> torch.Tensor:
-    """A PNG this package wrote, back as (C, H, W) float32 in [0, 1] (mode L: one channel, else RGB)."""
-    with Image.open(path) as img:
-        arr = np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16") else "RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy())
