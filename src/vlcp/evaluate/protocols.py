@@ -188,7 +188,7 @@ class Protocol:
 
 DC = PROTOCOLS.register("dc")(Protocol(
     name="dc", title="DC evaluation (Zhao et al. 2021)",
-    description="networks trained from scratch on the set with hard labels (SGD, the learning rate halved at the "
+    description="networks trained from scratch on the set with hard labels (SGD, the learning rate ×0.1 at the "
                 "half, no augmentation), as the DC code",
     default_epochs=lambda ipc, k: 300, default_batch_size=lambda ipc, k: 256,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
@@ -201,7 +201,7 @@ DC = PROTOCOLS.register("dc")(Protocol(
 DSA = PROTOCOLS.register("dsa")(Protocol(
     name="dsa", title="DSA / DM evaluation (Zhao & Bilen 2021, 2023)",
     description="networks trained from scratch on the set with hard labels and DSA's augmentation on every batch "
-                "(SGD, the learning rate halved at the half), as the DSA and DM codes",
+                "(SGD, the learning rate ×0.1 at the half), as the DSA and DM codes",
     default_epochs=lambda ipc, k: 1000, default_batch_size=lambda ipc, k: 256,
     optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="half",
     augment="dsa", normalize_first=True, loss="ce", reset_momentum_on_decay=True,
