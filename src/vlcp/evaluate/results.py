@@ -346,12 +346,6 @@ def markdown_table(rows: Sequence[ResultRow], title: str | None = None) -> str:
     return "\n".join(out) + "\n" + scores_markdown(rows)
 
 
-def table_notes(rows: Sequence[ResultRow], close_notes: list[str], full: dict) -> list[str]:
-    """The accuracy table's notes as Markdown list lines (with a blank line before them), or none."""
-    notes = note_sentences(rows, close_notes, full)
-    return [""] + [f"- {n}" for n in notes] if notes else []
-
-
 def note_sentences(rows: Sequence[ResultRow], close_notes: list[str], full: dict) -> list[str]:
     """The accuracy table's notes, one sentence each (see :meth:`ResultTable.notes`)."""
     notes = []
