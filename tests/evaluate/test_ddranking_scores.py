@@ -194,3 +194,12 @@ def test_report_reads_the_whole_set_epochs_against_its_own_recipe():
             ResultRow("vlcp", 10, "convnet3", "ddranking", 60.0, 0.0, 1, settings={"epochs": 30, "num_classes": 10})]
     html = protocol_table(rows)
     assert "<td>30 of 1000 (shortened)</td>" in html and "<td>200</td>" in html and "200 of" not in html
+
+
+def test_a_mean_that_rounds_to_zero_from_below_prints_without_a_minus_sign():
+    from vlcp.evaluate.scores import Score, spread_text
+
+    assert spread_text(-0.04, 0.5, 3) == "0.0 ± 0.5"
+    assert spread_text(-0.04, 0.0, 1) == "0.0"
+    assert spread_text(-0.06, 0.5, 3) == "-0.1 ± 0.5"
+    assert Score("IOR", -0.01, 0.46, 3).text() == "0.0 ± 0.5"

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vlcp.errors import VlcpError
+from vlcp.evaluate.scores import spread_text
 from vlcp.files.atomic import atomic_write_json, atomic_write_text, read_json
 
 KEY_FIELDS = ("method", "ipc", "model", "protocol")
@@ -198,11 +199,6 @@ def method_order(methods: Iterable[str]) -> list[str]:
     last = [FULL_METHOD] if FULL_METHOD in ms else []
     middle = sorted(ms - set(first) - set(last))
     return first + middle + last
-
-
-def spread_text(mean: float, std: float, runs: int, digits: int = 1) -> str:
-    """``mean ± std``, or the mean alone for one network (no spread was measured)."""
-    return f"{mean:.{digits}f}" if runs == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _cell(r: ResultRow, common_runs: int) -> str:

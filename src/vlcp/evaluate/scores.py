@@ -85,6 +85,12 @@ def paired(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarr
     return x, np.full_like(x, y.mean())
 
 
+def spread_text(mean: float, std: float, runs: int, digits: int = 1) -> str:
+    """``mean ± std``, or the mean alone for one network (no spread was measured). A mean that rounds to zero
+    from below prints as 0.0, not -0.0."""
+    return f"{mean:z.{digits}f}" if runs == 1 else f"{mean:z.{digits}f} ± {std:.{digits}f}"
+
+
 @dataclass(frozen=True)
 class Score:
     """One score of one row: mean and population std over runs, ×100 (accuracy points, or LRS/ARS in [0, 100])."""
@@ -96,8 +102,7 @@ class Score:
     note: str = ""
 
     def text(self, digits: int = 1) -> str:
-        s = f"{self.mean:.{digits}f}" if self.runs == 1 else f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-        return s + (" ‡" if self.note else "")
+        return spread_text(self.mean, self.std, self.runs, digits) + (" ‡" if self.note else "")
 
     def to_dict(self) -> dict:
         d = {"mean": round(self.mean, 4), "std": round(self.std, 4), "runs": self.runs}
