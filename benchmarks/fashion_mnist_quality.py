@@ -68,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=[*METHODS, WHOLE],
                     help=f"'{WHOLE}': every image of the training split (its row is independent of IPC)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--resolution", type=int, default=None,
+                    help="side the networks see (default: the protocol's; 28 px under dc). ConvNet-6 needs 64: its "
+                         "six 2×2 poolings leave nothing of 28 px")
     ap.add_argument("--epochs", type=int, default=None, help="default: the protocol's")
     ap.add_argument("--network", default="convnet3", help="the network trained on each set (the evaluate "
                     "registry: convnet3, convnet6, resnet_ap10, resnet18, ...)")
@@ -151,7 +154,7 @@ def main(argv=None) -> None:
     bench = Bench(args.run, args.model, args.holdout, args.device, synthesis, args.candidates,
                   text={"beta": args.beta} if args.beta is not None else None, mode_guided=mode_guided)
     ev = EvalConfig(model=args.network, protocol=args.protocol, repeats=args.repeats, epochs=args.epochs,
-                    device=args.device, progress=args.progress, compile=args.compile)
+                    resolution=args.resolution, device=args.device, progress=args.progress, compile=args.compile)
     json_path, whole_path = args.out.with_suffix(".json"), whole_json(args.out)
     rows = read_results(json_path) if json_path.exists() else []
     whole = read_results(whole_path) if whole_path.exists() else []
