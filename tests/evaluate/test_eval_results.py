@@ -106,3 +106,12 @@ def test_the_class_subset_and_the_whole_set_are_said():
     assert "of the dataset's" not in markdown_table([row("vlcp", 10, [80.0], num_classes=10, dataset_classes=10)])
     rec = next(csv.DictReader(io.StringIO(to_csv([row("vlcp", 10, [95.0], **sub)]))))
     assert (rec["num_classes"], rec["dataset_classes"]) == ("3", "10")
+
+
+def test_a_network_that_saw_another_image_side_is_noted():
+    rows = [ResultRow(m, 10, "convnet3", "dc", 75.0, 0.1, 3, [75.0] * 3, {"resolution": 28}) for m in ("a", "b")]
+    assert "px" not in markdown_table(rows)
+    rows.append(ResultRow("a", 10, "convnet6", "dc", 70.0, 0.1, 3, [70.0] * 3, {"resolution": 64}))
+    md = markdown_table(rows)
+    assert "- convnet6/dc: the networks see 64 px (training and test images resized; the other rows 28 px)." in md
+    assert md.count(" px") == 2  # one note, naming both sides

@@ -90,7 +90,8 @@ class ConvNet(EvalNet):
             c_in = width
             if side < 1:
                 raise VlcpError(f"ConvNet-{depth} needs larger input than {resolution}×{resolution} "
-                                f"(feature map vanishes after block {d + 1})")
+                                f"(feature map vanishes after block {d + 1}): resize the images, e.g. setting "
+                                f"'resolution' = {2 ** depth}")
         self.body = nn.Sequential(*blocks)
         self.num_features = width * side * side
         self.head = nn.Linear(self.num_features, num_classes)

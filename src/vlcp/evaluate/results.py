@@ -349,6 +349,7 @@ def note_sentences(rows: Sequence[ResultRow], close_notes: list[str], full: dict
     if subset:
         notes.append(subset)
     notes += close_notes
+    notes += side_notes(rows)
     if any(r.best_accuracies for r in rows):
         notes.append("† best test accuracy over training, selected on the test set (as the Minimax code and "
                      "ddranking report); the main number is the final epoch.")
@@ -372,6 +373,19 @@ def note_sentences(rows: Sequence[ResultRow], close_notes: list[str], full: dict
     if full:
         notes.append(_whole_note(rows, full))
     return notes
+
+
+def side_notes(rows: Sequence[ResultRow]) -> list[str]:
+    """One sentence per network/protocol whose networks saw another image side than most rows of the table
+    (``resolution``: e.g. ConvNet-6 at 64 px beside 28 px Fashion-MNIST rows); none when every row agrees."""
+    sides = Counter(r.settings.get("resolution") for r in rows if r.settings.get("resolution"))
+    if len(sides) < 2:
+        return []
+    common = sides.most_common(1)[0][0]
+    odd = sorted({(r.model, r.protocol, r.settings["resolution"]) for r in rows
+                  if r.settings.get("resolution") not in (None, common)})
+    return [f"{model}/{protocol}: the networks see {side} px (training and test images resized; the other rows "
+            f"{common} px)." for model, protocol, side in odd]
 
 
 def scores_markdown(rows: Sequence[ResultRow]) -> str:
