@@ -184,7 +184,9 @@ LEVERS = [
     "([synthesize.protocol.rded]), still a loss.",
     "5. (first step) Best of 4 candidates under rded, kept by the lowest cross-entropy of a ConvNet-3 trained on "
     "the training split (RDED's realism score; the existing `candidates` selection), medoid start 0.7: 75.79 ± 0.25, "
-    "below 1 candidate (76.28): lost; the diversity term (staying apart from kept candidates) is not built yet.",
+    "below 1 candidate (76.28): lost. The diversity term (a candidate's score minus μ × its likeness to the images "
+    "already kept for its class, `diversity`) is built and tested; its rows (μ 0.5 under rded and at IPC 50) are "
+    "queued.",
     "LOF contamination at IPC 50 dc (medoid start, strength 0.7; each value rebuilds the prototypes): 0 (LOF off) "
     "81.69 ± 0.11, 0.03 80.66 ± 0.04, the paper's 0.1 81.28 ± 0.02: no trend (the spread between prototype "
     "rebuilds is larger than the networks' std), so the paper's 0.1 stays; every value is below the medoids "
