@@ -94,7 +94,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--carry", type=Path, default=None,
                     help="an earlier results .json: its cells that do not depend on the generator (random, herding, "
                          "k-center) are copied instead of retrained, each marked with the file it came from")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="results .json files of other runs of this script (run side by side, each with its own "
+                         "--out): their cells missing from --out's file are added and its tables rewritten; "
+                         "nothing is trained")
     return ap.parse_args(argv)
+
+
+def merge_into(out: Path, paths: list[Path]) -> list[str]:
+    """Add the cells of the result files ``paths`` that ``out``.json lacks (a cell already there is kept, and
+    named in the returned lines), then rewrite ``out``'s .json, .md and .csv."""
+    from vlcp.evaluate.results import read_results
+    from vlcp.files.atomic import atomic_write_json
+
+    json_path, whole_path = out.with_suffix(".json"), whole_json(out)
+    rows = read_results(json_path) if json_path.exists() else []
+    have, kept = {r.key for r in rows}, []
+    for path in paths:
+        for r in read_results(path):
+            if r.key in have:
+                kept.append(f"{path}: {r.method}, IPC {r.ipc}, {r.model}/{r.protocol} already in {json_path}; kept")
+                continue
+            rows.append(r)
+            have.add(r.key)
+    atomic_write_json(json_path, [r.to_dict() for r in rows])
+    write_tables(out, rows, read_results(whole_path) if whole_path.exists() else [])
+    return kept
 
 
 def carried_rows(path: Path, cells: set[tuple], teacher_digest: str | None = None) -> list:
@@ -146,6 +171,9 @@ def cell_overrides(args, ipc: int) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.merge:
+        print("\n".join(merge_into(args.out, args.merge)) or f"merged into {args.out.with_suffix('.json')}")
+        return
     from vlcp.evaluate import EvalConfig, evaluate_folder
     from vlcp.evaluate.results import read_results
     from vlcp.files.atomic import atomic_write_json

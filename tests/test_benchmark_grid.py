@@ -186,3 +186,22 @@ def test_notes_name_a_medoid_start(quality):
     notes = quality.generator_notes([_row("vlcp (dcs)", 50, generator="v1.0", synthesis=syn)])
     assert notes == ["- vlcp (dcs) (IPC 50, dc): generator v1.0, strength 0.7, starting from the medoid, "
                      "guidance 3.0, 50 steps"]
+
+
+def test_merge_adds_the_missing_cells_of_side_by_side_runs_and_keeps_its_own(quality, tmp_path, capsys):
+    from vlcp.evaluate.results import read_results
+    from vlcp.files.atomic import atomic_write_json
+
+    out = tmp_path / "grid"
+    atomic_write_json(out.with_suffix(".json"), [_row("random", 10).to_dict()])
+    other = [_row("random", 10), _row("herding", 10, "dsa"), _row("medoid", 10, "dc", "resnet_ap10")]
+    other[0] = ResultRow("random", 10, "convnet3", "dc", 60.0, 0.1, 3, [60.0] * 3, {})
+    atomic_write_json(tmp_path / "side.json", [r.to_dict() for r in other])
+    quality.main(["--out", str(out), "--merge", str(tmp_path / "side.json")])
+    rows = {r.key: r for r in read_results(out.with_suffix(".json"))}
+    assert set(rows) == {("random", 10, "convnet3", "dc"), ("herding", 10, "convnet3", "dsa"),
+                         ("medoid", 10, "resnet_ap10", "dc")}
+    assert rows[("random", 10, "convnet3", "dc")].mean == 70.0  # the cell --out had is kept
+    assert "random, IPC 10, convnet3/dc already in" in capsys.readouterr().out
+    md = out.with_suffix(".md").read_text()
+    assert "| 10 | resnet_ap10 | dc |" in md and "| 10 | convnet3 | dsa |" in md
