@@ -28,6 +28,8 @@ $Q --ipcs 50 --protocol dc --methods "${PAPER[@]}" "$MG"
 $Q --ipcs 10 --protocol dsa --methods "${PAPER[@]}"
 # the paper's networks, IPC 10 dc. ConvNet-6's six 2×2 poolings leave nothing of 28 px: it sees the images
 # resized to 64 px (train and test alike), the side DC's code gives a depth-4 ConvNet; the others see 28 px.
+# resnet18 is the torchvision layout of the paper's ImageNet tables (about 6 minutes a network on one core here);
+# the small-image layout (resnet18_modified, as DC's and RDED's code for 32 px) takes about 7× as long.
 $Q --ipcs 10 --protocol dc --network convnet6 --resolution 64 --methods "vlcp (dcs)" medoid random herding
 for NET in resnet_ap10 resnet18; do
   $Q --ipcs 10 --protocol dc --network $NET --methods "vlcp (dcs)" medoid random herding

@@ -282,8 +282,19 @@ def pending(rows) -> list[str]:
     return ["Pending cells (not yet measured):", *lines] if lines else []
 
 
+def network_notes(rows) -> list[str]:
+    """One line per network of the grid: what the name means (the first paragraph of its registry entry's
+    docstring)."""
+    from vlcp.evaluate.networks import NETWORKS
+
+    def summary(m: str) -> str:
+        return " ".join((NETWORKS.get(m).__doc__ or "").strip().split("\n\n")[0].split())
+
+    return [f"- {m}: {summary(m)}" for m in sorted({r.model for r in rows}) if m in NETWORKS]
+
+
 def markdown(rows, table: str) -> str:
-    notes = "\n".join(generator_notes(rows))
+    notes = "\n".join(network_notes(rows) + generator_notes(rows))
     blocks = [f"{table}\n{notes}", "\n".join(pending(rows)), ANCHORS,
               "Regenerate: `bash benchmarks/fashion_mnist_grid.sh` (see benchmarks/fashion_mnist_quality.py)."]
     return "\n\n".join(b for b in blocks if b) + "\n"

@@ -205,3 +205,10 @@ def test_merge_adds_the_missing_cells_of_side_by_side_runs_and_keeps_its_own(qua
     assert "random, IPC 10, convnet3/dc already in" in capsys.readouterr().out
     md = out.with_suffix(".md").read_text()
     assert "| 10 | resnet_ap10 | dc |" in md and "| 10 | convnet3 | dsa |" in md
+
+
+def test_notes_say_what_each_network_of_the_grid_is(quality):
+    notes = quality.network_notes([_row("random", 10), _row("random", 10, "dc", "resnet18")])
+    assert notes[0] == "- convnet3: DC/DSA/DM ConvNet-3 (width 128, instance norm, avg-pool)."
+    assert notes[1].startswith("- resnet18: ResNet-18, torchvision layout") and "7 px maps" in notes[1]
+    assert "\n" not in notes[1] and "  " not in notes[1]

@@ -283,7 +283,8 @@ def resnet_ap10(channels: int, num_classes: int, resolution: int, norm: str = "i
 
 @NETWORKS.register("resnet18")
 def resnet18(channels: int, num_classes: int, resolution: int, norm: str = "instance") -> ResNet18:
-    """ResNet-18, torchvision layout, instance norm by default."""
+    """ResNet-18, torchvision layout (7×7 stride-2 stem and max-pool, as in the paper's ImageNet tables),
+    instance norm by default; at 28 px the stem leaves 7 px maps (`resnet18_modified` keeps the side)."""
     return ResNet18(channels, num_classes, resolution, norm=norm)
 
 
