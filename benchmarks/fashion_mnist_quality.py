@@ -260,7 +260,7 @@ def generator_notes(rows) -> list[str]:
 PAPER = ["random", "herding", "k-means centroids", "medoid", "vlcp (label)", "vlcp (dcs)"]
 REQUIRED = PAPER + [MODE_GUIDED]  # the paper's rows and each beyond-paper sampler's own row
 NETWORK_ROWS = ["random", "herding", "medoid", "vlcp (dcs)"]  # the paper's networks, IPC 10 dc (issue 29)
-PAPER_NETWORKS = ("convnet6", "resnet_ap10", "resnet18")
+PAPER_NETWORKS = ("convnet6", "resnet_ap10", "resnet18_modified")  # ResNet-18: the small-image layout (grid.sh)
 # the required cells: (protocol, IPC, network) -> methods
 GRID = {("dc", ipc, "convnet3"): REQUIRED for ipc in (1, 10, 50)} | {("rded", 10, "convnet3"): REQUIRED}
 GRID[("dc", 10, "convnet3")] = REQUIRED + ["k-center", "vlcp (label+keywords)", SELECTED]

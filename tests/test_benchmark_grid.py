@@ -30,16 +30,17 @@ def test_pending_names_exactly_the_missing_cells(quality):
     done += [_row(m, 10, "rded") for m in quality.PAPER if m != "medoid"]
     done += [_row(m, 10, "dsa") for m in quality.PAPER]
     done += [_row(m, 10, "dc", net) for net in ("convnet6", "resnet_ap10") for m in quality.NETWORK_ROWS]
-    done += [_row(m, 10, "dc", "resnet18") for m in quality.NETWORK_ROWS if m != "herding"]
+    done += [_row(m, 10, "dc", "resnet18_modified") for m in quality.NETWORK_ROWS if m != "herding"]
     lines = quality.pending(done)
-    assert lines[1:3] == [f"- rded, IPC 10: medoid, {quality.MODE_GUIDED}", "- dc, IPC 10, resnet18: herding"]
+    assert lines[1:3] == [f"- rded, IPC 10: medoid, {quality.MODE_GUIDED}", "- dc, IPC 10, resnet18_modified: herding"]
     assert [ln.split(":")[0] for ln in lines[3:]] == ["- rded, IPC 50 (GPU, 5 networks per cell)",
                                                       "- dsa, IPC 50 (GPU, 5 networks per cell)"]
     everything = done + [_row("medoid", 10, "rded"), _row(quality.MODE_GUIDED, 10, "rded"),
-                         _row("herding", 10, "dc", "resnet18")]
+                         _row("herding", 10, "dc", "resnet18_modified")]
     everything += [_row(m, ipc, p, net) for (p, ipc, net), ms in quality.GPU_GRID.items() for m in ms]
     assert quality.pending(everything) == []
-    assert quality.pending([_row(m, 10, "dc", "resnet18") for m in quality.NETWORK_ROWS])[1].startswith("- dc, IPC 1:")
+    rows = [_row(m, 10, "dc", "resnet18_modified") for m in quality.NETWORK_ROWS]
+    assert quality.pending(rows)[1].startswith("- dc, IPC 1:")
 
 
 def test_notes_name_the_generator_of_generator_dependent_rows(quality):
@@ -210,5 +211,5 @@ def test_merge_adds_the_missing_cells_of_side_by_side_runs_and_keeps_its_own(qua
 def test_notes_say_what_each_network_of_the_grid_is(quality):
     notes = quality.network_notes([_row("random", 10), _row("random", 10, "dc", "resnet18")])
     assert notes[0] == "- convnet3: DC/DSA/DM ConvNet-3 (width 128, instance norm, avg-pool)."
-    assert notes[1].startswith("- resnet18: ResNet-18, torchvision layout") and "7 px maps" in notes[1]
+    assert notes[1].startswith("- resnet18: ResNet-18, torchvision layout") and "1×1" in notes[1]
     assert "\n" not in notes[1] and "  " not in notes[1]

@@ -39,7 +39,7 @@ def test_parameter_count_at_standard_input(name):
 
 @pytest.mark.parametrize("name,channels,side", [("convnet3", 1, 28), ("convnet3", 3, 32), ("convnet6", 3, 64),
                                                  ("resnet_ap10", 3, 32), ("resnet_ap10", 3, 96),
-                                                 ("resnet18", 1, 28), ("resnet18", 3, 64)])
+                                                 ("resnet18_modified", 1, 28), ("resnet18", 3, 64)])
 def test_output_shape(name, channels, side):
     net = build_network(name, channels, 7, side)
     x = torch.rand(3, channels, side, side)
@@ -56,7 +56,8 @@ def test_convnet3_fashion_mnist_maps_to_2048_features():
 def test_resnet18_modified_keeps_the_side_until_the_first_stage():
     net = build_network("resnet18_modified", 3, 10, 32)
     assert net.stem(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 32, 32)  # torchvision's stem: 8 × 8
-    assert build_network("resnet18", 3, 10, 32).stem(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 8, 8)
+    net = build_network("resnet18", 3, 10, 32, norm="batch")
+    assert net.stem(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 8, 8)
 
 
 def test_convnet6_at_224_and_resnet_ap_stems():
@@ -84,3 +85,12 @@ def test_initialisation_follows_the_seed():
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(VlcpError, match="larger input"):
         build_network("convnet6", 3, 10, 28)
+
+
+@pytest.mark.parametrize("name,side", [("resnet18", 28), ("resnet18", 32), ("resnet18_modified", 8)])
+def test_a_resnet18_whose_last_stage_instance_norm_sees_one_pixel_is_refused(name, side):
+    norm = torch.nn.GroupNorm(4, 4)  # instance norm over a 1×1 map: every output is its bias (0) up to rounding
+    assert norm(torch.randn(2, 4, 1, 1)).abs().max() < 1e-4
+    with pytest.raises(VlcpError, match=f"instance norm at {side} px: its last stage's maps are 1×1"):
+        build_network(name, 1, 10, side)
+    build_network(name, 1, 10, side, norm="batch")  # batch norm pools over the batch: allowed

@@ -74,7 +74,7 @@ def test_bad_teacher_files_are_one_line_errors_naming_the_file(tmp_path):
     save_file(dict(_bn_convnet(classes=5).state_dict()), tmp_path / "five.safetensors")
     cases.append(("five.safetensors", "convnet3", 2, "classifier has 5 outputs but the evaluation has 2 classes"))
     save_file(dict(_bn_convnet().state_dict()), tmp_path / "conv.safetensors")
-    cases.append(("conv.safetensors", "resnet18", 2, "do not fit resnet18"))
+    cases.append(("conv.safetensors", "resnet18_modified", 2, "do not fit resnet18_modified"))
     cases.append(("missing.pt", "convnet3", 2, "file not found"))
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     cases.append(("junk.safetensors", "convnet3", 2, "not a readable safetensors file"))

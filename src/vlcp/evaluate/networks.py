@@ -209,6 +209,26 @@ class BasicBlock(nn.Module):
         return F.relu(out + res)
 
 
+def _halved(side: int) -> int:
+    """The side after a stride-2 layer padded to keep ``side / 2`` (3×3 pad 1, 7×7 pad 3, 3×3 max-pool pad 1)."""
+    return (side - 1) // 2 + 1
+
+
+def _check_last_stage(resolution: int, norm: str, small_stem: bool) -> None:
+    """Refuse a ResNet-18 whose last stage sees 1×1 maps under instance norm: it normalises each channel over
+    one pixel, so every activation there is zero and the network cannot learn (torchvision's layout at 28 or
+    32 px)."""
+    side = resolution if small_stem else _halved(_halved(resolution))
+    for _ in range(3):
+        side = _halved(side)
+    if norm == "instance" and side < 2:
+        layout, other = (("the small-stem layout", "") if small_stem else
+                         ("torchvision's layout", "resnet18_modified (the small-image layout), "))
+        raise VlcpError(f"ResNet-18 in {layout} with instance norm at {resolution} px: its last stage's maps are "
+                        f"{side}×{side}, which instance norm sets to zero; use {other}setting 'norm' = 'batch', or a "
+                        "larger setting 'resolution'")
+
+
 class ResNet18(EvalNet):
     """ResNet-18 in torchvision's layout (7×7/2 conv, max-pool, 4 stages of 2 blocks, global pool, fc).
 
@@ -219,6 +239,7 @@ class ResNet18(EvalNet):
     def __init__(self, channels: int, num_classes: int, resolution: int, norm: str = "instance",
                  small_stem: bool = False) -> None:
         super().__init__()
+        _check_last_stage(resolution, norm, small_stem)
         if small_stem:
             self.stem = nn.Sequential(nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=norm == "none"),
                                       norm_layer(norm, 64), nn.ReLU(inplace=True), nn.Identity())
@@ -284,7 +305,7 @@ def resnet_ap10(channels: int, num_classes: int, resolution: int, norm: str = "i
 @NETWORKS.register("resnet18")
 def resnet18(channels: int, num_classes: int, resolution: int, norm: str = "instance") -> ResNet18:
     """ResNet-18, torchvision layout (7×7 stride-2 stem and max-pool, as in the paper's ImageNet tables),
-    instance norm by default; at 28 px the stem leaves 7 px maps (`resnet18_modified` keeps the side)."""
+    instance norm by default (refused below 64 px, where its last stage's maps are 1×1: `resnet18_modified`)."""
     return ResNet18(channels, num_classes, resolution, norm=norm)
 
 
