@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 T="$PY benchmarks/fashion_mnist_tuning.py --model embedded --tag v1.0 $* --references"
 IMG2IMG_MEDOID="start=medoid strength=0.7 guidance_scale=3.0 steps=50"
+# where the IPC 50 ceiling is: one denoising step from the medoid, i.e. the VAE's round trip of the real medoid
+$T --ipc 50 --grid start=medoid strength=0.02 guidance_scale=3.0 steps=50
 # 5. under rded, the teacher that labels the images picks the best of 4 candidates (RDED's realism score)
 $T --ipc 10 --protocol rded --grid $IMG2IMG_MEDOID candidates=4 selector=teacher
 # 5. ... kept apart from the images already kept for the class (diversity μ: class probability − μ × likeness)

@@ -196,7 +196,14 @@ LEVERS = [
     "4. Influence guidance (`influence_guided`, weights 0.05 / 0.2 over the first half) at IPC 50 dc and 5. "
     "`selector = teacher` (the rded teacher scores 4 candidates) at IPC 10 rded: built and tested; their "
     "validation rows are queued (rows below when measured).",
-    "6. A bigger generator: not tried (hours of CPU training; a lent GPU's job).",
+    "Where the IPC 50 ceiling is (a diagnostic, not a lever): img2img from the medoid at strength 0.02 (one "
+    "denoising step at the lowest noise, so the image is the VAE's round trip of the real medoid) 81.21 ± 0.05, "
+    "against the real medoids 82.65 ± 0.01 and the best vlcp setting (medoid, 0.7) 81.28 ± 0.02: the VAE's round "
+    "trip alone costs 1.4 points, and no strength from 0.4 to 1.0 recovers them. Over this VAE (25.7 dB PSNR on "
+    "validation, vae_quality.md) no sampler setting starting from the medoids can be expected to reach them; a "
+    "sharper VAE (and a UNet retrained on its latents) is the lever the numbers point to.",
+    "6. A bigger generator: not tried (hours of CPU training; a lent GPU's job). The diagnostic above says the "
+    "VAE, not the UNet, caps IPC 50.",
 ]
 
 
