@@ -48,23 +48,25 @@ def freeze_encoder(vae) -> list[torch.nn.Parameter]:
     return params
 
 
-def decoder_step(vae, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """The loss of one batch ``x`` (model space): MSE of the decoding of a posterior sample (encoder frozen)."""
+def decoder_step(vae, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The loss of one batch ``x`` (model space): MSE of the decoding of a posterior sample (encoder frozen),
+    its noise drawn from ``generator`` as vlcp.train draws the VAE's."""
     with torch.no_grad():
         dist = vae.encode(x).latent_dist
-        z = dist.mean + dist.std * noise
+        z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)
     return F.mse_loss(vae.decode(z).sample.float(), x.float())
 
 
 def _checkpoint(ckpt: Path, vae, opt, step: int, curve: list) -> None:
-    from vlcp.files.atomic import atomic_write_json
+    import io
+
+    from vlcp.files.atomic import atomic_write_bytes, atomic_write_json
     from vlcp.files.tensors import save_safetensors
 
-    ckpt.mkdir(parents=True, exist_ok=True)
     save_safetensors(ckpt / "decoder.safetensors", decoder_state(vae))
-    tmp = ckpt / "optimizer.pt.tmp"
-    torch.save(opt.state_dict(), tmp)
-    tmp.replace(ckpt / "optimizer.pt")
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    atomic_write_bytes(ckpt / "optimizer.pt", buffer.getvalue())
     atomic_write_json(ckpt / "state.json", {"step": step, "curve": curve})  # last: marks the checkpoint whole
 
 
@@ -111,14 +113,13 @@ def main(argv=None) -> None:
         curve = [{"step": 0, "psnr": round(psnr(vae.eval(), adapter, val_images), 3)}]
         print(json.dumps(curve[-1]), flush=True)
     for step in range(start, args.steps):
-        epoch_rng = np.random.default_rng([args.seed, step])  # a function of the step: resumes exactly
-        idx = np.sort(epoch_rng.choice(len(train), args.batch, replace=False))
+        step_rng = np.random.default_rng([args.seed, step])  # a function of the step: resumes exactly
+        idx = np.sort(step_rng.choice(len(train), args.batch, replace=False))
         x = adapter.to_model(train.images(idx))
-        noise = torch.randn(x.shape[0], 4, *vae_latent_side(x, vae), generator=torch.Generator().manual_seed(
-            int(epoch_rng.integers(2**31))))
+        gen = torch.Generator().manual_seed(int(step_rng.integers(2**31)))
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-        loss = decoder_step(vae.train(), x, noise)
+        loss = decoder_step(vae.train(), x, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -136,12 +137,6 @@ def main(argv=None) -> None:
     atomic_write_json(args.out / "curve.json", {"settings": vars(args) | {"out": str(args.out)}, "curve": curve,
                                                 "best": best})
     print(f"best: step {best['step']}, PSNR {best['psnr']} dB (step 0: {curve[0]['psnr']})", flush=True)
-
-
-def vae_latent_side(x: torch.Tensor, vae) -> tuple[int, int]:
-    """The latent map's (h, w) for model-space images ``x``."""
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    return x.shape[-2] // factor, x.shape[-1] // factor
 
 
 if __name__ == "__main__":
