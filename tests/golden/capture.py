@@ -18,18 +18,24 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EXPECTED = HERE / "expected.json"
 #: one thread and the same instruction set on every x86 CPU, so that float reductions give the same bits on any
-#: machine with this torch build: ATen's scalar kernels (no AVX2 / AVX-512 dispatch), oneDNN held to SSE4.1, MKL's
-#: conditional numerical reproducibility. One thread alone was not enough: an AMD AVX2 machine gave other bits
-#: than the Intel one the first capture was made on.
+#: machine with this torch build: ATen's scalar kernels (no AVX2 / AVX-512 dispatch), MKL's conditional numerical
+#: reproducibility, and (in VLCP below) no oneDNN or NNPACK convolutions. One thread alone was not enough: an AMD
+#: AVX2 machine gave other bits than an Intel one. Holding oneDNN to SSE4.1 was not enough either: on an Intel
+#: AVX-512 machine one decoded k-means image still differed from the AMD capture (oneDNN blocks its reductions by
+#: the CPU's caches), while ATen's own convolution (im2col + MKL's CBWR gemm) gave the AMD bits.
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41",
        "MKL_CBWR": "COMPATIBLE", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+#: `python -m vlcp` with torch's oneDNN and NNPACK back ends switched off (no environment variable does that);
+#: run_module sets sys.argv[0] as -m does, so the program's output is the same text.
+VLCP = ("import runpy, torch; torch.backends.mkldnn.set_flags(False); torch.backends.nnpack.set_flags(False); "
+        "runpy.run_module('vlcp', run_name='__main__', alter_sys=True)")
 RUN_NUMBERS = ("accuracy", "best", "best_epoch", "train_loss")
 
 
 def vlcp(*args: str) -> subprocess.CompletedProcess:
-    """`python -m vlcp ARGS` from the repository root, single-threaded."""
+    """`python -m vlcp ARGS` from the repository root, single-threaded, on ATen's own kernels (``VLCP``)."""
     env = {**os.environ, **ENV}
-    return subprocess.run([sys.executable, "-m", "vlcp", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", VLCP, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def image_digests(run: Path) -> dict[str, str]:
