@@ -213,3 +213,14 @@ def test_notes_say_what_each_network_of_the_grid_is(quality):
     assert notes[0] == "- convnet3: DC/DSA/DM ConvNet-3 (width 128, instance norm, avg-pool)."
     assert notes[1].startswith("- resnet18: ResNet-18, torchvision layout") and "1×1" in notes[1]
     assert "\n" not in notes[1] and "  " not in notes[1]
+
+
+def test_a_generator_that_is_not_shipped_is_never_the_chosen_row(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import fashion_mnist_tuning as tuning
+
+    def row(generator, mean):
+        return {"settings": {"method": "vlcp (dcs)", "ipc": 50, "generator": generator}, "val_mean": mean}
+
+    shipped, unshipped = row("v1.0", 81.28), row(next(iter(tuning.NOT_SHIPPED)), 81.42)
+    assert tuning.chosen_rows([unshipped, shipped]) == [shipped]
